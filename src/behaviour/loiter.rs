@@ -1,0 +1,331 @@
+//! Loiter detection: a track confined to a small circle inside one interception zone for
+//! long enough raises `taxi_boat_pickup` (contract §4).
+//!
+//! Works on the *filtered* track (not raw plots), so plot noise and missed detections do not
+//! break a dwell. Confinement is tested with the minimum enclosing circle of the positions
+//! over the last `loiter_dwell_s`: stopped, drifting and slow circling all pass, a transit
+//! does not, and speed alone is never the test. Hysteresis (clear only after
+//! `clear_outside_s` outside the zone or `clear_underway_s` above `underway_kn`) makes one
+//! pickup one alert, not a flicker.
+
+use super::alert::{AlertEvent, AlertState, ZoneRef, KIND_TAXI_BOAT};
+use crate::config::AlertsConfig;
+use crate::geo::frame::LocalFrame;
+use crate::geo::zones::ZoneIndex;
+use crate::time::EventTime;
+use std::collections::{BTreeMap, HashSet, VecDeque};
+
+/// Positions closer in time than this are not both kept: bounds memory per track.
+const SAMPLE_SPACING_S: f64 = 1.0;
+const MPS_TO_KN: f64 = 3600.0 / 1852.0;
+
+/// What the detector needs to know of a confirmed track after an update.
+#[derive(Clone, Copy, Debug)]
+pub struct TrackView<'a> {
+    pub id: u64,
+    pub label: &'a str,
+    pub t: EventTime,
+    pub x: f64,
+    pub y: f64,
+    pub speed_mps: f64,
+    pub mmsi: Option<u32>,
+}
+
+#[derive(Debug)]
+struct Active {
+    id: String,
+    zone: usize,
+    start: EventTime,
+    last_emit: EventTime,
+}
+
+#[derive(Debug)]
+struct PerTrack {
+    label: String,
+    birth: (f64, f64),
+    /// Has moved away from where it was first confirmed: a buoy never does.
+    moved: bool,
+    zone: Option<usize>,
+    samples: VecDeque<(EventTime, f64, f64)>,
+    outside_since: Option<EventTime>,
+    fast_since: Option<EventTime>,
+    last: (f64, f64, f64, Option<u32>),
+    alert: Option<Active>,
+}
+
+pub struct Loiter {
+    cfg: AlertsConfig,
+    allow: HashSet<u32>,
+    exercise: bool,
+    tracks: BTreeMap<u64, PerTrack>,
+}
+
+impl Loiter {
+    pub fn new(cfg: AlertsConfig, exercise: bool) -> Self {
+        Loiter {
+            allow: cfg.allow_mmsi.iter().copied().collect(),
+            cfg,
+            exercise,
+            tracks: BTreeMap::new(),
+        }
+    }
+
+    /// Alerts currently raised.
+    pub fn active(&self) -> usize {
+        self.tracks.values().filter(|p| p.alert.is_some()).count()
+    }
+
+    /// Active alerts per zone index, for the metrics gauge.
+    pub fn active_by_zone(&self) -> impl Iterator<Item = usize> + '_ {
+        self.tracks.values().filter_map(|p| p.alert.as_ref().map(|a| a.zone))
+    }
+
+    /// Feeds one update of a confirmed track; pushes any alert events it causes.
+    pub fn on_update(
+        &mut self,
+        v: TrackView,
+        zones: &ZoneIndex,
+        frame: &LocalFrame,
+        out: &mut Vec<AlertEvent>,
+    ) {
+        let cfg = &self.cfg;
+        let p = self.tracks.entry(v.id).or_insert_with(|| PerTrack {
+            label: v.label.to_string(),
+            birth: (v.x, v.y),
+            moved: false,
+            zone: None,
+            samples: VecDeque::new(),
+            outside_since: None,
+            fast_since: None,
+            last: (v.x, v.y, v.speed_mps, v.mmsi),
+            alert: None,
+        });
+        p.last = (v.x, v.y, v.speed_mps, v.mmsi);
+        if !p.moved && (v.x - p.birth.0).hypot(v.y - p.birth.1) > 2.0 * cfg.loiter_radius_m {
+            p.moved = true;
+        }
+        let allowed = v.mmsi.is_some_and(|m| self.allow.contains(&m));
+        let prefer = p.alert.as_ref().map(|a| a.zone).or(p.zone);
+        let zone = zones.locate(v.x, v.y, prefer);
+
+        if let Some(a) = &p.alert {
+            let azone = a.zone;
+            let reason = if allowed {
+                Some("allow_listed")
+            } else {
+                if zone != Some(azone) {
+                    let since = *p.outside_since.get_or_insert(v.t);
+                    if v.t.secs_since(since) >= cfg.clear_outside_s {
+                        Some("left_zone")
+                    } else {
+                        None
+                    }
+                } else {
+                    p.outside_since = None;
+                    None
+                }
+                .or_else(|| {
+                    if v.speed_mps * MPS_TO_KN > cfg.underway_kn {
+                        let since = *p.fast_since.get_or_insert(v.t);
+                        (v.t.secs_since(since) >= cfg.clear_underway_s).then_some("under_way")
+                    } else {
+                        p.fast_since = None;
+                        None
+                    }
+                })
+            };
+            if let Some(reason) = reason {
+                let ev = event(p, v.t, AlertState::Cleared, Some(reason), zones, frame, self.exercise);
+                out.push(ev);
+                p.alert = None;
+                p.samples.clear();
+                p.zone = zone;
+                p.outside_since = None;
+                p.fast_since = None;
+            } else if v.t.secs_since(a.last_emit) >= cfg.update_interval_s {
+                let ev = event(p, v.t, AlertState::Updated, None, zones, frame, self.exercise);
+                out.push(ev);
+                if let Some(a) = p.alert.as_mut() {
+                    a.last_emit = v.t;
+                }
+            }
+            return;
+        }
+
+        if zone != p.zone {
+            p.zone = zone;
+            p.samples.clear();
+        }
+        let Some(zi) = zone else { return };
+        if p.samples.back().is_none_or(|s| v.t.secs_since(s.0) >= SAMPLE_SPACING_S) {
+            p.samples.push_back((v.t, v.x, v.y));
+        }
+        // Keep exactly one sample at or before the start of the dwell window.
+        let window_start = v.t.plus_secs(-cfg.loiter_dwell_s);
+        while p.samples.len() >= 2 && p.samples[1].0 <= window_start {
+            p.samples.pop_front();
+        }
+        if allowed || !p.moved {
+            return;
+        }
+        let Some(&(first_t, _, _)) = p.samples.front() else {
+            return;
+        };
+        if first_t > window_start {
+            return;
+        }
+        if enclosing_radius(p.samples.iter().map(|s| (s.1, s.2))) > cfg.loiter_radius_m {
+            return;
+        }
+        p.alert = Some(Active {
+            id: format!("tb-{}-{}", p.label, first_t.compact()),
+            zone: zi,
+            start: first_t,
+            last_emit: v.t,
+        });
+        out.push(event(p, v.t, AlertState::Raised, None, zones, frame, self.exercise));
+    }
+
+    /// The track is gone: clears its alert, if any.
+    pub fn on_deleted(
+        &mut self,
+        id: u64,
+        t: EventTime,
+        zones: &ZoneIndex,
+        frame: &LocalFrame,
+        out: &mut Vec<AlertEvent>,
+    ) {
+        if let Some(p) = self.tracks.remove(&id) {
+            if p.alert.is_some() {
+                out.push(event(&p, t, AlertState::Cleared, Some("track_lost"), zones, frame, self.exercise));
+            }
+        }
+    }
+}
+
+fn event(
+    p: &PerTrack,
+    t: EventTime,
+    state: AlertState,
+    reason: Option<&str>,
+    zones: &ZoneIndex,
+    frame: &LocalFrame,
+    exercise: bool,
+) -> AlertEvent {
+    let a = p.alert.as_ref().expect("event of an active alert");
+    let z = &zones.zones()[a.zone];
+    let (x, y, speed, mmsi) = p.last;
+    let (lat, lon) = frame.to_geodetic(x, y);
+    AlertEvent {
+        id: a.id.clone(),
+        kind: KIND_TAXI_BOAT.into(),
+        state,
+        track_id: p.label.clone(),
+        t,
+        lat: round(lat, 1e6),
+        lon: round(lon, 1e6),
+        zone: ZoneRef {
+            id: z.id.clone(),
+            name: z.name.clone(),
+        },
+        dwell_s: round(t.secs_since(a.start), 10.0),
+        speed_kn: round(speed * MPS_TO_KN, 10.0),
+        dark: mmsi.is_none(),
+        mmsi,
+        exercise,
+        emitted_at: None,
+        reason: reason.map(str::to_string),
+    }
+}
+
+fn round(v: f64, scale: f64) -> f64 {
+    (v * scale).round() / scale
+}
+
+/// Radius of the minimum enclosing circle (Welzl's algorithm, iterative form), with cheap
+/// bounding-box answers first. Points are visited in a fixed scrambled order so that a
+/// steady drift (points in order along a line) does not hit the cubic worst case.
+pub fn enclosing_radius(points: impl Iterator<Item = (f64, f64)>) -> f64 {
+    let pts: Vec<(f64, f64)> = points.collect();
+    if pts.len() < 2 {
+        return 0.0;
+    }
+    let n = pts.len();
+    // Visit in order i·k mod n with k coprime to n: deterministic and well spread.
+    let mut k = (n as f64 * 0.618) as usize | 1;
+    while gcd(k, n) != 1 {
+        k += 2;
+    }
+    let p: Vec<(f64, f64)> = (0..n).map(|i| pts[(i * k) % n]).collect();
+    let inside = |c: (f64, f64, f64), q: (f64, f64)| (q.0 - c.0).hypot(q.1 - c.1) <= c.2 * (1.0 + 1e-12) + 1e-9;
+    let mut c = (p[0].0, p[0].1, 0.0);
+    for i in 1..n {
+        if inside(c, p[i]) {
+            continue;
+        }
+        c = (p[i].0, p[i].1, 0.0);
+        for j in 0..i {
+            if inside(c, p[j]) {
+                continue;
+            }
+            c = circle2(p[i], p[j]);
+            for kk in 0..j {
+                if !inside(c, p[kk]) {
+                    c = circle3(p[i], p[j], p[kk]);
+                }
+            }
+        }
+    }
+    c.2
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+fn circle2(a: (f64, f64), b: (f64, f64)) -> (f64, f64, f64) {
+    let c = ((a.0 + b.0) / 2.0, (a.1 + b.1) / 2.0);
+    (c.0, c.1, (a.0 - b.0).hypot(a.1 - b.1) / 2.0)
+}
+
+fn circle3(a: (f64, f64), b: (f64, f64), c: (f64, f64)) -> (f64, f64, f64) {
+    let (bx, by) = (b.0 - a.0, b.1 - a.1);
+    let (cx, cy) = (c.0 - a.0, c.1 - a.1);
+    let d = 2.0 * (bx * cy - by * cx);
+    if d.abs() < 1e-12 {
+        // Collinear: the circle on the two farthest points.
+        let cands = [circle2(a, b), circle2(a, c), circle2(b, c)];
+        return cands
+            .into_iter()
+            .max_by(|x, y| x.2.total_cmp(&y.2))
+            .expect("three candidates");
+    }
+    let ux = (cy * (bx * bx + by * by) - by * (cx * cx + cy * cy)) / d;
+    let uy = (bx * (cx * cx + cy * cy) - cx * (bx * bx + by * by)) / d;
+    (a.0 + ux, a.1 + uy, ux.hypot(uy))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enclosing_circle() {
+        assert_eq!(enclosing_radius([(0.0, 0.0)].into_iter()), 0.0);
+        let r = enclosing_radius([(0.0, 0.0), (10.0, 0.0), (5.0, 1.0)].into_iter());
+        assert!((r - 5.0).abs() < 1e-9);
+        // A circle of radius 80 sampled 100 times, and a straight drift of 190 m.
+        let ring = (0..100).map(|i| {
+            let a = i as f64 * 0.37;
+            (80.0 * a.cos(), 80.0 * a.sin())
+        });
+        assert!((enclosing_radius(ring) - 80.0).abs() < 0.5);
+        let line = (0..=190).map(|i| (i as f64, 0.5 * i as f64));
+        let r = enclosing_radius(line);
+        assert!((r - 0.5 * 190f64.hypot(95.0)).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,603 @@
+//! Configuration (contract §5): TOML file → environment overrides → validated [`Config`].
+//!
+//! Every key has a default, and the defaults run the Côte d'Opale fixtures, so `vigie run`
+//! with no file works on a fresh checkout. Unknown keys are errors (`deny_unknown_fields`):
+//! a misspelt `loiter_dwel_s` silently ignored would be a rule an operator thinks is set.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {source}\n  fix: check the path given to --config (or VIGIE_CONFIG)")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("configuration file {path}: {message}\n  fix: correct or remove that key; fixtures/vigie.toml lists every key with its default")]
+    Parse { path: String, message: String },
+    #[error("configuration {origin}: `{key}` {problem}\n  fix: {fix}")]
+    Invalid {
+        origin: String,
+        key: String,
+        problem: String,
+        fix: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttConfig {
+    /// Broker URL; absent: start the embedded broker on `embedded_listen` and use it.
+    pub url: Option<String>,
+    pub prefix: String,
+    pub client_id: String,
+    /// Where the embedded broker listens when `url` is absent.
+    pub embedded_listen: String,
+    /// Largest MQTT packet accepted or sent (rumqttc's default of 10 KiB is too small for
+    /// radar scans).
+    pub max_packet_bytes: usize,
+    /// Seconds between two publications of one track on `{prefix}/tracks/{id}` (event time).
+    pub track_interval_s: f64,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        MqttConfig {
+            url: None,
+            prefix: "vigie".into(),
+            client_id: "vigie".into(),
+            embedded_listen: "127.0.0.1:1883".into(),
+            max_packet_bytes: 2 * 1024 * 1024,
+            track_interval_s: 1.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ZonesConfig {
+    /// GeoJSON FeatureCollection of (Multi)Polygons with properties id, name, kind.
+    pub path: PathBuf,
+}
+
+impl Default for ZonesConfig {
+    fn default() -> Self {
+        ZonesConfig {
+            path: "fixtures/zones/cote-dopale.geojson".into(),
+        }
+    }
+}
+
+/// One plot-producing sensor (radar, or a drone/thermal camera giving positions).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RadarConfig {
+    pub id: String,
+    /// Site; required for polar plots, unused for geographic ones.
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    #[serde(default = "d_range_sigma")]
+    pub range_sigma_m: f64,
+    #[serde(default = "d_bearing_sigma")]
+    pub bearing_sigma_deg: f64,
+    #[serde(default = "d_scan_period")]
+    pub scan_period_s: f64,
+    /// Instrumented range: sets the clutter density the track score weighs plots against.
+    #[serde(default = "d_range_max")]
+    pub range_max_m: f64,
+    /// Probability of detecting a small boat on one scan.
+    #[serde(default = "d_pd")]
+    pub pd: f64,
+    /// Expected false plots per scan over the whole coverage.
+    #[serde(default = "d_clutter")]
+    pub clutter_per_scan: f64,
+}
+
+fn d_range_sigma() -> f64 {
+    15.0
+}
+fn d_bearing_sigma() -> f64 {
+    0.3
+}
+fn d_scan_period() -> f64 {
+    2.5
+}
+fn d_range_max() -> f64 {
+    24_000.0
+}
+fn d_pd() -> f64 {
+    0.8
+}
+fn d_clutter() -> f64 {
+    5.0
+}
+
+impl RadarConfig {
+    pub fn new(id: &str, lat: f64, lon: f64) -> Self {
+        RadarConfig {
+            id: id.into(),
+            lat: Some(lat),
+            lon: Some(lon),
+            range_sigma_m: d_range_sigma(),
+            bearing_sigma_deg: d_bearing_sigma(),
+            scan_period_s: d_scan_period(),
+            range_max_m: d_range_max(),
+            pd: d_pd(),
+            clutter_per_scan: d_clutter(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AisConfig {
+    /// 1-sigma error of an AIS position (GNSS plus antenna offset on the hull).
+    pub sigma_m: f64,
+    /// 1-sigma error of SOG/COG turned into a velocity, m/s.
+    pub velocity_sigma_mps: f64,
+}
+
+impl Default for AisConfig {
+    fn default() -> Self {
+        AisConfig {
+            sigma_m: 10.0,
+            velocity_sigma_mps: 0.5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrackerConfig {
+    /// White-noise acceleration spectral density, m²/s³: how hard a small boat manoeuvres.
+    pub process_noise: f64,
+    /// Chi-square gate on the squared Mahalanobis distance (2 dof; 13.8 ≈ 99.9 %).
+    pub gate_chi2: f64,
+    /// Track score (log-likelihood ratio) at which a tentative track is confirmed.
+    pub confirm_score: f64,
+    /// 1-sigma speed assumed for a track born from one plot, m/s.
+    pub init_speed_sigma_mps: f64,
+    /// A tentative track with no plot for this long is dropped.
+    pub tentative_timeout_s: f64,
+    /// A confirmed radar track with no contact for this long is lost.
+    pub coast_s: f64,
+    /// Same for a track with AIS identity (class B stopped reports only every 3 minutes).
+    pub ais_coast_s: f64,
+    /// Hard cap on live tracks; beyond it new tracks are refused and counted.
+    pub max_tracks: usize,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        TrackerConfig {
+            process_noise: 0.05,
+            gate_chi2: 13.8,
+            confirm_score: 13.8,
+            init_speed_sigma_mps: 6.0,
+            tentative_timeout_s: 8.0,
+            coast_s: 30.0,
+            ais_coast_s: 400.0,
+            max_tracks: 50_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// Seconds of event time a track must stay confined in one zone.
+    pub loiter_dwell_s: f64,
+    /// Radius of the circle the track must stay within, metres.
+    pub loiter_radius_m: f64,
+    /// MMSIs that never alert (police, lifeboats).
+    pub allow_mmsi: Vec<u32>,
+    /// Above this speed, sustained for `clear_underway_s`, a boat is under way.
+    pub underway_kn: f64,
+    pub clear_underway_s: f64,
+    /// Outside the zone for this long clears the alert.
+    pub clear_outside_s: f64,
+    /// At most one `updated` event per alert per this many seconds.
+    pub update_interval_s: f64,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            loiter_dwell_s: 90.0,
+            loiter_radius_m: 100.0,
+            allow_mmsi: vec![227000001],
+            underway_kn: 4.0,
+            clear_underway_s: 5.0,
+            clear_outside_s: 10.0,
+            update_interval_s: 30.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Prometheus exposition at /metrics; loopback by default.
+    pub listen: String,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            listen: "127.0.0.1:9464".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FrameConfig {
+    /// Origin of the local metric frame; default: the mean of the radar sites.
+    pub lat: f64,
+    pub lon: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// A contact message larger than this is rejected unread.
+    pub max_payload_bytes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_payload_bytes: 256 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub mqtt: MqttConfig,
+    pub zones: ZonesConfig,
+    pub radar: Vec<RadarConfig>,
+    pub ais: AisConfig,
+    pub tracker: TrackerConfig,
+    pub alerts: AlertsConfig,
+    pub metrics: MetricsConfig,
+    pub frame: Option<FrameConfig>,
+    pub limits: LimitsConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            mqtt: MqttConfig::default(),
+            zones: ZonesConfig::default(),
+            radar: default_radars(),
+            ais: AisConfig::default(),
+            tracker: TrackerConfig::default(),
+            alerts: AlertsConfig::default(),
+            metrics: MetricsConfig::default(),
+            frame: None,
+            limits: LimitsConfig::default(),
+        }
+    }
+}
+
+/// The Côte d'Opale coastal radars of the fixtures, Dunkirk to the Authie.
+pub fn default_radars() -> Vec<RadarConfig> {
+    vec![
+        RadarConfig::new("dunkerque", 51.0520, 2.3400),
+        RadarConfig::new("calais", 50.9660, 1.8520),
+        RadarConfig::new("gris-nez", 50.8696, 1.5836),
+        RadarConfig::new("boulogne", 50.7280, 1.6030),
+        RadarConfig::new("le-touquet", 50.5200, 1.6000),
+    ]
+}
+
+/// Sections that `VIGIE_<SECTION>_<KEY>` environment variables may set.
+const ENV_SECTIONS: &[&str] = &[
+    "mqtt", "zones", "ais", "tracker", "alerts", "metrics", "limits", "frame",
+];
+
+impl Config {
+    /// Loads `path` (or the defaults), applies `VIGIE_*` environment overrides, resolves
+    /// relative paths against the file's folder, and validates.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let vars: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_with_env(path, &vars)
+    }
+
+    pub fn load_with_env(
+        path: Option<&Path>,
+        env: &[(String, String)],
+    ) -> Result<Config, ConfigError> {
+        let (text, origin, base) = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_path_buf(),
+                    source,
+                })?;
+                let base = p.parent().map(Path::to_path_buf).unwrap_or_default();
+                (text, p.display().to_string(), Some(base))
+            }
+            None => (String::new(), "defaults".to_string(), None),
+        };
+        let mut table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: origin.clone(),
+            message: e.to_string(),
+        })?;
+        let mut env_names = vec![];
+        for (k, v) in env {
+            let Some(rest) = k.strip_prefix("VIGIE_") else {
+                continue;
+            };
+            let rest = rest.to_ascii_lowercase();
+            let Some((section, key)) = rest.split_once('_') else {
+                continue;
+            };
+            if !ENV_SECTIONS.contains(&section) {
+                continue;
+            }
+            let value = parse_env_value(v);
+            let entry = table
+                .entry(section.to_string())
+                .or_insert_with(|| toml::Value::Table(Default::default()));
+            if let toml::Value::Table(t) = entry {
+                t.insert(key.to_string(), value);
+                env_names.push(k.clone());
+            }
+        }
+        let origin_desc = if env_names.is_empty() {
+            origin.clone()
+        } else {
+            format!("{origin} (with environment {})", env_names.join(", "))
+        };
+        let mut cfg: Config =
+            Config::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Parse {
+                path: origin_desc.clone(),
+                message: e.to_string(),
+            })?;
+        cfg.zones.path = resolve(base.as_deref(), &cfg.zones.path);
+        cfg.validate(&origin_desc)?;
+        Ok(cfg)
+    }
+
+    /// Checks values that types alone cannot.
+    pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let bad = |key: &str, problem: String, fix: &str| {
+            Err(ConfigError::Invalid {
+                origin: origin.to_string(),
+                key: key.to_string(),
+                problem,
+                fix: fix.to_string(),
+            })
+        };
+        let p = &self.mqtt.prefix;
+        if p.is_empty() || p.contains(['+', '#']) || p.ends_with('/') {
+            return bad(
+                "mqtt.prefix",
+                format!("= {p:?} is not a usable topic prefix"),
+                "use a plain topic path such as \"vigie\" (no wildcards, no trailing /)",
+            );
+        }
+        if let Some(url) = &self.mqtt.url {
+            if let Err(e) = crate::io::mqtt::parse_url(url, "check") {
+                return bad(
+                    "mqtt.url",
+                    format!("= {url:?}: {e}"),
+                    "use mqtt://HOST:PORT, e.g. mqtt://127.0.0.1:1883",
+                );
+            }
+        }
+        if self.mqtt.embedded_listen.parse::<SocketAddr>().is_err() {
+            return bad(
+                "mqtt.embedded_listen",
+                format!("= {:?} is not an address", self.mqtt.embedded_listen),
+                "use IP:PORT, e.g. \"127.0.0.1:1883\"",
+            );
+        }
+        if self.metrics.listen.parse::<SocketAddr>().is_err() {
+            return bad(
+                "metrics.listen",
+                format!("= {:?} is not an address", self.metrics.listen),
+                "use IP:PORT, e.g. \"127.0.0.1:9464\"",
+            );
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, r) in self.radar.iter().enumerate() {
+            let key = |k: &str| format!("radar[{i}].{k}");
+            if r.id.is_empty() || r.id.contains(['/', '+', '#']) {
+                return bad(
+                    &key("id"),
+                    format!("= {:?} cannot be an MQTT topic level", r.id),
+                    "use letters, digits and dashes, e.g. \"gris-nez\"",
+                );
+            }
+            if !seen.insert(&r.id) {
+                return bad(&key("id"), format!("= {:?} is used twice", r.id), "give each sensor its own id");
+            }
+            match (r.lat, r.lon) {
+                (Some(lat), Some(lon)) => {
+                    if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
+                        return bad(&key("lat"), format!("/lon = {lat}, {lon} is off the globe"), "give WGS 84 degrees");
+                    }
+                }
+                (None, None) => {}
+                _ => return bad(&key("lat"), "and lon must be given together".into(), "give both, or neither for a sensor that reports positions"),
+            }
+            for (k, v) in [
+                ("range_sigma_m", r.range_sigma_m),
+                ("bearing_sigma_deg", r.bearing_sigma_deg),
+                ("scan_period_s", r.scan_period_s),
+                ("range_max_m", r.range_max_m),
+            ] {
+                if !(v.is_finite() && v > 0.0) {
+                    return bad(&key(k), format!("= {v} must be > 0"), "give a positive number");
+                }
+            }
+            if !(r.pd > 0.0 && r.pd < 1.0) {
+                return bad(&key("pd"), format!("= {} must be in (0, 1)", r.pd), "e.g. 0.8 for small boats");
+            }
+            if !(r.clutter_per_scan.is_finite() && r.clutter_per_scan >= 0.0) {
+                return bad(&key("clutter_per_scan"), format!("= {} must be >= 0", r.clutter_per_scan), "e.g. 5");
+            }
+        }
+        let a = &self.alerts;
+        for (k, v) in [
+            ("alerts.loiter_dwell_s", a.loiter_dwell_s),
+            ("alerts.loiter_radius_m", a.loiter_radius_m),
+            ("alerts.underway_kn", a.underway_kn),
+            ("alerts.update_interval_s", a.update_interval_s),
+            ("tracker.process_noise", self.tracker.process_noise),
+            ("tracker.gate_chi2", self.tracker.gate_chi2),
+            ("tracker.coast_s", self.tracker.coast_s),
+            ("tracker.ais_coast_s", self.tracker.ais_coast_s),
+            ("tracker.tentative_timeout_s", self.tracker.tentative_timeout_s),
+            ("tracker.init_speed_sigma_mps", self.tracker.init_speed_sigma_mps),
+            ("ais.sigma_m", self.ais.sigma_m),
+            ("ais.velocity_sigma_mps", self.ais.velocity_sigma_mps),
+            ("mqtt.track_interval_s", self.mqtt.track_interval_s),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return bad(k, format!("= {v} must be > 0"), "give a positive number");
+            }
+        }
+        Ok(())
+    }
+
+    /// Origin of the local frame: configured, else the mean of the radar sites, else the
+    /// middle of the Côte d'Opale.
+    pub fn frame_origin(&self) -> (f64, f64) {
+        if let Some(f) = &self.frame {
+            return (f.lat, f.lon);
+        }
+        let sites: Vec<(f64, f64)> = self
+            .radar
+            .iter()
+            .filter_map(|r| Some((r.lat?, r.lon?)))
+            .collect();
+        if sites.is_empty() {
+            return (50.75, 1.6);
+        }
+        let n = sites.len() as f64;
+        (
+            sites.iter().map(|s| s.0).sum::<f64>() / n,
+            sites.iter().map(|s| s.1).sum::<f64>() / n,
+        )
+    }
+}
+
+fn parse_env_value(v: &str) -> toml::Value {
+    // `90`, `true`, `[227000001, 2]` parse as TOML; anything else is a string.
+    let doc = format!("v = {v}");
+    match toml::from_str::<toml::Table>(&doc) {
+        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(v.into())),
+        Err(_) => toml::Value::String(v.into()),
+    }
+}
+
+/// Relative paths in a file are relative to its folder. Without a file they are relative
+/// to the working directory, falling back to this source tree so that `cargo run` from
+/// anywhere in the checkout finds the fixtures.
+fn resolve(base: Option<&Path>, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        return p.to_path_buf();
+    }
+    match base {
+        Some(b) => b.join(p),
+        None => {
+            if p.exists() {
+                std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf())
+            } else {
+                Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = std::env::temp_dir().join(format!("vigie-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join(format!("c{}.toml", text.len()));
+        std::fs::write(&f, text).unwrap();
+        let env: Vec<(String, String)> =
+            env.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        Config::load_with_env(Some(&f), &env)
+    }
+
+    #[test]
+    fn defaults_are_valid_and_match_the_fixture_file() {
+        let d = Config::load_with_env(None, &[]).unwrap();
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/vigie.toml");
+        let f = Config::load_with_env(Some(&fixture), &[]).unwrap();
+        assert_eq!(d, f, "fixtures/vigie.toml must spell out the defaults");
+    }
+
+    #[test]
+    fn contract_example_loads() {
+        let c = load_str(
+            r#"
+[mqtt]
+url = "mqtt://127.0.0.1:1883"
+prefix = "vigie"
+client_id = "vigie"
+[zones]
+path = "zones.geojson"
+[[radar]]
+id = "gris-nez"
+lat = 50.8696
+lon = 1.5836
+range_sigma_m = 15.0
+bearing_sigma_deg = 0.3
+[alerts]
+loiter_dwell_s = 90
+loiter_radius_m = 100
+allow_mmsi = [227000001]
+[metrics]
+listen = "127.0.0.1:9464"
+"#,
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.radar.len(), 1);
+        assert!(c.zones.path.ends_with("zones.geojson") && c.zones.path.is_absolute());
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let e = load_str("[alerts]\nloiter_dwel_s = 90\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("loiter_dwel_s") && e.contains(".toml") && e.contains("fix:"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let e = load_str("[[radar]]\nid = \"a\"\nlat = 50\nlon = 1\npd = 2\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("radar[0].pd"), "{e}");
+        let e = load_str("[mqtt]\nprefix = \"a/#\"\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("mqtt.prefix"), "{e}");
+    }
+
+    #[test]
+    fn environment_overrides() {
+        let c = load_str(
+            "",
+            &[
+                ("VIGIE_ALERTS_LOITER_DWELL_S", "60"),
+                ("VIGIE_MQTT_URL", "mqtt://10.0.0.1:1884"),
+                ("VIGIE_TEST_MQTT_URL", "ignored"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.alerts.loiter_dwell_s, 60.0);
+        assert_eq!(c.mqtt.url.as_deref(), Some("mqtt://10.0.0.1:1884"));
+        let e = load_str("", &[("VIGIE_ALERTS_NOPE", "1")]).unwrap_err().to_string();
+        assert!(e.contains("VIGIE_ALERTS_NOPE") && e.contains("nope"), "{e}");
+    }
+}

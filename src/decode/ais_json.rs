@@ -1,0 +1,261 @@
+//! gpsd / AIS-catcher JSON AIS reports, contract §2.2 (1).
+//!
+//! Feeds disagree on how to say "not available": marker values (lat 91, lon 181, speed
+//! 102.3 kn or raw 1023, course 360 or raw 3600, heading 511; type 27 uses 63 kn and 511°),
+//! the strings `"nan"` / `"n/a"` that gpsd prints, or leaving the field out (AIS-catcher).
+//! Every spelling becomes `None` here, and nothing downstream sees a marker value.
+
+use super::ais_body::latlon;
+use super::radar::json_error;
+use super::DecodeError;
+use crate::contact::{AisBatch, AisPosition, AisReport, AisStatic};
+use crate::time::EventTime;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The fields vigie reads; everything else a feed sends is ignored.
+#[derive(Deserialize, Default)]
+struct RawAis {
+    class: Option<String>,
+    #[serde(rename = "type")]
+    msg_type: Option<Value>,
+    mmsi: Option<Value>,
+    scaled: Option<bool>,
+    lat: Option<Value>,
+    lon: Option<Value>,
+    speed: Option<Value>,
+    course: Option<Value>,
+    heading: Option<Value>,
+    status: Option<Value>,
+    t: Option<String>,
+    rxuxtime: Option<Value>,
+    rxtime: Option<Value>,
+    shipname: Option<String>,
+    callsign: Option<String>,
+    shiptype: Option<Value>,
+    to_bow: Option<Value>,
+    to_stern: Option<Value>,
+    to_port: Option<Value>,
+    to_starboard: Option<Value>,
+    part: Option<Value>,
+    partno: Option<Value>,
+    #[serde(default)]
+    exercise: bool,
+}
+
+/// A number, or `None` for every "not available" spelling and anything that is not one.
+fn num(v: &Option<Value>) -> Option<f64> {
+    match v {
+        Some(Value::Number(n)) => n.as_f64().filter(|x| x.is_finite()),
+        Some(Value::String(s)) => s.trim().parse::<f64>().ok().filter(|x| x.is_finite()),
+        _ => None,
+    }
+}
+
+/// Decodes a payload holding one gpsd-style object or an array of them. A bad element is
+/// rejected alone.
+pub fn decode(
+    payload: &[u8],
+    t_rx: EventTime,
+    out: &mut AisBatch,
+    rejects: &mut Vec<DecodeError>,
+) -> Result<(), DecodeError> {
+    let value: Value = serde_json::from_slice(payload).map_err(json_error)?;
+    match value {
+        Value::Array(items) => {
+            for (index, item) in items.into_iter().enumerate() {
+                if let Err(reason) = one(item, t_rx, out) {
+                    rejects.push(DecodeError::BadAisJson { index, reason });
+                }
+            }
+            Ok(())
+        }
+        v @ Value::Object(_) => {
+            one(v, t_rx, out).map_err(|reason| DecodeError::BadAisJson { index: 0, reason })
+        }
+        _ => Err(DecodeError::Json(
+            "expected a JSON object or an array of objects".into(),
+        )),
+    }
+}
+
+fn one(v: Value, t_rx: EventTime, out: &mut AisBatch) -> Result<(), String> {
+    let r: RawAis = serde_json::from_value(v).map_err(|e| e.to_string())?;
+    if let Some(c) = &r.class {
+        if c != "AIS" {
+            return Err(format!("class `{c}` is not AIS"));
+        }
+    }
+    let msg_type = num(&r.msg_type).ok_or("missing message `type`")? as u8;
+    let mmsi = num(&r.mmsi)
+        .filter(|m| (1.0..=999_999_999.0).contains(m) && m.fract() == 0.0)
+        .ok_or("missing or invalid `mmsi`")? as u32;
+    let t = event_time(&r, t_rx)?;
+    out.exercise |= r.exercise;
+    let scaled = r.scaled.unwrap_or(false);
+    match msg_type {
+        1 | 2 | 3 | 18 | 19 | 27 => {
+            if let Some(p) = position(&r, msg_type, mmsi, t, scaled) {
+                out.reports.push(AisReport::Position(p));
+            }
+            if msg_type == 19 {
+                out.reports.push(AisReport::Static(static_data(&r, msg_type, mmsi)));
+            }
+        }
+        5 | 24 => out
+            .reports
+            .push(AisReport::Static(static_data(&r, msg_type, mmsi))),
+        // Other types carry nothing vigie tracks.
+        _ => {}
+    }
+    Ok(())
+}
+
+fn event_time(r: &RawAis, t_rx: EventTime) -> Result<EventTime, String> {
+    if let Some(t) = &r.t {
+        return EventTime::parse_rfc3339(t).map_err(|e| e.to_string());
+    }
+    if let Some(s) = num(&r.rxuxtime) {
+        return EventTime::from_unix_secs_f64(s).ok_or_else(|| format!("bad rxuxtime {s}"));
+    }
+    if let Some(Value::String(s)) = &r.rxtime {
+        // AIS-catcher: "20240314050217" (UTC, to the second).
+        return chrono::NaiveDateTime::parse_from_str(s, "%Y%m%d%H%M%S")
+            .map(|d| EventTime(d.and_utc().timestamp_micros()))
+            .map_err(|_| format!("bad rxtime `{s}`"));
+    }
+    Ok(t_rx)
+}
+
+fn position(r: &RawAis, msg_type: u8, mmsi: u32, t: EventTime, scaled: bool) -> Option<AisPosition> {
+    let long_range = msg_type == 27;
+    let (lat, lon) = match (num(&r.lat), num(&r.lon)) {
+        (Some(lat), Some(lon)) if scaled => {
+            ((-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon)).then_some((lat, lon))?
+        }
+        (Some(lat), Some(lon)) => {
+            let per_deg = if long_range { 600.0 } else { 600_000.0 };
+            latlon(lat as i32, lon as i32, per_deg)?
+        }
+        _ => return None,
+    };
+    let sog_kn = num(&r.speed).and_then(|s| match (long_range, scaled) {
+        (true, _) => (s < 63.0).then_some(s),
+        (false, true) => (s < 102.25).then_some(s),
+        (false, false) => (s < 1023.0).then_some(s / 10.0),
+    });
+    let cog_deg = num(&r.course).and_then(|c| match (long_range, scaled) {
+        (true, _) => (c < 360.0).then_some(c),
+        (false, true) => (c < 360.0).then_some(c),
+        (false, false) => (c < 3600.0).then_some(c / 10.0),
+    });
+    let heading_deg = num(&r.heading)
+        .filter(|h| (0.0..360.0).contains(h))
+        .map(|h| h as u16);
+    let status = num(&r.status).filter(|s| (0.0..16.0).contains(s)).map(|s| s as u8);
+    Some(AisPosition {
+        t,
+        msg_type,
+        mmsi,
+        lat,
+        lon,
+        sog_kn,
+        cog_deg,
+        heading_deg,
+        status,
+    })
+}
+
+fn static_data(r: &RawAis, msg_type: u8, mmsi: u32) -> AisStatic {
+    let text = |s: &Option<String>| s.as_ref().map(|s| s.trim_end().to_string());
+    let dim = |v: &Option<Value>| num(v).map(|x| x.clamp(0.0, 511.0) as u16);
+    let dims = match (
+        dim(&r.to_bow),
+        dim(&r.to_stern),
+        dim(&r.to_port),
+        dim(&r.to_starboard),
+    ) {
+        (Some(a), Some(b), Some(c), Some(d)) => Some([a, b, c, d]),
+        _ => None,
+    };
+    let _part = num(&r.partno).or(num(&r.part));
+    AisStatic {
+        msg_type,
+        mmsi,
+        name: text(&r.shipname),
+        callsign: text(&r.callsign),
+        ship_type: num(&r.shiptype).map(|x| x as u8),
+        dims,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dec(s: &str) -> (AisBatch, Vec<DecodeError>) {
+        let mut b = AisBatch::default();
+        let mut rej = vec![];
+        decode(s.as_bytes(), EventTime(5), &mut b, &mut rej).unwrap();
+        (b, rej)
+    }
+
+    fn pos(b: &AisBatch) -> AisPosition {
+        match &b.reports[0] {
+            AisReport::Position(p) => *p,
+            r => panic!("{r:?}"),
+        }
+    }
+
+    #[test]
+    fn contract_example_scaled() {
+        let (b, _) = dec(r#"{"class":"AIS","type":1,"mmsi":227006760,"scaled":true,"lat":50.9651,"lon":1.8530,
+   "speed":12.3,"course":285.1,"heading":284,"status":0}"#);
+        let p = pos(&b);
+        assert_eq!((p.mmsi, p.lat, p.lon), (227006760, 50.9651, 1.8530));
+        assert_eq!((p.sog_kn, p.cog_deg, p.heading_deg), (Some(12.3), Some(285.1), Some(284)));
+        assert_eq!(p.t, EventTime(5));
+    }
+
+    #[test]
+    fn not_available_in_every_spelling() {
+        let (b, _) = dec(r#"[{"type":1,"mmsi":1,"scaled":true,"lat":50,"lon":1,"speed":102.3,"course":360,"heading":511},
+            {"type":1,"mmsi":1,"scaled":true,"lat":50,"lon":1,"speed":"nan","course":"n/a","heading":"n/a"},
+            {"type":1,"mmsi":1,"scaled":false,"lat":30000000,"lon":600000,"speed":1023,"course":3600,"heading":511},
+            {"type":1,"mmsi":1,"lat":30000000,"lon":600000},
+            {"type":27,"mmsi":1,"scaled":false,"lat":30000,"lon":600,"speed":63,"course":511},
+            {"type":1,"mmsi":1,"scaled":true,"lat":91,"lon":181}]"#);
+        assert_eq!(b.reports.len(), 5, "the 91/181 report has no position");
+        for r in &b.reports {
+            let AisReport::Position(p) = r else { panic!() };
+            assert_eq!((p.lat, p.lon), (50.0, 1.0));
+            assert_eq!((p.sog_kn, p.cog_deg, p.heading_deg), (None, None, None));
+        }
+    }
+
+    #[test]
+    fn event_time_sources() {
+        let (b, _) = dec(r#"{"type":1,"mmsi":1,"scaled":true,"lat":50,"lon":1,"t":"2026-03-14T05:02:17.500Z","rxuxtime":1}"#);
+        assert_eq!(pos(&b).t.to_rfc3339(), "2026-03-14T05:02:17.500Z");
+        let (b, _) = dec(r#"{"type":1,"mmsi":1,"scaled":true,"lat":50,"lon":1,"rxuxtime":1710392537.25}"#);
+        assert_eq!(pos(&b).t.to_rfc3339(), "2024-03-14T05:02:17.250Z");
+        let (b, _) = dec(r#"{"type":1,"mmsi":1,"scaled":true,"lat":50,"lon":1,"rxtime":"20240314050217"}"#);
+        assert_eq!(pos(&b).t.to_rfc3339(), "2024-03-14T05:02:17.000Z");
+    }
+
+    #[test]
+    fn bad_elements_rejected_alone() {
+        let (b, rej) = dec(r#"[{"type":1,"scaled":true,"lat":50,"lon":1},{"type":1,"mmsi":2,"scaled":true,"lat":50,"lon":1},
+            {"class":"TPV"},{"type":1,"mmsi":3,"t":"later"},7]"#);
+        assert_eq!(b.reports.len(), 1);
+        assert_eq!(rej.len(), 4);
+    }
+
+    #[test]
+    fn static_data_type5() {
+        let (b, _) = dec(r#"{"class":"AIS","type":5,"mmsi":351759000,"scaled":false,"callsign":"3FOF8","shipname":"EVER DIADEM","shiptype":70,"to_bow":225,"to_stern":70,"to_port":1,"to_starboard":31}"#);
+        let AisReport::Static(s) = &b.reports[0] else { panic!() };
+        assert_eq!(s.name.as_deref(), Some("EVER DIADEM"));
+        assert_eq!(s.dims, Some([225, 70, 1, 31]));
+    }
+}

@@ -1,0 +1,75 @@
+//! Why an input was rejected. Each variant maps to one bounded metric label.
+
+use crate::time::TimeError;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("topic `{0}` is not a contact topic: expected PREFIX/contacts/radar/SENSOR or PREFIX/contacts/ais/SOURCE")]
+    UnknownTopic(String),
+    #[error("payload of {size} bytes exceeds the limit of {max} bytes")]
+    TooLarge { size: usize, max: usize },
+    #[error("empty payload")]
+    Empty,
+    #[error("payload is not UTF-8 text")]
+    NotUtf8,
+    #[error("malformed JSON: {0}")]
+    Json(String),
+    #[error("unknown sensor `{0}`: add a [[radar]] table with id = \"{0}\" to the configuration")]
+    UnknownSensor(String),
+    #[error("message says sensor `{field}` but arrived on the topic of sensor `{topic}`")]
+    SensorMismatch { field: String, topic: String },
+    #[error("plot {index}: {reason}")]
+    BadPlot { index: usize, reason: String },
+    #[error("{0}")]
+    BadTime(#[from] TimeError),
+    #[error("AIS JSON object {index}: {reason}")]
+    BadAisJson { index: usize, reason: String },
+    #[error("line {line}: NMEA checksum mismatch (computed {computed:02X}, sentence says {given})")]
+    Checksum { line: usize, computed: u8, given: String },
+    #[error("line {line}: malformed NMEA sentence: {reason}")]
+    Nmea { line: usize, reason: String },
+    #[error("line {line}: fragment {num} of {total} arrived without its predecessors")]
+    Fragment { line: usize, num: u8, total: u8 },
+    #[error("AIS message body: {0}")]
+    AisBody(String),
+}
+
+impl DecodeError {
+    /// A short, bounded label for the `vigie_rejected_total{reason}` metric.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            DecodeError::UnknownTopic(_) => "unknown_topic",
+            DecodeError::TooLarge { .. } => "too_large",
+            DecodeError::Empty => "empty",
+            DecodeError::NotUtf8 => "not_utf8",
+            DecodeError::Json(_) => "malformed_json",
+            DecodeError::UnknownSensor(_) => "unknown_sensor",
+            DecodeError::SensorMismatch { .. } => "sensor_mismatch",
+            DecodeError::BadPlot { .. } => "bad_plot",
+            DecodeError::BadTime(_) => "bad_time",
+            DecodeError::BadAisJson { .. } => "bad_ais_json",
+            DecodeError::Checksum { .. } => "nmea_checksum",
+            DecodeError::Nmea { .. } => "nmea_malformed",
+            DecodeError::Fragment { .. } => "nmea_fragment",
+            DecodeError::AisBody(_) => "ais_body",
+        }
+    }
+
+    /// Every label [`reason`](Self::reason) can return, so metrics can pre-register them.
+    pub const REASONS: &'static [&'static str] = &[
+        "unknown_topic",
+        "too_large",
+        "empty",
+        "not_utf8",
+        "malformed_json",
+        "unknown_sensor",
+        "sensor_mismatch",
+        "bad_plot",
+        "bad_time",
+        "bad_ais_json",
+        "nmea_checksum",
+        "nmea_malformed",
+        "nmea_fragment",
+        "ais_body",
+    ];
+}

@@ -1,0 +1,139 @@
+//! Bytes on a contact topic → [`Decoded`] contacts, with typed rejections.
+//!
+//! The decoder is part of the pure core: NMEA reassembly is state, but it is driven only by
+//! the messages, so offline and live processing reassemble identically.
+
+pub mod ais_body;
+pub mod ais_json;
+mod error;
+pub mod nmea;
+pub mod radar;
+
+pub use error::DecodeError;
+
+use crate::contact::{AisBatch, Decoded};
+use crate::time::EventTime;
+use std::collections::HashMap;
+
+/// What a topic names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopicKind<'a> {
+    Radar(&'a str),
+    Ais(&'a str),
+}
+
+/// Routes each contact message to its format's decoder.
+#[derive(Debug)]
+pub struct Decoder {
+    contacts_prefix: String,
+    sensors: HashMap<String, usize>,
+    nmea: nmea::NmeaAssembler,
+    max_payload: usize,
+}
+
+impl Decoder {
+    /// `prefix` is the topic prefix (`vigie`); `sensors` the configured plot sensors in order.
+    pub fn new<S: AsRef<str>>(prefix: &str, sensors: &[S], max_payload: usize) -> Self {
+        Decoder {
+            contacts_prefix: format!("{prefix}/contacts/"),
+            sensors: sensors
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.as_ref().to_string(), i))
+                .collect(),
+            nmea: nmea::NmeaAssembler::new(),
+            max_payload,
+        }
+    }
+
+    /// Splits a topic into its kind and sensor/source name.
+    pub fn topic_kind<'t>(&self, topic: &'t str) -> Option<TopicKind<'t>> {
+        let rest = topic.strip_prefix(self.contacts_prefix.as_str())?;
+        let (kind, name) = rest.split_once('/')?;
+        if name.is_empty() || name.contains('/') {
+            return None;
+        }
+        match kind {
+            "radar" => Some(TopicKind::Radar(name)),
+            "ais" => Some(TopicKind::Ais(name)),
+            _ => None,
+        }
+    }
+
+    /// Decodes one message. A whole-message failure is the `Err`; contacts rejected one by
+    /// one inside an otherwise good message are pushed to `rejects`.
+    pub fn decode(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        t_rx: EventTime,
+        rejects: &mut Vec<DecodeError>,
+    ) -> Result<Decoded, DecodeError> {
+        let kind = self
+            .topic_kind(topic)
+            .ok_or_else(|| DecodeError::UnknownTopic(topic.chars().take(200).collect()))?;
+        if payload.len() > self.max_payload {
+            return Err(DecodeError::TooLarge {
+                size: payload.len(),
+                max: self.max_payload,
+            });
+        }
+        let first = payload.iter().find(|b| !b.is_ascii_whitespace());
+        let Some(&first) = first else {
+            return Err(DecodeError::Empty);
+        };
+        match kind {
+            TopicKind::Radar(sensor) => {
+                let sensors = &self.sensors;
+                radar::decode(payload, sensor, |s| sensors.get(s).copied(), t_rx, rejects)
+                    .map(Decoded::Radar)
+            }
+            TopicKind::Ais(source) => {
+                let mut batch = AisBatch::default();
+                if first == b'{' || first == b'[' {
+                    ais_json::decode(payload, t_rx, &mut batch, rejects)?;
+                } else {
+                    let text = std::str::from_utf8(payload).map_err(|_| DecodeError::NotUtf8)?;
+                    self.nmea.feed(source, text, t_rx, &mut batch, rejects);
+                }
+                Ok(Decoded::Ais(batch))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics() {
+        let d = Decoder::new("vigie", &["gris-nez"], 1000);
+        assert_eq!(
+            d.topic_kind("vigie/contacts/radar/gris-nez"),
+            Some(TopicKind::Radar("gris-nez"))
+        );
+        assert_eq!(d.topic_kind("vigie/contacts/ais/rx1"), Some(TopicKind::Ais("rx1")));
+        assert_eq!(d.topic_kind("vigie/contacts/ais/rx1/x"), None);
+        assert_eq!(d.topic_kind("vigie/contacts/sonar/a"), None);
+        assert_eq!(d.topic_kind("other/contacts/ais/a"), None);
+    }
+
+    #[test]
+    fn size_limit_and_empty() {
+        let mut d = Decoder::new("vigie", &["a"], 10);
+        let mut r = vec![];
+        let e = d
+            .decode("vigie/contacts/ais/x", &[b'!'; 11], EventTime(0), &mut r)
+            .unwrap_err();
+        assert_eq!(e.reason(), "too_large");
+        let e = d
+            .decode("vigie/contacts/ais/x", b"  ", EventTime(0), &mut r)
+            .unwrap_err();
+        assert_eq!(e.reason(), "empty");
+        let e = d
+            .decode("vigie/contacts/ais/x", &[0xff, 0xfe], EventTime(0), &mut r)
+            .unwrap_err();
+        assert_eq!(e.reason(), "not_utf8");
+    }
+}

@@ -1,0 +1,461 @@
+//! The pure core: decoded contacts in, track states and alert events out.
+//!
+//! No sockets, no tasks, no clock: everything the engine knows about time comes from the
+//! messages, which is what makes offline replay, live replay and tests agree.
+//!
+//! [`Pipeline`] is what adapters drive: it decodes a message and hands it to one of two
+//! [`Engine`]s, the live one or the exercise one. Replayed data (marked by `vigie replay`,
+//! see the README) is tracked apart from live data so that an exercise can never move,
+//! merge with or clear a live track, and every alert it raises says `exercise: true`.
+
+use crate::behaviour::loiter::{Loiter, TrackView};
+use crate::behaviour::AlertEvent;
+use crate::config::{Config, RadarConfig};
+use crate::contact::{AisReport, Decoded, PlotPos, RadarScan};
+use crate::decode::{DecodeError, Decoder};
+use crate::geo::frame::LocalFrame;
+use crate::geo::zones::ZoneIndex;
+use crate::time::EventTime;
+use crate::track::manager::{AisMeasurement, AisOutcome};
+use crate::track::{Measurement, Track, Tracker, TrackerStats};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+
+const KN_TO_MPS: f64 = 1852.0 / 3600.0;
+/// Housekeeping (track deletion, gauges) runs at most once per this much event time.
+const HOUSEKEEPING_S: f64 = 1.0;
+
+/// A confirmed track's state after a message (contract §6.2, plus optional extensions).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrackState {
+    pub t: EventTime,
+    pub track_id: String,
+    pub lat: f64,
+    pub lon: f64,
+    pub speed_kn: f64,
+    pub course_deg: f64,
+    pub dark: bool,
+    pub mmsi: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Due for MQTT publication (at most once per `mqtt.track_interval_s` of event time).
+    #[serde(skip)]
+    pub publish: bool,
+    #[serde(skip)]
+    pub exercise: bool,
+}
+
+/// Live tracks by state, sampled at housekeeping.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TrackCounts {
+    pub tentative: usize,
+    pub confirmed_dark: usize,
+    pub confirmed_ais: usize,
+}
+
+/// Everything one message caused. Reused between messages to avoid allocation.
+#[derive(Debug, Default)]
+pub struct Outputs {
+    pub alerts: Vec<AlertEvent>,
+    pub tracks: Vec<TrackState>,
+    /// Rejections: a whole-message failure and/or single contacts inside it.
+    pub rejects: Vec<DecodeError>,
+    /// The message was decoded (possibly with some contacts rejected).
+    pub accepted: bool,
+    /// `radar` or `ais`, when the topic said.
+    pub kind: Option<&'static str>,
+    /// Configured sensor index for radar messages.
+    pub sensor: Option<usize>,
+    pub contacts: usize,
+    pub exercise: bool,
+    /// Latest event time in the message.
+    pub event_time: Option<EventTime>,
+    /// Contacts not applied because older than the state they would update.
+    pub out_of_sequence: u64,
+}
+
+impl Outputs {
+    fn clear(&mut self) {
+        self.alerts.clear();
+        self.tracks.clear();
+        self.rejects.clear();
+        self.accepted = false;
+        self.kind = None;
+        self.sensor = None;
+        self.contacts = 0;
+        self.exercise = false;
+        self.event_time = None;
+        self.out_of_sequence = 0;
+    }
+}
+
+/// A plot sensor's geometry in the local frame, computed once.
+#[derive(Debug, Clone)]
+struct SensorGeom {
+    site: Option<((f64, f64), [[f64; 2]; 2])>,
+    range_var: f64,
+    bearing_var: f64,
+    pd: f64,
+    clutter_density: f64,
+}
+
+impl SensorGeom {
+    fn new(r: &RadarConfig, frame: &LocalFrame) -> Self {
+        let site = match (r.lat, r.lon) {
+            (Some(lat), Some(lon)) => Some((frame.to_local(lat, lon), frame.jacobian(lat, lon))),
+            _ => None,
+        };
+        SensorGeom {
+            site,
+            range_var: r.range_sigma_m.powi(2),
+            bearing_var: r.bearing_sigma_deg.to_radians().powi(2),
+            pd: r.pd,
+            clutter_density: r.clutter_per_scan
+                / (std::f64::consts::PI * r.range_max_m * r.range_max_m),
+        }
+    }
+
+    /// Converted measurement: polar (r, θ) → east/north with covariance J·diag(σr², σθ²)·Jᵀ,
+    /// then into the frame with the site's Jacobian.
+    fn measurement(&self, pos: PlotPos, t: EventTime, frame: &LocalFrame) -> Result<Measurement, String> {
+        let (z, r) = match pos {
+            PlotPos::Polar { range_m, bearing_deg } => {
+                let ((sx, sy), j) = self
+                    .site
+                    .ok_or("polar plot from a sensor with no configured lat/lon")?;
+                let (sb, cb) = bearing_deg.to_radians().sin_cos();
+                let (e, n) = (range_m * sb, range_m * cb);
+                // d(e, n)/d(r, θ)
+                let jp = [[sb, range_m * cb], [cb, -range_m * sb]];
+                let c = |a: usize, b: usize| {
+                    jp[a][0] * jp[b][0] * self.range_var + jp[a][1] * jp[b][1] * self.bearing_var
+                };
+                let cl = [[c(0, 0), c(0, 1)], [c(1, 0), c(1, 1)]];
+                let z = [sx + j[0][0] * e + j[0][1] * n, sy + j[1][0] * e + j[1][1] * n];
+                // R = J · cl · Jᵀ
+                let mut r = [[0.0; 2]; 2];
+                for (a, row) in r.iter_mut().enumerate() {
+                    for (b, cell) in row.iter_mut().enumerate() {
+                        *cell = (0..2)
+                            .flat_map(|k| (0..2).map(move |l| (k, l)))
+                            .map(|(k, l)| j[a][k] * cl[k][l] * j[b][l])
+                            .sum();
+                    }
+                }
+                (z, r)
+            }
+            PlotPos::Geo { lat, lon, sigma_m } => {
+                let (x, y) = frame.to_local(lat, lon);
+                let v = sigma_m * sigma_m;
+                ([x, y], [[v, 0.0], [0.0, v]])
+            }
+        };
+        Ok(Measurement {
+            t,
+            z,
+            r,
+            pd: self.pd,
+            clutter_density: self.clutter_density,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct VesselInfo {
+    name: Option<String>,
+}
+
+/// Tracking, zones and alerts for one stream of contacts (live, or exercise).
+pub struct Engine {
+    frame: LocalFrame,
+    sensors: Vec<SensorGeom>,
+    zones: ZoneIndex,
+    tracker: Tracker,
+    loiter: Loiter,
+    exercise: bool,
+    track_interval_s: f64,
+    now: EventTime,
+    last_housekeeping: Option<EventTime>,
+    last_published: BTreeMap<u64, EventTime>,
+    vessels: HashMap<u32, VesselInfo>,
+    counts: TrackCounts,
+    // Scratch buffers, reused.
+    meas: Vec<Measurement>,
+    updated: Vec<u64>,
+    deleted: Vec<Track>,
+}
+
+/// Vessel names remembered at most (static reports of vessels never seen are not kept
+/// beyond this).
+const MAX_VESSELS: usize = 100_000;
+
+impl Engine {
+    pub fn new(cfg: &Config, zones: ZoneIndex, frame: LocalFrame, exercise: bool) -> Self {
+        Engine {
+            sensors: cfg.radar.iter().map(|r| SensorGeom::new(r, &frame)).collect(),
+            frame,
+            zones,
+            tracker: Tracker::new(cfg.tracker.clone(), cfg.ais.clone()),
+            loiter: Loiter::new(cfg.alerts.clone(), exercise),
+            exercise,
+            track_interval_s: cfg.mqtt.track_interval_s,
+            now: EventTime(i64::MIN),
+            last_housekeeping: None,
+            last_published: BTreeMap::new(),
+            vessels: HashMap::new(),
+            counts: TrackCounts::default(),
+            meas: Vec::new(),
+            updated: Vec::new(),
+            deleted: Vec::new(),
+        }
+    }
+
+    pub fn tracker_stats(&self) -> &TrackerStats {
+        &self.tracker.stats
+    }
+
+    pub fn track_counts(&self) -> TrackCounts {
+        self.counts
+    }
+
+    pub fn active_alerts(&self) -> usize {
+        self.loiter.active()
+    }
+
+    /// Active alerts per zone id.
+    pub fn active_alerts_by_zone(&self) -> BTreeMap<&str, usize> {
+        let mut m = BTreeMap::new();
+        for zi in self.loiter.active_by_zone() {
+            *m.entry(self.zones.zones()[zi].id.as_str()).or_insert(0) += 1;
+        }
+        m
+    }
+
+    pub fn zones(&self) -> &ZoneIndex {
+        &self.zones
+    }
+
+    /// Replaces the zones (hot reload); active alerts keep their zone index, so the new
+    /// file must keep zone order for unchanged zones.
+    pub fn set_zones(&mut self, zones: ZoneIndex) {
+        self.zones = zones;
+    }
+
+    /// Processes one decoded message.
+    pub fn process(&mut self, d: &Decoded, out: &mut Outputs) {
+        self.updated.clear();
+        let oos_before = self.tracker.stats.out_of_sequence;
+        match d {
+            Decoded::Radar(scan) => self.radar(scan, out),
+            Decoded::Ais(batch) => {
+                for r in &batch.reports {
+                    match r {
+                        AisReport::Position(p) => {
+                            out.event_time = out.event_time.max(Some(p.t));
+                            let (x, y) = self.frame.to_local(p.lat, p.lon);
+                            let vel = match (p.sog_kn, p.cog_deg) {
+                                (Some(s), Some(c)) => {
+                                    let (sc, cc) = c.to_radians().sin_cos();
+                                    let v = s * KN_TO_MPS;
+                                    Some([v * sc, v * cc])
+                                }
+                                _ => None,
+                            };
+                            let m = AisMeasurement {
+                                t: p.t,
+                                mmsi: p.mmsi,
+                                z: [x, y],
+                                vel,
+                            };
+                            if let AisOutcome::Updated(id) = self.tracker.ais(&m) {
+                                self.updated.push(id);
+                            }
+                        }
+                        AisReport::Static(s) => {
+                            if let Some(name) = s.name.as_ref().filter(|n| !n.is_empty()) {
+                                if self.vessels.len() < MAX_VESSELS || self.vessels.contains_key(&s.mmsi) {
+                                    self.vessels.entry(s.mmsi).or_default().name = Some(name.clone());
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out.out_of_sequence += self.tracker.stats.out_of_sequence - oos_before;
+        if let Some(t) = out.event_time {
+            self.now = self.now.max(t);
+        }
+        self.emit_updates(out);
+        self.housekeeping(out);
+    }
+
+    fn radar(&mut self, scan: &RadarScan, out: &mut Outputs) {
+        let Some(geom) = self.sensors.get(scan.sensor) else {
+            return;
+        };
+        self.meas.clear();
+        for (index, p) in scan.plots.iter().enumerate() {
+            match geom.measurement(p.pos, p.t, &self.frame) {
+                Ok(m) => self.meas.push(m),
+                Err(reason) => out.rejects.push(DecodeError::BadPlot {
+                    index,
+                    reason: reason.to_string(),
+                }),
+            }
+            out.event_time = out.event_time.max(Some(p.t));
+        }
+        out.event_time = out.event_time.max(Some(scan.t));
+        self.tracker.plots(&self.meas, &mut self.updated);
+    }
+
+    fn emit_updates(&mut self, out: &mut Outputs) {
+        self.updated.sort_unstable();
+        self.updated.dedup();
+        for &id in &self.updated {
+            let Some(tr) = self.tracker.get(id) else { continue };
+            if !tr.confirmed {
+                continue;
+            }
+            let label = tr.label();
+            let (x, y) = tr.pos();
+            let (lat, lon) = self.frame.to_geodetic(x, y);
+            let last = self.last_published.get(&id).copied();
+            let publish = last.is_none_or(|l| tr.t.secs_since(l) >= self.track_interval_s);
+            if publish {
+                self.last_published.insert(id, tr.t);
+            }
+            out.tracks.push(TrackState {
+                t: tr.t,
+                track_id: label.clone(),
+                lat: (lat * 1e7).round() / 1e7,
+                lon: (lon * 1e7).round() / 1e7,
+                speed_kn: (tr.speed_mps() / KN_TO_MPS * 100.0).round() / 100.0,
+                course_deg: (tr.course_deg() * 10.0).round() / 10.0,
+                dark: tr.mmsi.is_none(),
+                mmsi: tr.mmsi,
+                name: tr.mmsi.and_then(|m| self.vessels.get(&m)).and_then(|v| v.name.clone()),
+                publish,
+                exercise: self.exercise,
+            });
+            let view = TrackView {
+                id,
+                label: &label,
+                t: tr.t,
+                x,
+                y,
+                speed_mps: tr.speed_mps(),
+                mmsi: tr.mmsi,
+            };
+            self.loiter.on_update(view, &self.zones, &self.frame, &mut out.alerts);
+        }
+    }
+
+    fn housekeeping(&mut self, out: &mut Outputs) {
+        if self
+            .last_housekeeping
+            .is_some_and(|l| self.now.secs_since(l) < HOUSEKEEPING_S)
+        {
+            return;
+        }
+        self.last_housekeeping = Some(self.now);
+        self.deleted.clear();
+        self.tracker.expire(self.now, &mut self.deleted);
+        for tr in &self.deleted {
+            self.last_published.remove(&tr.id);
+            self.loiter
+                .on_deleted(tr.id, self.now, &self.zones, &self.frame, &mut out.alerts);
+        }
+        let mut c = TrackCounts::default();
+        for tr in self.tracker.tracks() {
+            match (tr.confirmed, tr.mmsi) {
+                (false, _) => c.tentative += 1,
+                (true, None) => c.confirmed_dark += 1,
+                (true, Some(_)) => c.confirmed_ais += 1,
+            }
+        }
+        self.counts = c;
+    }
+}
+
+/// Decoder plus the live and exercise engines: what every adapter drives.
+pub struct Pipeline {
+    decoder: Decoder,
+    live: Engine,
+    exercise: Engine,
+    /// Offline replay: everything is exercise data.
+    force_exercise: bool,
+    out: Outputs,
+    sensor_ids: Vec<String>,
+}
+
+impl Pipeline {
+    /// Builds the pipeline from a validated configuration and loaded zones.
+    pub fn new(cfg: &Config, zones: Vec<crate::geo::zones::Zone>, force_exercise: bool) -> Self {
+        let (lat, lon) = cfg.frame_origin();
+        let frame = LocalFrame::new(lat, lon);
+        let index = ZoneIndex::new(zones, &frame);
+        let sensor_ids: Vec<String> = cfg.radar.iter().map(|r| r.id.clone()).collect();
+        Pipeline {
+            decoder: Decoder::new(&cfg.mqtt.prefix, &sensor_ids, cfg.limits.max_payload_bytes),
+            live: Engine::new(cfg, index.clone(), frame.clone(), false),
+            exercise: Engine::new(cfg, index, frame, true),
+            force_exercise,
+            out: Outputs::default(),
+            sensor_ids,
+        }
+    }
+
+    pub fn sensor_ids(&self) -> &[String] {
+        &self.sensor_ids
+    }
+
+    pub fn live(&self) -> &Engine {
+        &self.live
+    }
+
+    pub fn exercise(&self) -> &Engine {
+        &self.exercise
+    }
+
+    /// Swaps in new zones in both engines without touching tracks or active alerts.
+    pub fn reload_zones(&mut self, zones: Vec<crate::geo::zones::Zone>) {
+        let frame = self.live.frame.clone();
+        let index = ZoneIndex::new(zones, &frame);
+        self.live.set_zones(index.clone());
+        self.exercise.set_zones(index);
+    }
+
+    /// The outputs of the last [`process`](Self::process) call.
+    pub fn last_outputs(&self) -> &Outputs {
+        &self.out
+    }
+
+    /// Decodes and processes one message; `t_rx` stamps contacts that carry no time.
+    pub fn process(&mut self, topic: &str, payload: &[u8], t_rx: EventTime) -> &Outputs {
+        let out = &mut self.out;
+        out.clear();
+        out.kind = self.decoder.topic_kind(topic).map(|k| match k {
+            crate::decode::TopicKind::Radar(_) => "radar",
+            crate::decode::TopicKind::Ais(_) => "ais",
+        });
+        match self.decoder.decode(topic, payload, t_rx, &mut out.rejects) {
+            Ok(d) => {
+                out.accepted = true;
+                out.contacts = d.contacts();
+                out.exercise = self.force_exercise || d.exercise();
+                if let Decoded::Radar(r) = &d {
+                    out.sensor = Some(r.sensor);
+                }
+                let engine = if out.exercise {
+                    &mut self.exercise
+                } else {
+                    &mut self.live
+                };
+                engine.process(&d, out);
+            }
+            Err(e) => out.rejects.push(e),
+        }
+        &self.out
+    }
+}

@@ -1,0 +1,3 @@
+//! Geometry: the local metric frame and the interception-zone index.
+pub mod frame;
+pub mod zones;

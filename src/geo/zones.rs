@@ -1,0 +1,281 @@
+//! Interception zones: GeoJSON (Multi)Polygons in an R-tree, looked up by local position.
+//!
+//! Zones are projected once into the tracker's metric frame, so a lookup is an R-tree query
+//! on bounding boxes (rstar) and an exact point-in-polygon test (geo) on the few candidates,
+//! with no per-lookup coordinate conversion.
+
+use super::frame::LocalFrame;
+use geo::{Contains, Coord, LineString, MultiPolygon, Point, Polygon};
+use rstar::primitives::{GeomWithData, Rectangle};
+use rstar::RTree;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ZoneError {
+    #[error("cannot read zone file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("zone file {path} is not valid GeoJSON: {message}\n  fix: give a FeatureCollection of Polygon/MultiPolygon features")]
+    Json { path: String, message: String },
+    #[error("zone file {path}, feature {index}{id}: {reason}\n  fix: {fix}")]
+    Feature {
+        path: String,
+        index: usize,
+        id: String,
+        reason: String,
+        fix: String,
+    },
+}
+
+/// One interception zone.
+#[derive(Debug, Clone)]
+pub struct Zone {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    /// WGS 84, x = longitude, y = latitude.
+    pub geometry: MultiPolygon<f64>,
+}
+
+/// Loads a GeoJSON FeatureCollection. Every feature needs a Polygon or MultiPolygon whose
+/// rings are closed, with at least 4 positions, inside WGS 84 bounds.
+pub fn load(path: &Path) -> Result<Vec<Zone>, ZoneError> {
+    let p = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ZoneError::Read {
+        path: p.clone(),
+        source,
+    })?;
+    parse(&text, &p)
+}
+
+pub fn parse(text: &str, origin: &str) -> Result<Vec<Zone>, ZoneError> {
+    let gj: geojson::GeoJson = text.parse().map_err(|e: geojson::Error| ZoneError::Json {
+        path: origin.to_string(),
+        message: e.to_string(),
+    })?;
+    let geojson::GeoJson::FeatureCollection(fc) = gj else {
+        return Err(ZoneError::Json {
+            path: origin.to_string(),
+            message: "top level is not a FeatureCollection".into(),
+        });
+    };
+    let mut zones = Vec::with_capacity(fc.features.len());
+    let mut ids = std::collections::HashSet::new();
+    for (index, f) in fc.features.iter().enumerate() {
+        let prop = |k: &str| {
+            f.properties
+                .as_ref()
+                .and_then(|p| p.get(k))
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        };
+        let id = prop("id").unwrap_or_else(|| format!("zone-{index}"));
+        let err = |reason: String, fix: &str| ZoneError::Feature {
+            path: origin.to_string(),
+            index,
+            id: format!(" (id {id:?})"),
+            reason,
+            fix: fix.to_string(),
+        };
+        if !ids.insert(id.clone()) {
+            return Err(err("duplicate id".into(), "give every zone its own `id` property"));
+        }
+        let Some(g) = &f.geometry else {
+            return Err(err("no geometry".into(), "give the feature a Polygon or MultiPolygon"));
+        };
+        let polys: Vec<&Vec<Vec<geojson::Position>>> = match &g.value {
+            geojson::GeometryValue::Polygon { coordinates: p } => vec![p],
+            geojson::GeometryValue::MultiPolygon { coordinates: mp } => mp.iter().collect(),
+            other => {
+                return Err(err(
+                    format!("geometry is a {}, not a Polygon or MultiPolygon", other.type_name()),
+                    "zones must be areas",
+                ))
+            }
+        };
+        let mut out = Vec::with_capacity(polys.len());
+        for (pi, rings) in polys.into_iter().enumerate() {
+            let mut lines = Vec::with_capacity(rings.len());
+            for (ri, ring) in rings.iter().enumerate() {
+                let at = format!("polygon {pi}, ring {ri}");
+                if ring.len() < 4 {
+                    return Err(err(
+                        format!("{at} has {} positions; a ring needs at least 4", ring.len()),
+                        "a closed ring repeats its first position last",
+                    ));
+                }
+                let mut coords = Vec::with_capacity(ring.len());
+                for pos in ring {
+                    let xy = pos.as_slice();
+                    let (lon, lat) = (
+                        *xy.first().unwrap_or(&f64::NAN),
+                        *xy.get(1).unwrap_or(&f64::NAN),
+                    );
+                    if !(lon.is_finite() && lat.is_finite())
+                        || !(-180.0..=180.0).contains(&lon)
+                        || !(-90.0..=90.0).contains(&lat)
+                    {
+                        return Err(err(
+                            format!("{at} has a position off the globe: [{lon}, {lat}]"),
+                            "positions are [longitude, latitude] in WGS 84 degrees",
+                        ));
+                    }
+                    coords.push(Coord { x: lon, y: lat });
+                }
+                if coords.first() != coords.last() {
+                    return Err(err(
+                        format!("{at} does not close (first position differs from last)"),
+                        "repeat the first position at the end of the ring",
+                    ));
+                }
+                lines.push(LineString::new(coords));
+            }
+            let mut it = lines.into_iter();
+            let exterior = it.next().ok_or_else(|| err(format!("polygon {pi} has no ring"), "give an exterior ring"))?;
+            out.push(Polygon::new(exterior, it.collect()));
+        }
+        zones.push(Zone {
+            name: prop("name").unwrap_or_else(|| id.clone()),
+            kind: prop("kind").unwrap_or_else(|| "shallow_water".into()),
+            id,
+            geometry: MultiPolygon::new(out),
+        });
+    }
+    Ok(zones)
+}
+
+type Entry = GeomWithData<Rectangle<[f64; 2]>, usize>;
+
+/// Zones in the local frame with an R-tree over their polygons' bounding boxes.
+#[derive(Debug, Clone)]
+pub struct ZoneIndex {
+    zones: Vec<Zone>,
+    /// One projected polygon per R-tree entry: (zone index, polygon).
+    polygons: Vec<(usize, Polygon<f64>)>,
+    tree: RTree<Entry>,
+}
+
+impl ZoneIndex {
+    pub fn new(zones: Vec<Zone>, frame: &LocalFrame) -> Self {
+        let mut polygons = Vec::new();
+        for (zi, z) in zones.iter().enumerate() {
+            for poly in &z.geometry {
+                let proj = |ls: &LineString<f64>| {
+                    LineString::new(
+                        ls.coords()
+                            .map(|c| {
+                                let (x, y) = frame.to_local(c.y, c.x);
+                                Coord { x, y }
+                            })
+                            .collect(),
+                    )
+                };
+                let p = Polygon::new(
+                    proj(poly.exterior()),
+                    poly.interiors().iter().map(proj).collect(),
+                );
+                polygons.push((zi, p));
+            }
+        }
+        let entries = polygons
+            .iter()
+            .enumerate()
+            .map(|(i, (_, p))| {
+                let (mut lo, mut hi) = ([f64::MAX; 2], [f64::MIN; 2]);
+                for c in p.exterior().coords() {
+                    lo = [lo[0].min(c.x), lo[1].min(c.y)];
+                    hi = [hi[0].max(c.x), hi[1].max(c.y)];
+                }
+                GeomWithData::new(Rectangle::from_corners(lo, hi), i)
+            })
+            .collect();
+        ZoneIndex {
+            zones,
+            polygons,
+            tree: RTree::bulk_load(entries),
+        }
+    }
+
+    pub fn zones(&self) -> &[Zone] {
+        &self.zones
+    }
+
+    pub fn len(&self) -> usize {
+        self.zones.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.zones.is_empty()
+    }
+
+    /// Is the local point inside zone `zi`?
+    pub fn contains(&self, zi: usize, x: f64, y: f64) -> bool {
+        let pt = Point::new(x, y);
+        self.tree
+            .locate_all_at_point(&[x, y])
+            .any(|e| self.polygons[e.data].0 == zi && self.polygons[e.data].1.contains(&pt))
+    }
+
+    /// The zone containing the point: `prefer` if it still does (so a track on an overlap
+    /// does not hop between zones), else the one with the lowest index.
+    pub fn locate(&self, x: f64, y: f64, prefer: Option<usize>) -> Option<usize> {
+        let pt = Point::new(x, y);
+        let mut best: Option<usize> = None;
+        for e in self.tree.locate_all_at_point(&[x, y]) {
+            let (zi, poly) = &self.polygons[e.data];
+            if best.is_some_and(|b| b <= *zi) && prefer != Some(*zi) {
+                continue;
+            }
+            if poly.contains(&pt) {
+                if prefer == Some(*zi) {
+                    return Some(*zi);
+                }
+                best = Some(best.map_or(*zi, |b| b.min(*zi)));
+            }
+        }
+        best
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TWO: &str = r#"{"type":"FeatureCollection","features":[
+      {"type":"Feature","properties":{"id":"a","name":"A","kind":"shallow_water"},
+       "geometry":{"type":"Polygon","coordinates":[[[1.0,50.0],[1.01,50.0],[1.01,50.01],[1.0,50.01],[1.0,50.0]],
+                                                    [[1.004,50.004],[1.006,50.004],[1.006,50.006],[1.004,50.006],[1.004,50.004]]]}},
+      {"type":"Feature","properties":{"id":"b","name":"B"},
+       "geometry":{"type":"MultiPolygon","coordinates":[[[[1.005,50.0],[1.02,50.0],[1.02,50.01],[1.005,50.01],[1.005,50.0]]]]}}]}"#;
+
+    #[test]
+    fn holes_overlaps_and_preference() {
+        let f = LocalFrame::new(50.0, 1.0);
+        let idx = ZoneIndex::new(parse(TWO, "t").unwrap(), &f);
+        let at = |lat, lon, pref| {
+            let (x, y) = f.to_local(lat, lon);
+            idx.locate(x, y, pref)
+        };
+        assert_eq!(at(50.002, 1.002, None), Some(0));
+        assert_eq!(at(50.005, 1.0045, None), None, "inside the hole of a, outside b");
+        assert_eq!(at(50.002, 1.008, None), Some(0), "overlap: lowest index");
+        assert_eq!(at(50.002, 1.008, Some(1)), Some(1), "overlap: stays in its zone");
+        assert_eq!(at(50.002, 1.015, None), Some(1));
+        assert_eq!(at(50.02, 1.015, None), None);
+        assert_eq!(idx.zones()[1].kind, "shallow_water");
+    }
+
+    #[test]
+    fn invalid_geometry_names_feature_and_reason() {
+        let open = r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"id":"z"},
+          "geometry":{"type":"Polygon","coordinates":[[[1,50],[2,50],[2,51],[1,51]]]}}]}"#;
+        let e = parse(open, "f.geojson").unwrap_err().to_string();
+        assert!(e.contains("feature 0") && e.contains("does not close") && e.contains("\"z\""), "{e}");
+        let pt = r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{},
+          "geometry":{"type":"Point","coordinates":[1,50]}}]}"#;
+        assert!(parse(pt, "f").unwrap_err().to_string().contains("Point"));
+        assert!(parse("{", "f").unwrap_err().to_string().contains("not valid GeoJSON"));
+    }
+}

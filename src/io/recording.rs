@@ -1,0 +1,166 @@
+//! Recordings (contract §6.3): NDJSON, one MQTT message a line, in arrival order.
+//!
+//! `{"t_rx": "…", "topic": "vigie/contacts/…", "payload": {…}}`, where `payload` is the
+//! message as a JSON value, or a JSON string for text payloads (NMEA).
+
+use crate::time::EventTime;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::io::BufRead;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordLine {
+    pub t_rx: EventTime,
+    pub topic: String,
+    pub payload: Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordingError {
+    #[error("line {line}: {message}")]
+    BadLine { line: usize, message: String },
+    #[error("reading the recording: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl RecordLine {
+    /// Wraps a received message: JSON stays JSON, anything else becomes a string.
+    pub fn new(t_rx: EventTime, topic: &str, payload: &[u8]) -> Self {
+        let payload = match serde_json::from_slice::<Value>(payload) {
+            Ok(v) if !v.is_string() => v,
+            _ => Value::String(String::from_utf8_lossy(payload).into_owned()),
+        };
+        RecordLine {
+            t_rx,
+            topic: topic.to_string(),
+            payload,
+        }
+    }
+
+    /// The bytes to publish or process for this line.
+    pub fn payload_bytes(&self) -> Vec<u8> {
+        match &self.payload {
+            Value::String(s) => s.as_bytes().to_vec(),
+            v => serde_json::to_vec(v).expect("a Value always serialises"),
+        }
+    }
+
+    /// The payload marked as exercise data, so that the vigie receiving a replay tracks it
+    /// apart and flags its alerts `exercise: true`. JSON gets `"exercise": true` (on every
+    /// object of an array); NMEA lines get the tag-block parameter `x:1`, added to an
+    /// existing tag block (checksum recomputed) or in a new one.
+    pub fn exercise_payload(&self) -> Vec<u8> {
+        match &self.payload {
+            Value::String(s) => mark_nmea(s).into_bytes(),
+            Value::Object(o) => {
+                let mut o = o.clone();
+                o.insert("exercise".into(), Value::Bool(true));
+                serde_json::to_vec(&o).expect("serialises")
+            }
+            Value::Array(a) => {
+                let a: Vec<Value> = a
+                    .iter()
+                    .map(|v| match v {
+                        Value::Object(o) => {
+                            let mut o = o.clone();
+                            o.insert("exercise".into(), Value::Bool(true));
+                            Value::Object(o)
+                        }
+                        v => v.clone(),
+                    })
+                    .collect();
+                serde_json::to_vec(&a).expect("serialises")
+            }
+            v => serde_json::to_vec(v).expect("serialises"),
+        }
+    }
+}
+
+fn checksum(s: &str) -> u8 {
+    s.bytes().fold(0, |a, b| a ^ b)
+}
+
+fn mark_nmea(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    for line in text.lines() {
+        let l = line.trim_end();
+        if l.trim().is_empty() || l.starts_with('#') {
+            out.push_str(l);
+        } else if let Some(rest) = l.strip_prefix('\\') {
+            match rest.find('\\') {
+                Some(end) => {
+                    let tag = &rest[..end];
+                    let body = tag.rsplit_once('*').map_or(tag, |(b, _)| b);
+                    let nb = format!("x:1,{body}");
+                    out.push_str(&format!("\\{nb}*{:02X}\\{}", checksum(&nb), &rest[end + 1..]));
+                }
+                None => out.push_str(l),
+            }
+        } else {
+            out.push_str(&format!("\\x:1*{:02X}\\{l}", checksum("x:1")));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Reads a recording line by line; a bad line is returned as an error item (with its line
+/// number) and reading goes on.
+pub fn read<R: BufRead>(r: R) -> impl Iterator<Item = Result<RecordLine, RecordingError>> {
+    r.lines().enumerate().filter_map(|(i, line)| {
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => return Some(Err(RecordingError::Io(e))),
+        };
+        if line.trim().is_empty() {
+            return None;
+        }
+        Some(
+            serde_json::from_str::<RecordLine>(&line).map_err(|e| RecordingError::BadLine {
+                line: i + 1,
+                message: e.to_string(),
+            }),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_and_text_payloads_round_trip() {
+        let a = RecordLine::new(EventTime(1), "vigie/contacts/radar/x", br#"{"range_m":1.5,"bearing_deg":2}"#);
+        assert!(a.payload.is_object());
+        assert_eq!(a.payload_bytes(), br#"{"range_m":1.5,"bearing_deg":2}"#);
+        let n = "!AIVDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ,0*4A\n";
+        let b = RecordLine::new(EventTime(1000), "vigie/contacts/ais/x", n.as_bytes());
+        assert_eq!(b.payload, Value::String(n.into()));
+        let line = serde_json::to_string(&b).unwrap();
+        assert!(line.starts_with(r#"{"t_rx":"1970-01-01T00:00:00.001Z","topic":"#), "{line}");
+        let back: RecordLine = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, b);
+    }
+
+    #[test]
+    fn exercise_marks() {
+        let n = RecordLine::new(EventTime(0), "t", b"!AIVDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ,0*4A\n\\c:1710392537*08\\!AIVDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ,0*4A");
+        let m = String::from_utf8(n.exercise_payload()).unwrap();
+        let lines: Vec<&str> = m.lines().collect();
+        assert_eq!(lines[0], format!("\\x:1*{:02X}\\!AIVDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ,0*4A", checksum("x:1")));
+        assert!(lines[1].starts_with("\\x:1,c:1710392537*"));
+        let j = RecordLine::new(EventTime(0), "t", br#"[{"mmsi":1},{"mmsi":2}]"#);
+        let v: Value = serde_json::from_slice(&j.exercise_payload()).unwrap();
+        assert_eq!(v[1]["exercise"], Value::Bool(true));
+    }
+
+    #[test]
+    fn bad_lines_are_numbered_and_skipped() {
+        let text = "{\"t_rx\":\"2026-03-14T05:02:17.500Z\",\"topic\":\"a\",\"payload\":1}\nnot json\n\n{\"t_rx\":\"x\"}\n";
+        let r: Vec<_> = read(text.as_bytes()).collect();
+        assert_eq!(r.len(), 3);
+        assert!(r[0].is_ok());
+        assert!(matches!(r[1], Err(RecordingError::BadLine { line: 2, .. })));
+        assert!(matches!(r[2], Err(RecordingError::BadLine { line: 4, .. })));
+    }
+}

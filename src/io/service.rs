@@ -1,0 +1,404 @@
+//! The commands' bodies as library functions: `run` (the live service), `record`, `replay`
+//! (live, paced) and offline replay. `main.rs` only parses arguments and reports errors;
+//! tests start these same functions in-process.
+
+use super::http::{self, Readiness};
+use super::mqtt::{Inbound, Link, LinkOptions, MqttError};
+use super::recording::{self, RecordLine};
+use crate::behaviour::{AlertEvent, AlertState};
+use crate::config::Config;
+use crate::engine::{Outputs, Pipeline};
+use crate::geo::zones::{self, ZoneError};
+use crate::metrics::Metrics;
+use crate::time::EventTime;
+use rumqttc::{AsyncClient, QoS};
+use std::collections::HashMap;
+use std::io::{BufRead, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Zones(#[from] ZoneError),
+    #[error(transparent)]
+    Broker(#[from] super::broker::BrokerError),
+    #[error(transparent)]
+    Mqtt(#[from] MqttError),
+    #[error("cannot listen for metrics on {addr}: {source}\n  fix: set metrics.listen (or VIGIE_METRICS_LISTEN) to a free address")]
+    MetricsListen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServiceError {
+    let what = what.into();
+    move |source| ServiceError::Io { what, source }
+}
+
+/// Logs rejections without letting a flood of garbage flood the log: each reason is logged
+/// at its 1st, 10th, 100th, … occurrence with the running count; the rest at debug level.
+/// Every rejection is counted in metrics regardless.
+#[derive(Default)]
+pub struct RejectLog {
+    counts: HashMap<&'static str, u64>,
+}
+
+impl RejectLog {
+    pub fn log(&mut self, topic: &str, out: &Outputs) {
+        for r in &out.rejects {
+            let n = self.counts.entry(r.reason()).or_insert(0);
+            *n += 1;
+            let topic: String = topic.chars().take(120).collect();
+            if n.is_power_of_ten() {
+                tracing::warn!(reason = r.reason(), total = *n, "rejected input on {topic}: {r}");
+            } else {
+                tracing::debug!(reason = r.reason(), "rejected input on {topic}: {r}");
+            }
+        }
+    }
+}
+
+trait PowerOfTen {
+    fn is_power_of_ten(&self) -> bool;
+}
+impl PowerOfTen for u64 {
+    fn is_power_of_ten(&self) -> bool {
+        let mut n = *self;
+        while n >= 10 && n % 10 == 0 {
+            n /= 10;
+        }
+        n == 1
+    }
+}
+
+/// The serialised alert as published, stamped with `emitted_at` now.
+pub fn stamp(a: &AlertEvent) -> String {
+    let mut a = a.clone();
+    a.emitted_at = Some(EventTime::now());
+    serde_json::to_string(&a).expect("alerts serialise")
+}
+
+/// Publishes what one message caused. Alerts (QoS 1) wait for room in the client queue;
+/// track states (QoS 0, droppable) never block tracking.
+pub async fn publish_outputs(client: &AsyncClient, prefix: &str, out: &Outputs, metrics: &Metrics) {
+    for a in &out.alerts {
+        let json = stamp(a);
+        let active = format!("{prefix}/alerts/active/{}", a.id);
+        let retained = if a.state == AlertState::Cleared {
+            String::new()
+        } else {
+            json.clone()
+        };
+        for (topic, payload, retain) in [(format!("{prefix}/alerts"), json, false), (active, retained, true)] {
+            if let Err(e) = client.publish(topic, QoS::AtLeastOnce, retain, payload).await {
+                metrics.publish_failures.inc();
+                tracing::error!("cannot publish alert {}: {e}", a.id);
+            }
+        }
+        tracing::info!(
+            id = %a.id, state = a.state.as_str(), zone = %a.zone.id, exercise = a.exercise,
+            "alert {} {} in {} (dwell {:.0} s)", a.id, a.state.as_str(), a.zone.name, a.dwell_s
+        );
+    }
+    for t in out.tracks.iter().filter(|t| t.publish) {
+        let topic = if t.exercise {
+            format!("{prefix}/exercise/tracks/{}", t.track_id)
+        } else {
+            format!("{prefix}/tracks/{}", t.track_id)
+        };
+        let json = serde_json::to_string(t).expect("tracks serialise");
+        if client.try_publish(topic, QoS::AtMostOnce, false, json).is_err() {
+            metrics.publish_failures.inc();
+        }
+    }
+}
+
+/// A running service, for `main` and tests.
+pub struct ServiceHandle {
+    pub mqtt_url: String,
+    pub metrics_addr: SocketAddr,
+    pub metrics: Arc<Metrics>,
+    shutdown: Option<oneshot::Sender<()>>,
+    join: tokio::task::JoinHandle<()>,
+}
+
+impl ServiceHandle {
+    /// SIGTERM semantics: stop taking contacts, process what is in flight, publish
+    /// `offline`, disconnect.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.shutdown.take() {
+            let _ = s.send(());
+        }
+        let _ = self.join.await;
+    }
+}
+
+/// Starts `vigie run`: embedded broker if no URL, metrics endpoint, MQTT link, engine.
+pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
+    let zone_list = zones::load(&cfg.zones.path)?;
+    let zone_ids: Vec<String> = zone_list.iter().map(|z| z.id.clone()).collect();
+    tracing::info!("{} interception zones from {}", zone_list.len(), cfg.zones.path.display());
+    let url = match &cfg.mqtt.url {
+        Some(u) => u.clone(),
+        None => {
+            let addr: SocketAddr = cfg.mqtt.embedded_listen.parse().expect("validated");
+            super::broker::start(addr, cfg.mqtt.max_packet_bytes)?;
+            tracing::info!("embedded MQTT broker listening on mqtt://{addr} (no --mqtt URL given)");
+            format!("mqtt://{addr}")
+        }
+    };
+    let pipeline = Pipeline::new(&cfg, zone_list, false);
+    let metrics = Arc::new(Metrics::new(pipeline.sensor_ids(), &zone_ids));
+    let ready = Arc::new(Readiness::default());
+    ready.zones_loaded.store(true, Ordering::Relaxed);
+    let listener = tokio::net::TcpListener::bind(&cfg.metrics.listen)
+        .await
+        .map_err(|source| ServiceError::MetricsListen {
+            addr: cfg.metrics.listen.clone(),
+            source,
+        })?;
+    let metrics_addr = listener.local_addr().map_err(io_err("metrics address"))?;
+    tracing::info!("metrics on http://{metrics_addr}/metrics");
+    let http_task = tokio::spawn(http::serve(listener, metrics.clone(), ready.clone()));
+
+    let prefix = cfg.mqtt.prefix.clone();
+    let status = |state: &str| {
+        serde_json::json!({"state": state, "version": env!("CARGO_PKG_VERSION"), "since": EventTime::now()}).to_string()
+    };
+    let mut opts = LinkOptions::new(&url, &cfg.mqtt.client_id);
+    opts.max_packet_bytes = cfg.mqtt.max_packet_bytes;
+    opts.subscribe = vec![format!("{prefix}/contacts/#")];
+    opts.will = Some((format!("{prefix}/status"), r#"{"state":"offline"}"#.into()));
+    opts.online = Some((format!("{prefix}/status"), status("online")));
+    opts.metrics = Some(metrics.clone());
+    let link = Link::start(opts)?;
+    let (tx, rx) = oneshot::channel();
+    let m2 = metrics.clone();
+    let join = tokio::spawn(async move {
+        serve_loop(link, pipeline, m2, ready, prefix, rx).await;
+        http_task.abort();
+    });
+    Ok(ServiceHandle {
+        mqtt_url: url,
+        metrics_addr,
+        metrics,
+        shutdown: Some(tx),
+        join,
+    })
+}
+
+async fn serve_loop(
+    mut link: Link,
+    mut pipeline: Pipeline,
+    metrics: Arc<Metrics>,
+    ready: Arc<Readiness>,
+    prefix: String,
+    mut shutdown: oneshot::Receiver<()>,
+) {
+    let mut rejects = RejectLog::default();
+    let mut connected = link.connected.clone();
+    let handle = |msg: Inbound, pipeline: &mut Pipeline, rejects: &mut RejectLog| {
+        let t0 = Instant::now();
+        pipeline.process(&msg.topic, &msg.payload, msg.t_rx);
+        let out = pipeline.last_outputs();
+        metrics.observe(out, pipeline, msg.t_rx, t0.elapsed());
+        rejects.log(&msg.topic, out);
+    };
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = connected.changed() => {
+                ready.broker_connected.store(*connected.borrow(), Ordering::Relaxed);
+            }
+            msg = link.inbound.recv() => {
+                let Some(msg) = msg else { break };
+                handle(msg, &mut pipeline, &mut rejects);
+                publish_outputs(&link.client, &prefix, pipeline.last_outputs(), &metrics).await;
+            }
+        }
+    }
+    // Stop taking contacts; process what already arrived.
+    let _ = link.client.unsubscribe(format!("{prefix}/contacts/#")).await;
+    while let Ok(msg) = link.inbound.try_recv() {
+        handle(msg, &mut pipeline, &mut rejects);
+        publish_outputs(&link.client, &prefix, pipeline.last_outputs(), &metrics).await;
+    }
+    let _ = link
+        .client
+        .publish(format!("{prefix}/status"), QoS::AtLeastOnce, true, r#"{"state":"offline"}"#)
+        .await;
+    tracing::info!("published offline status; disconnecting");
+    link.close().await;
+}
+
+/// What an offline replay did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReplaySummary {
+    pub messages: u64,
+    pub contacts: u64,
+    pub rejected: u64,
+    pub bad_lines: u64,
+    pub tracks: u64,
+    pub alerts: u64,
+    pub seconds: f64,
+}
+
+impl std::fmt::Display for ReplaySummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} messages, {} contacts, {} confirmed tracks, {} alert events, {} rejected, {} bad lines; {:.0} contacts/s",
+            self.messages,
+            self.contacts,
+            self.tracks,
+            self.alerts,
+            self.rejected,
+            self.bad_lines,
+            self.contacts as f64 / self.seconds.max(1e-9)
+        )
+    }
+}
+
+/// `vigie replay FILE --offline`: processes a recording as fast as it can, in file order,
+/// with no broker. Alerts and (optionally) confirmed track states are written as NDJSON.
+pub fn replay_offline(
+    cfg: &Config,
+    input: impl BufRead,
+    alerts_out: &mut dyn Write,
+    mut tracks_out: Option<&mut dyn Write>,
+    progress: Option<&indicatif::ProgressBar>,
+) -> Result<ReplaySummary, ServiceError> {
+    let zone_list = zones::load(&cfg.zones.path)?;
+    let mut pipeline = Pipeline::new(cfg, zone_list, true);
+    let mut s = ReplaySummary::default();
+    let mut confirmed = std::collections::HashSet::new();
+    let t0 = Instant::now();
+    let mut rejects = RejectLog::default();
+    let mut buf = Vec::with_capacity(256);
+    for item in recording::read(input) {
+        let line = match item {
+            Ok(l) => l,
+            Err(recording::RecordingError::BadLine { line, message }) => {
+                tracing::warn!("recording line {line} skipped: {message}");
+                s.bad_lines += 1;
+                continue;
+            }
+            Err(recording::RecordingError::Io(e)) => return Err(io_err("reading the recording")(e)),
+        };
+        if let Some(p) = progress {
+            p.inc(1);
+        }
+        s.messages += 1;
+        let payload = line.payload_bytes();
+        let out = pipeline.process(&line.topic, &payload, line.t_rx);
+        rejects.log(&line.topic, out);
+        s.contacts += out.contacts as u64;
+        s.rejected += out.rejects.len() as u64;
+        for a in &out.alerts {
+            s.alerts += 1;
+            alerts_out
+                .write_all(stamp(a).as_bytes())
+                .and_then(|_| alerts_out.write_all(b"\n"))
+                .map_err(io_err("writing alerts"))?;
+        }
+        for t in &out.tracks {
+            confirmed.insert(t.track_id.clone());
+            if let Some(w) = tracks_out.as_deref_mut() {
+                buf.clear();
+                serde_json::to_writer(&mut buf, t).expect("tracks serialise");
+                buf.push(b'\n');
+                w.write_all(&buf).map_err(io_err("writing tracks"))?;
+            }
+        }
+    }
+    alerts_out.flush().map_err(io_err("writing alerts"))?;
+    if let Some(w) = tracks_out {
+        w.flush().map_err(io_err("writing tracks"))?;
+    }
+    s.tracks = confirmed.len() as u64;
+    s.seconds = t0.elapsed().as_secs_f64();
+    Ok(s)
+}
+
+/// `vigie replay FILE --mqtt URL [--speed X]`: publishes a recording's messages on their
+/// topics, marked as exercise data, paced by their receive times divided by `speed`
+/// (`None`: as fast as possible). Returns the number of messages published.
+pub async fn replay_live(
+    url: &str,
+    input: impl BufRead,
+    speed: Option<f64>,
+) -> Result<u64, ServiceError> {
+    let mut link = Link::start(LinkOptions::new(url, &format!("vigie-replay-{}", std::process::id())))?;
+    link.wait_connected(url, 10).await?;
+    let start = Instant::now();
+    let mut base: Option<EventTime> = None;
+    let mut n = 0;
+    for item in recording::read(input) {
+        let line = match item {
+            Ok(l) => l,
+            Err(recording::RecordingError::BadLine { line, message }) => {
+                tracing::warn!("recording line {line} skipped: {message}");
+                continue;
+            }
+            Err(recording::RecordingError::Io(e)) => return Err(io_err("reading the recording")(e)),
+        };
+        if let Some(speed) = speed {
+            let b = *base.get_or_insert(line.t_rx);
+            let due = Duration::from_secs_f64((line.t_rx.secs_since(b) / speed).max(0.0));
+            if let Some(wait) = due.checked_sub(start.elapsed()) {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        if let Err(e) = link
+            .client
+            .publish(line.topic.clone(), QoS::AtLeastOnce, false, line.exercise_payload())
+            .await
+        {
+            tracing::error!("cannot publish line for {}: {e}", line.topic);
+            continue;
+        }
+        n += 1;
+    }
+    link.close().await;
+    Ok(n)
+}
+
+/// `vigie record`: writes every message on `{prefix}/contacts/#` until `stop` resolves.
+pub async fn record(
+    url: &str,
+    prefix: &str,
+    out: &mut (dyn Write + Send),
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<u64, ServiceError> {
+    let mut o = LinkOptions::new(url, &format!("vigie-record-{}", std::process::id()));
+    o.subscribe = vec![format!("{prefix}/contacts/#")];
+    let mut link = Link::start(o)?;
+    link.wait_connected(url, 10).await?;
+    tokio::pin!(stop);
+    let mut n = 0;
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            msg = link.inbound.recv() => {
+                let Some(msg) = msg else { break };
+                let line = RecordLine::new(msg.t_rx, &msg.topic, &msg.payload);
+                let mut text = serde_json::to_string(&line).expect("serialises");
+                text.push('\n');
+                out.write_all(text.as_bytes()).and_then(|_| out.flush()).map_err(io_err("writing the recording"))?;
+                n += 1;
+            }
+        }
+    }
+    link.close().await;
+    Ok(n)
+}

@@ -1,0 +1,32 @@
+//! # vigie — real-time maritime tracking for the Côte d'Opale
+//!
+//! vigie ingests radar plots and AIS reports over MQTT, tracks every target with Kalman
+//! filters, and raises a `taxi_boat_pickup` alert within milliseconds of the contact that
+//! proves a boat is loitering in a shallow-water interception zone.
+//!
+//! ## The flow
+//!
+//! ```text
+//!  MQTT / recording ─► decode ─► Contact ─► Tracker ─► track update ─► Zones + Loiter ─► AlertEvent ─► MQTT / files
+//!    (io::*)          (decode)  (contact)   (track)                    (geo, behaviour)   (behaviour)     (io::*)
+//! ```
+//!
+//! Everything between the adapters is the pure core ([`engine::Pipeline`]): synchronous,
+//! deterministic and driven only by the event time carried in the messages. Adapters in
+//! [`io`] own the sockets, files, clocks and tasks. Offline replay, live replay and tests
+//! therefore produce the same tracks and alerts from the same input.
+
+pub mod behaviour;
+pub mod config;
+pub mod contact;
+pub mod decode;
+pub mod engine;
+pub mod geo;
+pub mod io;
+pub mod metrics;
+pub mod time;
+pub mod track;
+
+pub use config::Config;
+pub use engine::{Engine, Outputs, Pipeline, TrackState};
+pub use time::EventTime;

@@ -1,0 +1,213 @@
+//! The `vigie` command line. Errors become `anyhow` here and nowhere else.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use std::io::{BufReader, BufWriter};
+use std::path::PathBuf;
+use vigie::io::service;
+use vigie::Config;
+
+#[derive(Parser)]
+#[command(name = "vigie", version, about = "Real-time maritime tracking: radar + AIS in over MQTT, taxi-boat pickup alerts out")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the service (starts an embedded MQTT broker when no broker URL is given).
+    Run {
+        #[arg(long, env = "VIGIE_CONFIG")]
+        config: Option<PathBuf>,
+        /// Broker URL, e.g. mqtt://127.0.0.1:1883 (overrides mqtt.url).
+        #[arg(long)]
+        mqtt: Option<String>,
+        /// Metrics address (overrides metrics.listen).
+        #[arg(long)]
+        metrics_listen: Option<String>,
+    },
+    /// Write every message on PREFIX/contacts/# to an NDJSON recording until interrupted.
+    Record {
+        #[arg(long)]
+        mqtt: String,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "vigie")]
+        prefix: String,
+        /// Stop after this many seconds (default: until SIGINT/SIGTERM).
+        #[arg(long)]
+        seconds: Option<f64>,
+    },
+    /// Replay a recording: live onto a broker (paced), or offline through the engine.
+    Replay {
+        file: PathBuf,
+        #[arg(long, required_unless_present = "offline")]
+        mqtt: Option<String>,
+        /// Pace: recording time divided by X; `max` for no pacing.
+        #[arg(long, default_value = "1")]
+        speed: String,
+        /// Process with no broker, as fast as possible, deterministically.
+        #[arg(long)]
+        offline: bool,
+        #[arg(long, env = "VIGIE_CONFIG")]
+        config: Option<PathBuf>,
+        #[arg(long, required_if_eq("offline", "true"))]
+        alerts_out: Option<PathBuf>,
+        #[arg(long)]
+        tracks_out: Option<PathBuf>,
+    },
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VIGIE_LOG")
+        .unwrap_or_else(|_| "info,rumqttd=warn,rumqttc=warn".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn load_config(path: Option<&PathBuf>) -> Result<Config> {
+    Ok(Config::load(path.map(|p| p.as_path()))?)
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    init_logging();
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Run {
+            config,
+            mqtt,
+            metrics_listen,
+        } => {
+            let mut cfg = load_config(config.as_ref())?;
+            if let Some(u) = mqtt {
+                cfg.mqtt.url = Some(u);
+            }
+            if let Some(m) = metrics_listen {
+                cfg.metrics.listen = m;
+            }
+            cfg.validate("command line")?;
+            let h = service::start(cfg).await?;
+            eprintln!(
+                "vigie running: broker {}, metrics http://{}/metrics. Watch alerts with:\n  mosquitto_sub -h {} -p {} -t 'vigie/alerts/#' -v",
+                h.mqtt_url,
+                h.metrics_addr,
+                host_port(&h.mqtt_url).0,
+                host_port(&h.mqtt_url).1
+            );
+            shutdown_signal().await;
+            eprintln!("stopping: draining in-flight contacts, publishing offline status");
+            h.stop().await;
+        }
+        Cmd::Record {
+            mqtt,
+            out,
+            prefix,
+            seconds,
+        } => {
+            let f = std::fs::File::create(&out)
+                .with_context(|| format!("cannot create {}", out.display()))?;
+            let mut w = BufWriter::new(f);
+            let stop = async move {
+                match seconds {
+                    Some(s) => tokio::time::sleep(std::time::Duration::from_secs_f64(s)).await,
+                    None => shutdown_signal().await,
+                }
+            };
+            let n = service::record(&mqtt, &prefix, &mut w, stop).await?;
+            eprintln!("recorded {n} messages to {}", out.display());
+        }
+        Cmd::Replay {
+            file,
+            mqtt,
+            speed,
+            offline,
+            config,
+            alerts_out,
+            tracks_out,
+        } => {
+            let open = || -> Result<BufReader<std::fs::File>> {
+                Ok(BufReader::new(std::fs::File::open(&file).with_context(|| {
+                    format!("cannot open recording {}", file.display())
+                })?))
+            };
+            if offline {
+                let cfg = load_config(config.as_ref())?;
+                let alerts_path = alerts_out.context("--offline needs --alerts-out FILE")?;
+                let mut alerts = BufWriter::new(
+                    std::fs::File::create(&alerts_path)
+                        .with_context(|| format!("cannot create {}", alerts_path.display()))?,
+                );
+                let mut tracks = match &tracks_out {
+                    Some(p) => Some(BufWriter::new(
+                        std::fs::File::create(p)
+                            .with_context(|| format!("cannot create {}", p.display()))?,
+                    )),
+                    None => None,
+                };
+                let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+                let bar = (size > 20_000_000).then(|| {
+                    let lines = estimate_lines(&file, size);
+                    let b = indicatif::ProgressBar::new(lines);
+                    b.set_style(
+                        indicatif::ProgressStyle::with_template(
+                            "{bar:40} {pos}/~{len} messages {per_sec} eta {eta}",
+                        )
+                        .expect("valid template"),
+                    );
+                    b
+                });
+                let s = service::replay_offline(
+                    &cfg,
+                    open()?,
+                    &mut alerts,
+                    tracks.as_mut().map(|w| w as &mut dyn std::io::Write),
+                    bar.as_ref(),
+                )?;
+                if let Some(b) = bar {
+                    b.finish_and_clear();
+                }
+                println!("{s}");
+            } else {
+                let url = mqtt.context("--mqtt URL is needed unless --offline")?;
+                let speed = match speed.as_str() {
+                    "max" => None,
+                    s => match s.parse::<f64>() {
+                        Ok(x) if x > 0.0 => Some(x),
+                        _ => bail!("--speed must be a positive number or `max`, not `{s}`"),
+                    },
+                };
+                let n = service::replay_live(&url, open()?, speed).await?;
+                eprintln!("replayed {n} messages onto {url} (marked as exercise data)");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Lines in a large file, estimated from its first megabyte, for the progress bar.
+fn estimate_lines(path: &PathBuf, size: u64) -> u64 {
+    use std::io::Read;
+    let mut buf = vec![0u8; 1 << 20];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut buf))
+        .unwrap_or(0);
+    let lines = buf[..n].iter().filter(|&&b| b == b'\n').count().max(1);
+    size * lines as u64 / n.max(1) as u64
+}
+
+fn host_port(url: &str) -> (String, u16) {
+    vigie::io::mqtt::parse_url(url, "").unwrap_or(("127.0.0.1".into(), 1883))
+}

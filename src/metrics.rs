@@ -1,0 +1,193 @@
+//! Every Prometheus metric vigie exposes, defined once (see `docs/metrics.md`).
+//!
+//! Labels are bounded: sensor ids come from the configuration (AIS sources, which are free
+//! topic levels, are all counted under `ais`), reasons from a fixed list, zones from the
+//! zone file. Never a track id or an MMSI.
+
+use crate::behaviour::AlertState;
+use crate::decode::DecodeError;
+use crate::engine::{Outputs, Pipeline};
+use crate::time::EventTime;
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+use std::time::Duration;
+
+pub struct Metrics {
+    pub registry: Registry,
+    pub messages: IntCounterVec,
+    pub contacts: IntCounterVec,
+    pub rejected: IntCounterVec,
+    pub out_of_sequence: IntCounter,
+    pub tracks: IntGaugeVec,
+    pub track_initiations: IntCounter,
+    pub track_deletions: IntCounter,
+    pub alerts: IntCounterVec,
+    pub alerts_active: IntGaugeVec,
+    pub last_contact: prometheus::GaugeVec,
+    pub processing: Histogram,
+    pub event_lag: Histogram,
+    pub mqtt_connected: IntGauge,
+    pub mqtt_reconnects: IntCounter,
+    pub publish_failures: IntCounter,
+    pub build_info: IntGaugeVec,
+    last_tracker: std::sync::Mutex<(u64, u64)>,
+}
+
+fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    r.register(Box::new(c.clone())).expect("registered once");
+    c
+}
+
+fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
+    let c = IntCounter::new(name, help).expect("valid metric");
+    r.register(Box::new(c.clone())).expect("registered once");
+    c
+}
+
+fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+    r.register(Box::new(g.clone())).expect("registered once");
+    g
+}
+
+fn histogram(r: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
+    let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets)).expect("valid");
+    r.register(Box::new(h.clone())).expect("registered once");
+    h
+}
+
+impl Metrics {
+    /// Registers every metric, with zero series for each configured sensor and reason so
+    /// that dashboards show 0 rather than "no data".
+    pub fn new(sensor_ids: &[String], zone_ids: &[String]) -> Self {
+        let r = Registry::new();
+        let m = Metrics {
+            messages: counter_vec(&r, "vigie_messages_total", "Contact messages received, by kind and sensor", &["kind", "sensor"]),
+            contacts: counter_vec(&r, "vigie_contacts_total", "Contacts (plots, AIS reports) decoded, by kind and sensor", &["kind", "sensor"]),
+            rejected: counter_vec(&r, "vigie_rejected_total", "Inputs rejected, by reason", &["reason"]),
+            out_of_sequence: counter(&r, "vigie_out_of_sequence_total", "Contacts older than the track state they would update, not applied"),
+            tracks: gauge_vec(&r, "vigie_tracks", "Live tracks by state and identity", &["state", "identity"]),
+            track_initiations: counter(&r, "vigie_track_initiations_total", "Tracks started (tentative or from AIS)"),
+            track_deletions: counter(&r, "vigie_track_deletions_total", "Tracks deleted after losing contact"),
+            alerts: counter_vec(&r, "vigie_alerts_total", "Alert events emitted, by kind and state", &["kind", "state"]),
+            alerts_active: gauge_vec(&r, "vigie_alerts_active", "Alerts currently raised, by zone", &["zone"]),
+            last_contact: {
+                let g = prometheus::GaugeVec::new(
+                    Opts::new("vigie_sensor_last_contact_timestamp_seconds", "Wall-clock time of the last message from each sensor (age = time() - value)"),
+                    &["sensor"],
+                ).expect("valid");
+                r.register(Box::new(g.clone())).expect("registered once");
+                g
+            },
+            processing: histogram(&r, "vigie_processing_seconds", "Time from a message's arrival at the engine to its outputs being ready",
+                vec![5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 1e-2, 0.1]),
+            event_lag: histogram(&r, "vigie_event_lag_seconds", "Arrival time minus event time of contact messages",
+                vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0]),
+            mqtt_connected: {
+                let g = IntGauge::new("vigie_mqtt_connected", "1 while connected to the MQTT broker").expect("valid");
+                r.register(Box::new(g.clone())).expect("registered once");
+                g
+            },
+            mqtt_reconnects: counter(&r, "vigie_mqtt_reconnects_total", "Connections to the broker after the first"),
+            publish_failures: counter(&r, "vigie_mqtt_publish_failures_total", "Publications that could not be queued to the broker"),
+            build_info: gauge_vec(&r, "vigie_build_info", "Build information (value 1)", &["version"]),
+            last_tracker: std::sync::Mutex::new((0, 0)),
+            registry: r,
+        };
+        for s in sensor_ids {
+            m.messages.with_label_values(&["radar", s]);
+            m.contacts.with_label_values(&["radar", s]);
+        }
+        m.messages.with_label_values(&["ais", "ais"]);
+        m.contacts.with_label_values(&["ais", "ais"]);
+        for reason in DecodeError::REASONS {
+            m.rejected.with_label_values(&[reason]);
+        }
+        for state in ["raised", "updated", "cleared"] {
+            m.alerts.with_label_values(&[crate::behaviour::alert::KIND_TAXI_BOAT, state]);
+        }
+        for z in zone_ids {
+            m.alerts_active.with_label_values(&[z]);
+        }
+        m.build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        m
+    }
+
+    /// Records what one message did. Called by every adapter after `Pipeline::process`.
+    pub fn observe(&self, out: &Outputs, pipeline: &Pipeline, t_rx: EventTime, took: Duration) {
+        let sensor = match (out.kind, out.sensor) {
+            (Some("radar"), Some(i)) => pipeline.sensor_ids().get(i).map(String::as_str),
+            (Some("ais"), _) => Some("ais"),
+            _ => None,
+        };
+        if let (Some(kind), Some(sensor)) = (out.kind, sensor) {
+            self.messages.with_label_values(&[kind, sensor]).inc();
+            self.contacts
+                .with_label_values(&[kind, sensor])
+                .inc_by(out.contacts as u64);
+            self.last_contact
+                .with_label_values(&[sensor])
+                .set(t_rx.0 as f64 * 1e-6);
+        }
+        for r in &out.rejects {
+            self.rejected.with_label_values(&[r.reason()]).inc();
+        }
+        self.out_of_sequence.inc_by(out.out_of_sequence);
+        for a in &out.alerts {
+            self.alerts
+                .with_label_values(&[a.kind.as_str(), a.state.as_str()])
+                .inc();
+        }
+        if let Some(t) = out.event_time {
+            self.event_lag.observe(t_rx.secs_since(t).max(0.0));
+        }
+        self.processing.observe(took.as_secs_f64());
+        if out.alerts.iter().any(|a| a.state != AlertState::Updated) || out.accepted {
+            self.refresh_gauges(pipeline);
+        }
+    }
+
+    fn refresh_gauges(&self, p: &Pipeline) {
+        let (l, x) = (p.live(), p.exercise());
+        let (lc, xc) = (l.track_counts(), x.track_counts());
+        self.tracks
+            .with_label_values(&["tentative", "dark"])
+            .set((lc.tentative + xc.tentative) as i64);
+        self.tracks
+            .with_label_values(&["confirmed", "dark"])
+            .set((lc.confirmed_dark + xc.confirmed_dark) as i64);
+        self.tracks
+            .with_label_values(&["confirmed", "ais"])
+            .set((lc.confirmed_ais + xc.confirmed_ais) as i64);
+        let inits = l.tracker_stats().initiated + x.tracker_stats().initiated;
+        let dels = l.tracker_stats().deleted + x.tracker_stats().deleted;
+        let mut last = self.last_tracker.lock().expect("not poisoned");
+        self.track_initiations.inc_by(inits.saturating_sub(last.0));
+        self.track_deletions.inc_by(dels.saturating_sub(last.1));
+        *last = (inits, dels);
+        drop(last);
+        let mut by_zone = l.active_alerts_by_zone();
+        for (z, n) in x.active_alerts_by_zone() {
+            *by_zone.entry(z).or_insert(0) += n;
+        }
+        for z in p.live().zones().zones() {
+            let n = by_zone.get(z.id.as_str()).copied().unwrap_or(0);
+            self.alerts_active.with_label_values(&[&z.id]).set(n as i64);
+        }
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> (String, String) {
+        let enc = TextEncoder::new();
+        let mut buf = Vec::new();
+        enc.encode(&self.registry.gather(), &mut buf)
+            .expect("encoding to memory");
+        (
+            enc.format_type().to_string(),
+            String::from_utf8(buf).expect("exposition is UTF-8"),
+        )
+    }
+}

@@ -1,0 +1,154 @@
+//! Kalman models for adskalman: constant velocity (white-noise acceleration) rebuilt for
+//! each time step, a position observation for plots and a position+velocity observation
+//! for AIS reports that carry SOG/COG.
+
+#![allow(non_snake_case)] // adskalman's trait methods are named after the matrices.
+
+use adskalman::{ObservationModel, StateAndCovariance, TransitionModelLinearNoControl};
+use nalgebra::{Matrix2, Matrix2x4, Matrix4, Matrix4x2, Vector4, U2, U4};
+
+/// State [east, north, v_east, v_north] in metres and m/s, with covariance.
+pub type State = StateAndCovariance<f64, U4>;
+
+/// Constant-velocity motion over `dt` seconds with acceleration noise `q` (m²/s³).
+pub struct ConstantVelocity {
+    f: Matrix4<f64>,
+    ft: Matrix4<f64>,
+    q: Matrix4<f64>,
+}
+
+impl ConstantVelocity {
+    pub fn new(dt: f64, q: f64) -> Self {
+        #[rustfmt::skip]
+        let f = Matrix4::new(
+            1.0, 0.0, dt, 0.0,
+            0.0, 1.0, 0.0, dt,
+            0.0, 0.0, 1.0, 0.0,
+            0.0, 0.0, 0.0, 1.0,
+        );
+        let (d2, d3) = (dt * dt / 2.0, dt * dt * dt / 3.0);
+        #[rustfmt::skip]
+        let qm = Matrix4::new(
+            d3, 0.0, d2, 0.0,
+            0.0, d3, 0.0, d2,
+            d2, 0.0, dt, 0.0,
+            0.0, d2, 0.0, dt,
+        ) * q;
+        ConstantVelocity {
+            f,
+            ft: f.transpose(),
+            q: qm,
+        }
+    }
+}
+
+impl TransitionModelLinearNoControl<f64, U4> for ConstantVelocity {
+    fn F(&self) -> &Matrix4<f64> {
+        &self.f
+    }
+    fn FT(&self) -> &Matrix4<f64> {
+        &self.ft
+    }
+    fn Q(&self) -> &Matrix4<f64> {
+        &self.q
+    }
+}
+
+/// A position measurement with its 2×2 covariance.
+pub struct PositionObservation {
+    h: Matrix2x4<f64>,
+    ht: Matrix4x2<f64>,
+    r: Matrix2<f64>,
+}
+
+impl PositionObservation {
+    pub fn new(r: [[f64; 2]; 2]) -> Self {
+        let h = Matrix2x4::new(1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0);
+        PositionObservation {
+            h,
+            ht: h.transpose(),
+            r: Matrix2::new(r[0][0], r[0][1], r[1][0], r[1][1]),
+        }
+    }
+}
+
+impl ObservationModel<f64, U4, U2> for PositionObservation {
+    fn H(&self) -> &Matrix2x4<f64> {
+        &self.h
+    }
+    fn HT(&self) -> &Matrix4x2<f64> {
+        &self.ht
+    }
+    fn R(&self) -> &Matrix2<f64> {
+        &self.r
+    }
+}
+
+/// Position and velocity measured together (AIS with SOG/COG).
+pub struct PosVelObservation {
+    h: Matrix4<f64>,
+    r: Matrix4<f64>,
+}
+
+impl PosVelObservation {
+    pub fn new(pos_var: f64, vel_var: f64) -> Self {
+        PosVelObservation {
+            h: Matrix4::identity(),
+            r: Matrix4::from_diagonal(&Vector4::new(pos_var, pos_var, vel_var, vel_var)),
+        }
+    }
+}
+
+impl ObservationModel<f64, U4, U4> for PosVelObservation {
+    fn H(&self) -> &Matrix4<f64> {
+        &self.h
+    }
+    fn HT(&self) -> &Matrix4<f64> {
+        &self.h
+    }
+    fn R(&self) -> &Matrix4<f64> {
+        &self.r
+    }
+}
+
+/// Squared Mahalanobis distance of a position `z` (covariance `r`) from the state's position,
+/// and ln det of the innovation covariance S = P_pos + R. Because H only selects position,
+/// H P Hᵀ is P's top-left block and S costs three additions: no matrix product.
+pub fn position_innovation(s: &State, z: [f64; 2], r: [[f64; 2]; 2]) -> (f64, f64) {
+    let p = s.covariance();
+    let x = s.state();
+    let (a, b, c) = (p[(0, 0)] + r[0][0], p[(0, 1)] + r[0][1], p[(1, 1)] + r[1][1]);
+    let det = a * c - b * b;
+    if !(det > 0.0) {
+        return (f64::INFINITY, 0.0);
+    }
+    let (dx, dy) = (z[0] - x[0], z[1] - x[1]);
+    let d2 = (c * dx * dx - 2.0 * b * dx * dy + a * dy * dy) / det;
+    (d2, det.ln())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use adskalman::CovarianceUpdateMethod;
+
+    #[test]
+    fn filter_converges_on_a_straight_run() {
+        let mut s = State::new(
+            Vector4::new(0.0, 0.0, 0.0, 0.0),
+            Matrix4::from_diagonal(&Vector4::new(400.0, 400.0, 36.0, 36.0)),
+        );
+        let obs = PositionObservation::new([[100.0, 0.0], [0.0, 100.0]]);
+        for k in 1..=40 {
+            let t = k as f64 * 2.5;
+            s = ConstantVelocity::new(2.5, 0.05).predict(&s);
+            let z = nalgebra::Vector2::new(3.0 * t, -1.0 * t);
+            s = obs
+                .update(&s, &z, CovarianceUpdateMethod::JosephForm)
+                .unwrap();
+        }
+        assert!((s.state()[2] - 3.0).abs() < 0.05 && (s.state()[3] + 1.0).abs() < 0.05);
+        let (d2, _) = position_innovation(&s, [300.0, -100.0], [[100.0, 0.0], [0.0, 100.0]]);
+        assert!(d2 < 1.0);
+    }
+}

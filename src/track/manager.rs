@@ -1,0 +1,541 @@
+//! Track management: gating, global-nearest-neighbour assignment, initiation, confirmation,
+//! AIS identity fusion, coasting and deletion.
+//!
+//! One job per step, as in Stone Soup's simple tracker: predict (constant velocity),
+//! hypothesise (gate with an R-tree over predicted positions, never all tracks × all
+//! plots), associate (Kuhn–Munkres per cluster of tracks and plots that share gates),
+//! update (adskalman), initiate (one-point, tentative), confirm (sequential log-likelihood
+//! ratio score plus a minimum number of hits), delete (by time since the last contact).
+//! Tracks live in a `BTreeMap` keyed by id so every iteration is in a fixed order: the
+//! same input always gives the same tracks, whatever the hash seed.
+
+use super::kalman::{
+    position_innovation, ConstantVelocity, PosVelObservation, PositionObservation, State,
+};
+use crate::config::{AisConfig, TrackerConfig};
+use crate::time::EventTime;
+use adskalman::{CovarianceUpdateMethod, ObservationModel, TransitionModelLinearNoControl};
+use nalgebra::{Matrix4, Vector2, Vector4};
+use pathfinding::prelude::{kuhn_munkres_min, Matrix};
+use rstar::primitives::GeomWithData;
+use rstar::RTree;
+use std::collections::{BTreeMap, HashMap};
+
+/// Radius of the R-tree search for gating candidates; the chi-square gate then decides.
+const SEARCH_RADIUS_M: f64 = 2_000.0;
+/// Minimum hits before a tentative track may be confirmed, whatever its score: two
+/// clutter plots falling in one gate by chance must not make a track.
+const CONFIRM_HITS: u32 = 3;
+/// Costs are scaled to integers for Kuhn–Munkres (which needs a total order).
+const COST_SCALE: f64 = 1e6;
+
+/// A position measurement in the local frame, ready for the filter.
+#[derive(Clone, Copy, Debug)]
+pub struct Measurement {
+    pub t: EventTime,
+    pub z: [f64; 2],
+    pub r: [[f64; 2]; 2],
+    /// Detection probability of the sensor, for the track score.
+    pub pd: f64,
+    /// False plots per square metre per scan of the sensor.
+    pub clutter_density: f64,
+}
+
+/// An AIS report in the local frame.
+#[derive(Clone, Copy, Debug)]
+pub struct AisMeasurement {
+    pub t: EventTime,
+    pub mmsi: u32,
+    pub z: [f64; 2],
+    /// Velocity from SOG/COG, when both were given.
+    pub vel: Option<[f64; 2]>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Track {
+    pub id: u64,
+    pub state: State,
+    /// Time of `state`.
+    pub t: EventTime,
+    pub confirmed: bool,
+    /// Log-likelihood ratio of "real target" over "clutter".
+    pub score: f64,
+    pub hits: u32,
+    pub born: EventTime,
+    pub last_hit: EventTime,
+    pub mmsi: Option<u32>,
+}
+
+impl Track {
+    pub fn label(&self) -> String {
+        format!("T{}", self.id)
+    }
+    pub fn pos(&self) -> (f64, f64) {
+        let x = self.state.state();
+        (x[0], x[1])
+    }
+    pub fn vel(&self) -> (f64, f64) {
+        let x = self.state.state();
+        (x[2], x[3])
+    }
+    pub fn speed_mps(&self) -> f64 {
+        let (vx, vy) = self.vel();
+        vx.hypot(vy)
+    }
+    /// Course over ground, degrees clockwise from grid north, in [0, 360).
+    pub fn course_deg(&self) -> f64 {
+        let (vx, vy) = self.vel();
+        let c = vx.atan2(vy).to_degrees();
+        if c < 0.0 {
+            c + 360.0
+        } else {
+            c
+        }
+    }
+}
+
+/// What the tracker did, for metrics.
+#[derive(Default, Clone, Debug, PartialEq)]
+pub struct TrackerStats {
+    pub initiated: u64,
+    pub confirmed: u64,
+    pub deleted: u64,
+    pub out_of_sequence: u64,
+    /// New tracks refused because `max_tracks` was reached.
+    pub refused: u64,
+}
+
+#[derive(Debug)]
+pub enum AisOutcome {
+    /// The track was updated with the report.
+    Updated(u64),
+    /// The report was older than the track's state: identity kept, position not applied.
+    OutOfSequence(u64),
+    Refused,
+}
+
+pub struct Tracker {
+    cfg: TrackerConfig,
+    ais: AisConfig,
+    tracks: BTreeMap<u64, Track>,
+    by_mmsi: HashMap<u32, u64>,
+    next_id: u64,
+    pub stats: TrackerStats,
+}
+
+impl Tracker {
+    pub fn new(cfg: TrackerConfig, ais: AisConfig) -> Self {
+        Tracker {
+            cfg,
+            ais,
+            tracks: BTreeMap::new(),
+            by_mmsi: HashMap::new(),
+            next_id: 1,
+            stats: TrackerStats::default(),
+        }
+    }
+
+    pub fn get(&self, id: u64) -> Option<&Track> {
+        self.tracks.get(&id)
+    }
+
+    pub fn tracks(&self) -> impl Iterator<Item = &Track> {
+        self.tracks.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.tracks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tracks.is_empty()
+    }
+
+    fn predicted(&self, tr: &Track, t: EventTime) -> State {
+        let dt = t.secs_since(tr.t);
+        if dt == 0.0 {
+            return tr.state.clone();
+        }
+        // Backwards (dt < 0) only for gating an AIS identity against a newer radar state.
+        ConstantVelocity::new(dt, self.cfg.process_noise).predict(&tr.state)
+    }
+
+    /// Processes the plots of one scan; pushes the ids of tracks it updated.
+    pub fn plots(&mut self, plots: &[Measurement], updated: &mut Vec<u64>) {
+        if plots.is_empty() {
+            return;
+        }
+        let t0 = plots[0].t;
+        let tree: RTree<GeomWithData<[f64; 2], u64>> = RTree::bulk_load(
+            self.tracks
+                .values()
+                .map(|tr| {
+                    let x = tr.state.state();
+                    let dt = t0.secs_since(tr.t).max(0.0);
+                    GeomWithData::new([x[0] + x[2] * dt, x[1] + x[3] * dt], tr.id)
+                })
+                .collect(),
+        );
+        let gate = self.cfg.gate_chi2;
+        // (track, plot, cost); plots that fall in a confirmed track's gate; plots older
+        // than every track they gate with.
+        let mut edges: Vec<(u64, usize, f64)> = Vec::new();
+        let mut near_confirmed = vec![false; plots.len()];
+        let mut oos_only = vec![false; plots.len()];
+        for (j, p) in plots.iter().enumerate() {
+            for e in tree.locate_within_distance(p.z, SEARCH_RADIUS_M * SEARCH_RADIUS_M) {
+                let tr = &self.tracks[&e.data];
+                let late = p.t < tr.t;
+                let pred = if late {
+                    tr.state.clone()
+                } else {
+                    self.predicted(tr, p.t)
+                };
+                let (d2, _) = position_innovation(&pred, p.z, p.r);
+                if !(d2 <= gate) {
+                    continue;
+                }
+                if late {
+                    oos_only[j] = true;
+                    continue;
+                }
+                near_confirmed[j] |= tr.confirmed;
+                edges.push((tr.id, j, d2));
+            }
+        }
+        let assigned = assign(&edges, plots.len(), gate);
+        let mut used = vec![false; plots.len()];
+        for (id, j) in assigned {
+            used[j] = true;
+            self.update_with_plot(id, &plots[j]);
+            updated.push(id);
+        }
+        for (j, p) in plots.iter().enumerate() {
+            if used[j] || near_confirmed[j] {
+                continue;
+            }
+            if oos_only[j] && !edges.iter().any(|e| e.1 == j) {
+                self.stats.out_of_sequence += 1;
+                continue;
+            }
+            if edges.iter().any(|e| e.1 == j) {
+                // Lost the assignment to another plot of a tentative track: a split.
+                continue;
+            }
+            self.initiate(p);
+        }
+    }
+
+    fn update_with_plot(&mut self, id: u64, p: &Measurement) {
+        let prior = self.predicted(&self.tracks[&id], p.t);
+        let (d2, ln_det) = position_innovation(&prior, p.z, p.r);
+        let obs = PositionObservation::new(p.r);
+        let z = Vector2::new(p.z[0], p.z[1]);
+        let post = obs
+            .update(&prior, &z, CovarianceUpdateMethod::JosephForm)
+            .unwrap_or(prior);
+        let tr = self.tracks.get_mut(&id).expect("assigned track exists");
+        tr.state = post;
+        tr.t = p.t;
+        tr.last_hit = p.t;
+        tr.hits += 1;
+        // Δ score = ln( Pd · N(z; ẑ, S) / λ_clutter ).
+        tr.score += p.pd.ln()
+            - (2.0 * std::f64::consts::PI).ln()
+            - 0.5 * ln_det
+            - 0.5 * d2
+            - p.clutter_density.max(1e-15).ln();
+        if !tr.confirmed && tr.hits >= CONFIRM_HITS && tr.score >= self.cfg.confirm_score {
+            tr.confirmed = true;
+            self.stats.confirmed += 1;
+        }
+    }
+
+    fn new_id(&mut self) -> Option<u64> {
+        if self.tracks.len() >= self.cfg.max_tracks {
+            self.stats.refused += 1;
+            return None;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.stats.initiated += 1;
+        Some(id)
+    }
+
+    fn initiate(&mut self, p: &Measurement) {
+        let Some(id) = self.new_id() else { return };
+        let v = self.cfg.init_speed_sigma_mps.powi(2);
+        let mut cov = Matrix4::from_diagonal(&Vector4::new(p.r[0][0], p.r[1][1], v, v));
+        cov[(0, 1)] = p.r[0][1];
+        cov[(1, 0)] = p.r[1][0];
+        self.tracks.insert(
+            id,
+            Track {
+                id,
+                state: State::new(Vector4::new(p.z[0], p.z[1], 0.0, 0.0), cov),
+                t: p.t,
+                confirmed: false,
+                score: 0.0,
+                hits: 1,
+                born: p.t,
+                last_hit: p.t,
+                mmsi: None,
+            },
+        );
+    }
+
+    /// Applies an AIS position report: updates the vessel's track, or gives its identity to
+    /// the radar track it matches, or starts a confirmed track for it.
+    pub fn ais(&mut self, m: &AisMeasurement) -> AisOutcome {
+        let pos_var = self.ais.sigma_m.powi(2);
+        let id = match self.by_mmsi.get(&m.mmsi) {
+            Some(&id) => id,
+            None => match self.match_identity(m, pos_var) {
+                Some(id) => {
+                    let tr = self.tracks.get_mut(&id).expect("matched track exists");
+                    tr.mmsi = Some(m.mmsi);
+                    if !tr.confirmed {
+                        tr.confirmed = true;
+                        self.stats.confirmed += 1;
+                    }
+                    self.by_mmsi.insert(m.mmsi, id);
+                    id
+                }
+                None => return self.initiate_ais(m, pos_var),
+            },
+        };
+        let tr = &self.tracks[&id];
+        if m.t < tr.t {
+            self.stats.out_of_sequence += 1;
+            return AisOutcome::OutOfSequence(id);
+        }
+        let prior = self.predicted(tr, m.t);
+        let post = match m.vel {
+            Some(v) => {
+                let obs = PosVelObservation::new(pos_var, self.ais.velocity_sigma_mps.powi(2));
+                let z = Vector4::new(m.z[0], m.z[1], v[0], v[1]);
+                obs.update(&prior, &z, CovarianceUpdateMethod::JosephForm)
+            }
+            None => {
+                let obs = PositionObservation::new([[pos_var, 0.0], [0.0, pos_var]]);
+                let z = Vector2::new(m.z[0], m.z[1]);
+                obs.update(&prior, &z, CovarianceUpdateMethod::JosephForm)
+            }
+        }
+        .unwrap_or(prior);
+        let tr = self.tracks.get_mut(&id).expect("track exists");
+        tr.state = post;
+        tr.t = m.t;
+        tr.last_hit = m.t;
+        tr.hits += 1;
+        AisOutcome::Updated(id)
+    }
+
+    /// The radar track (without identity) nearest an AIS report inside the gate. Runs only
+    /// for an MMSI not yet tracked, so a linear pass is cheap.
+    fn match_identity(&self, m: &AisMeasurement, pos_var: f64) -> Option<u64> {
+        let r = [[pos_var, 0.0], [0.0, pos_var]];
+        self.tracks
+            .values()
+            .filter(|tr| tr.mmsi.is_none())
+            .filter(|tr| {
+                let (x, y) = tr.pos();
+                (x - m.z[0]).hypot(y - m.z[1]) < SEARCH_RADIUS_M
+            })
+            .filter_map(|tr| {
+                let (d2, _) = position_innovation(&self.predicted(tr, m.t), m.z, r);
+                (d2 <= self.cfg.gate_chi2).then_some((d2, tr.id))
+            })
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, id)| id)
+    }
+
+    fn initiate_ais(&mut self, m: &AisMeasurement, pos_var: f64) -> AisOutcome {
+        let Some(id) = self.new_id() else {
+            return AisOutcome::Refused;
+        };
+        let (v, vvar) = match m.vel {
+            Some(v) => (v, self.ais.velocity_sigma_mps.powi(2)),
+            None => ([0.0, 0.0], self.cfg.init_speed_sigma_mps.powi(2)),
+        };
+        self.stats.confirmed += 1;
+        self.tracks.insert(
+            id,
+            Track {
+                id,
+                state: State::new(
+                    Vector4::new(m.z[0], m.z[1], v[0], v[1]),
+                    Matrix4::from_diagonal(&Vector4::new(pos_var, pos_var, vvar, vvar)),
+                ),
+                t: m.t,
+                confirmed: true,
+                score: self.cfg.confirm_score,
+                hits: 1,
+                born: m.t,
+                last_hit: m.t,
+                mmsi: Some(m.mmsi),
+            },
+        );
+        self.by_mmsi.insert(m.mmsi, id);
+        AisOutcome::Updated(id)
+    }
+
+    /// Deletes tracks that have gone without contact too long at event time `now`.
+    pub fn expire(&mut self, now: EventTime, deleted: &mut Vec<Track>) {
+        let (tent, coast, ais_coast) = (
+            self.cfg.tentative_timeout_s,
+            self.cfg.coast_s,
+            self.cfg.ais_coast_s,
+        );
+        let dead: Vec<u64> = self
+            .tracks
+            .values()
+            .filter(|tr| {
+                let age = now.secs_since(tr.last_hit);
+                match (tr.confirmed, tr.mmsi) {
+                    (false, _) => age > tent,
+                    (true, None) => age > coast,
+                    (true, Some(_)) => age > ais_coast,
+                }
+            })
+            .map(|tr| tr.id)
+            .collect();
+        for id in dead {
+            if let Some(tr) = self.tracks.remove(&id) {
+                if let Some(m) = tr.mmsi {
+                    self.by_mmsi.remove(&m);
+                }
+                self.stats.deleted += 1;
+                deleted.push(tr);
+            }
+        }
+    }
+}
+
+/// Global nearest neighbour: solves the assignment separately for each cluster of tracks
+/// and plots linked by gates, with a "no plot" option per track costing the gate value.
+/// Returns (track id, plot index) pairs in a deterministic order.
+fn assign(edges: &[(u64, usize, f64)], n_plots: usize, gate: f64) -> Vec<(u64, usize)> {
+    if edges.is_empty() {
+        return Vec::new();
+    }
+    // Union-find over plots; tracks join the cluster of their first plot.
+    let mut parent: Vec<usize> = (0..n_plots).collect();
+    fn find(p: &mut [usize], mut i: usize) -> usize {
+        while p[i] != i {
+            p[i] = p[p[i]];
+            i = p[i];
+        }
+        i
+    }
+    let mut first_plot: BTreeMap<u64, usize> = BTreeMap::new();
+    for &(tid, j, _) in edges {
+        let root = *first_plot.entry(tid).or_insert(j);
+        let (a, b) = (find(&mut parent, root), find(&mut parent, j));
+        if a != b {
+            parent[a.max(b)] = a.min(b);
+        }
+    }
+    let mut clusters: BTreeMap<usize, Vec<(u64, usize, f64)>> = BTreeMap::new();
+    for &e in edges {
+        let root = find(&mut parent, e.1);
+        clusters.entry(root).or_default().push(e);
+    }
+    let mut out = Vec::new();
+    for (_, es) in clusters {
+        if es.len() == 1 {
+            out.push((es[0].0, es[0].1));
+            continue;
+        }
+        let mut tids: Vec<u64> = es.iter().map(|e| e.0).collect();
+        tids.sort_unstable();
+        tids.dedup();
+        let mut pids: Vec<usize> = es.iter().map(|e| e.1).collect();
+        pids.sort_unstable();
+        pids.dedup();
+        let (n, m) = (tids.len(), pids.len());
+        let forbidden = (gate * 1e3 * COST_SCALE) as i64;
+        let mut w = Matrix::new(n, m + n, forbidden);
+        for (i, _) in tids.iter().enumerate() {
+            w[(i, m + i)] = (gate * COST_SCALE) as i64;
+        }
+        for &(tid, j, c) in &es {
+            let i = tids.binary_search(&tid).expect("track in cluster");
+            let k = pids.binary_search(&j).expect("plot in cluster");
+            w[(i, k)] = (c * COST_SCALE) as i64;
+        }
+        let (_, cols) = kuhn_munkres_min(&w);
+        for (i, &k) in cols.iter().enumerate() {
+            if k < m && w[(i, k)] < forbidden {
+                out.push((tids[i], pids[k]));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meas(t: f64, x: f64, y: f64) -> Measurement {
+        Measurement {
+            t: EventTime((t * 1e6) as i64),
+            z: [x, y],
+            r: [[225.0, 0.0], [0.0, 225.0]],
+            pd: 0.8,
+            clutter_density: 5.0 / (std::f64::consts::PI * 24e3 * 24e3),
+        }
+    }
+
+    #[test]
+    fn confirms_a_target_in_three_scans_and_keeps_its_id() {
+        let mut tr = Tracker::new(TrackerConfig::default(), AisConfig::default());
+        let mut upd = vec![];
+        for k in 0..10 {
+            let t = k as f64 * 2.5;
+            tr.plots(&[meas(t, 3.0 * t, 0.0), meas(t, 5000.0 + 100.0 * k as f64 * (k % 2) as f64, 9000.0 * (k % 3) as f64)], &mut upd);
+            if k == 2 {
+                let c: Vec<_> = tr.tracks().filter(|t| t.confirmed).map(|t| t.id).collect();
+                assert_eq!(c, vec![1], "the real target, confirmed on its third plot");
+            }
+        }
+        let confirmed: Vec<_> = tr.tracks().filter(|t| t.confirmed).collect();
+        assert_eq!(confirmed.len(), 1, "clutter never confirmed");
+        assert!((confirmed[0].vel().0 - 3.0).abs() < 0.5);
+    }
+
+    #[test]
+    fn assignment_prefers_the_global_optimum() {
+        // Track A at 0, track B at 10: plot at 9 is nearer A's rival... GNN must give
+        // plot 0 → A and plot 9 → B.
+        let edges = [(1, 0, 0.1), (1, 1, 8.0), (2, 1, 0.2), (2, 0, 9.0)];
+        let mut a = assign(&edges, 2, 13.8);
+        a.sort();
+        assert_eq!(a, vec![(1, 0), (2, 1)]);
+    }
+
+    #[test]
+    fn ais_identity_joins_radar_track_and_old_reports_are_counted() {
+        let mut tr = Tracker::new(TrackerConfig::default(), AisConfig::default());
+        let mut upd = vec![];
+        for k in 0..4 {
+            tr.plots(&[meas(k as f64 * 2.5, 0.0, 0.0)], &mut upd);
+        }
+        let m = AisMeasurement {
+            t: EventTime(6_000_000),
+            mmsi: 227006760,
+            z: [10.0, 5.0],
+            vel: None,
+        };
+        assert!(matches!(tr.ais(&m), AisOutcome::OutOfSequence(1)));
+        assert_eq!(tr.get(1).unwrap().mmsi, Some(227006760));
+        assert_eq!(tr.stats.out_of_sequence, 1);
+        let m2 = AisMeasurement {
+            t: EventTime(9_000_000),
+            ..m
+        };
+        assert!(matches!(tr.ais(&m2), AisOutcome::Updated(1)));
+        assert_eq!(tr.len(), 1);
+    }
+}

@@ -1,0 +1,5 @@
+//! Multi-target tracking: Kalman models, gating and assignment, track management.
+pub mod kalman;
+pub mod manager;
+
+pub use manager::{Measurement, Track, Tracker, TrackerStats};
