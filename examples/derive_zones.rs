@@ -14,35 +14,58 @@
 //! 4. the Aa, Canche and Authie estuary mouths are added as the water within 1.5 km of each
 //!    mouth (these overlap the beach sectors, which vigie's zone index handles).
 
-use geo::{
-    Area, BooleanOps, Buffer, Coord, LineString, MultiPolygon, Polygon, Simplify,
-};
+use geo::{Area, BooleanOps, Buffer, Coord, LineString, MultiPolygon, Polygon, Simplify};
 use serde_json::{json, Value};
 use vigie::geo::frame::LocalFrame;
 
 /// (id, name, lat, lon): beach anchors in order along the coast, Belgian border to Authie.
 const SECTORS: &[(&str, &str, f64, f64)] = &[
     ("bray-dunes", "Bray-Dunes", 51.0830, 2.5250),
-    ("zuydcoote-malo", "Zuydcoote – Malo-les-Bains", 51.0600, 2.4200),
+    (
+        "zuydcoote-malo",
+        "Zuydcoote – Malo-les-Bains",
+        51.0600,
+        2.4200,
+    ),
     ("dunkerque-port", "Dunkerque – Loon-Plage", 51.0300, 2.2600),
-    ("gravelines", "Gravelines – Petit-Fort-Philippe", 51.0080, 2.1150),
+    (
+        "gravelines",
+        "Gravelines – Petit-Fort-Philippe",
+        51.0080,
+        2.1150,
+    ),
     ("oye-plage", "Oye-Plage", 50.9950, 2.0200),
     ("calais", "Calais – Blériot-Plage", 50.9650, 1.8300),
     ("sangatte", "Sangatte", 50.9450, 1.7500),
     ("wissant", "Wissant – Cap Blanc-Nez", 50.8900, 1.6600),
     ("audresselles", "Audresselles – Ambleteuse", 50.8250, 1.5950),
     ("wimereux", "Wimereux", 50.7700, 1.6050),
-    ("boulogne-le-portel", "Boulogne-sur-Mer – Le Portel", 50.7100, 1.5700),
+    (
+        "boulogne-le-portel",
+        "Boulogne-sur-Mer – Le Portel",
+        50.7100,
+        1.5700,
+    ),
     ("equihen-plage", "Équihen-Plage", 50.6750, 1.5650),
     ("hardelot", "Hardelot – Sainte-Cécile", 50.6200, 1.5750),
     ("le-touquet", "Le Touquet-Paris-Plage", 50.5200, 1.5800),
-    ("stella-merlimont", "Stella-Plage – Merlimont", 50.4600, 1.5700),
+    (
+        "stella-merlimont",
+        "Stella-Plage – Merlimont",
+        50.4600,
+        1.5700,
+    ),
     ("berck-authie", "Berck-sur-Mer – Authie", 50.4000, 1.5550),
 ];
 
 /// (id, name, lat, lon) of estuary mouths.
 const ESTUARIES: &[(&str, &str, f64, f64)] = &[
-    ("aa-estuary", "Estuaire de l'Aa (Gravelines)", 51.0130, 2.1030),
+    (
+        "aa-estuary",
+        "Estuaire de l'Aa (Gravelines)",
+        51.0130,
+        2.1030,
+    ),
     ("canche-estuary", "Baie de Canche", 50.5420, 1.5900),
     ("authie-estuary", "Baie d'Authie", 50.3700, 1.5800),
 ];
@@ -57,7 +80,10 @@ fn disc(cx: f64, cy: f64, r: f64) -> Polygon<f64> {
     let mut pts: Vec<Coord<f64>> = (0..n)
         .map(|i| {
             let a = i as f64 / n as f64 * std::f64::consts::TAU;
-            Coord { x: cx + r * a.cos(), y: cy + r * a.sin() }
+            Coord {
+                x: cx + r * a.cos(),
+                y: cy + r * a.sin(),
+            }
         })
         .collect();
     pts.push(pts[0]);
@@ -72,9 +98,18 @@ fn nearer(a: (f64, f64), b: (f64, f64)) -> Polygon<f64> {
     let (ux, uy) = (dx / len, dy / len); // towards a
     let (px, py) = (-uy, ux); // along the bisector
     let big = 100_000.0;
-    let c = |s: f64, t: f64| Coord { x: m.0 + px * s + ux * t, y: m.1 + py * s + uy * t };
+    let c = |s: f64, t: f64| Coord {
+        x: m.0 + px * s + ux * t,
+        y: m.1 + py * s + uy * t,
+    };
     Polygon::new(
-        LineString::new(vec![c(-big, 0.0), c(big, 0.0), c(big, big), c(-big, big), c(-big, 0.0)]),
+        LineString::new(vec![
+            c(-big, 0.0),
+            c(big, 0.0),
+            c(big, big),
+            c(-big, big),
+            c(-big, 0.0),
+        ]),
         vec![],
     )
 }
@@ -121,7 +156,8 @@ pub fn derive(coast_geojson: &str) -> String {
                             .expect("ring")
                             .iter()
                             .map(|pt| {
-                                let (x, y) = frame.to_local(pt[1].as_f64().unwrap(), pt[0].as_f64().unwrap());
+                                let (x, y) = frame
+                                    .to_local(pt[1].as_f64().unwrap(), pt[0].as_f64().unwrap());
                                 Coord { x, y }
                             })
                             .collect(),
@@ -130,7 +166,10 @@ pub fn derive(coast_geojson: &str) -> String {
                 .collect();
             // Exterior only: holes are inland water (lakes, docks), whose shores are not
             // the coast.
-            land.push(Polygon::new(rings.into_iter().next().expect("exterior"), vec![]));
+            land.push(Polygon::new(
+                rings.into_iter().next().expect("exterior"),
+                vec![],
+            ));
         }
     }
     let land = MultiPolygon::new(land);
@@ -138,12 +177,11 @@ pub fn derive(coast_geojson: &str) -> String {
     let anchors: Vec<(f64, f64)> = SECTORS.iter().map(|s| frame.to_local(s.2, s.3)).collect();
     let mut features = Vec::new();
     let mut push = |id: &str, name: &str, mp: MultiPolygon<f64>| {
-        let mut polys: Vec<Polygon<f64>> = mp
-            .0
-            .into_iter()
-            .filter(|p| p.unsigned_area() >= MIN_PIECE_M2)
-            .map(|p| p.simplify(5.0))
-            .collect();
+        let mut polys: Vec<Polygon<f64>> =
+            mp.0.into_iter()
+                .filter(|p| p.unsigned_area() >= MIN_PIECE_M2)
+                .map(|p| p.simplify(5.0))
+                .collect();
         polys.sort_by(|a, b| b.unsigned_area().total_cmp(&a.unsigned_area()));
         let to_ll = |ls: &LineString<f64>| -> Vec<[f64; 2]> {
             ls.coords()
@@ -184,7 +222,11 @@ pub fn derive(coast_geojson: &str) -> String {
     }
     for e in ESTUARIES {
         let (x, y) = frame.to_local(e.2, e.3);
-        push(e.0, e.1, MultiPolygon::new(vec![disc(x, y, ESTUARY_RADIUS_M)]).difference(&land));
+        push(
+            e.0,
+            e.1,
+            MultiPolygon::new(vec![disc(x, y, ESTUARY_RADIUS_M)]).difference(&land),
+        );
     }
     let fc = json!({
         "type": "FeatureCollection",

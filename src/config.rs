@@ -415,16 +415,30 @@ impl Config {
                 );
             }
             if !seen.insert(&r.id) {
-                return bad(&key("id"), format!("= {:?} is used twice", r.id), "give each sensor its own id");
+                return bad(
+                    &key("id"),
+                    format!("= {:?} is used twice", r.id),
+                    "give each sensor its own id",
+                );
             }
             match (r.lat, r.lon) {
                 (Some(lat), Some(lon)) => {
                     if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
-                        return bad(&key("lat"), format!("/lon = {lat}, {lon} is off the globe"), "give WGS 84 degrees");
+                        return bad(
+                            &key("lat"),
+                            format!("/lon = {lat}, {lon} is off the globe"),
+                            "give WGS 84 degrees",
+                        );
                     }
                 }
                 (None, None) => {}
-                _ => return bad(&key("lat"), "and lon must be given together".into(), "give both, or neither for a sensor that reports positions"),
+                _ => {
+                    return bad(
+                        &key("lat"),
+                        "and lon must be given together".into(),
+                        "give both, or neither for a sensor that reports positions",
+                    )
+                }
             }
             for (k, v) in [
                 ("range_sigma_m", r.range_sigma_m),
@@ -433,14 +447,26 @@ impl Config {
                 ("range_max_m", r.range_max_m),
             ] {
                 if !(v.is_finite() && v > 0.0) {
-                    return bad(&key(k), format!("= {v} must be > 0"), "give a positive number");
+                    return bad(
+                        &key(k),
+                        format!("= {v} must be > 0"),
+                        "give a positive number",
+                    );
                 }
             }
             if !(r.pd > 0.0 && r.pd < 1.0) {
-                return bad(&key("pd"), format!("= {} must be in (0, 1)", r.pd), "e.g. 0.8 for small boats");
+                return bad(
+                    &key("pd"),
+                    format!("= {} must be in (0, 1)", r.pd),
+                    "e.g. 0.8 for small boats",
+                );
             }
             if !(r.clutter_per_scan.is_finite() && r.clutter_per_scan >= 0.0) {
-                return bad(&key("clutter_per_scan"), format!("= {} must be >= 0", r.clutter_per_scan), "e.g. 5");
+                return bad(
+                    &key("clutter_per_scan"),
+                    format!("= {} must be >= 0", r.clutter_per_scan),
+                    "e.g. 5",
+                );
             }
         }
         let a = &self.alerts;
@@ -453,8 +479,14 @@ impl Config {
             ("tracker.gate_chi2", self.tracker.gate_chi2),
             ("tracker.coast_s", self.tracker.coast_s),
             ("tracker.ais_coast_s", self.tracker.ais_coast_s),
-            ("tracker.tentative_timeout_s", self.tracker.tentative_timeout_s),
-            ("tracker.init_speed_sigma_mps", self.tracker.init_speed_sigma_mps),
+            (
+                "tracker.tentative_timeout_s",
+                self.tracker.tentative_timeout_s,
+            ),
+            (
+                "tracker.init_speed_sigma_mps",
+                self.tracker.init_speed_sigma_mps,
+            ),
             ("ais.sigma_m", self.ais.sigma_m),
             ("ais.velocity_sigma_mps", self.ais.velocity_sigma_mps),
             ("mqtt.track_interval_s", self.mqtt.track_interval_s),
@@ -492,7 +524,9 @@ fn parse_env_value(v: &str) -> toml::Value {
     // `90`, `true`, `[227000001, 2]` parse as TOML; anything else is a string.
     let doc = format!("v = {v}");
     match toml::from_str::<toml::Table>(&doc) {
-        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(v.into())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(v.into())),
         Err(_) => toml::Value::String(v.into()),
     }
 }
@@ -508,7 +542,9 @@ fn resolve(base: Option<&Path>, p: &Path) -> PathBuf {
         Some(b) => b.join(p),
         None => {
             if p.exists() {
-                std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf())
+                std::env::current_dir()
+                    .map(|d| d.join(p))
+                    .unwrap_or_else(|_| p.to_path_buf())
             } else {
                 Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
             }
@@ -525,8 +561,10 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join(format!("c{}.toml", text.len()));
         std::fs::write(&f, text).unwrap();
-        let env: Vec<(String, String)> =
-            env.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
         Config::load_with_env(Some(&f), &env)
     }
 
@@ -570,8 +608,13 @@ listen = "127.0.0.1:9464"
 
     #[test]
     fn unknown_key_names_file_line_and_key() {
-        let e = load_str("[alerts]\nloiter_dwel_s = 90\n", &[]).unwrap_err().to_string();
-        assert!(e.contains("loiter_dwel_s") && e.contains(".toml") && e.contains("fix:"), "{e}");
+        let e = load_str("[alerts]\nloiter_dwel_s = 90\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("loiter_dwel_s") && e.contains(".toml") && e.contains("fix:"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -580,7 +623,9 @@ listen = "127.0.0.1:9464"
             .unwrap_err()
             .to_string();
         assert!(e.contains("radar[0].pd"), "{e}");
-        let e = load_str("[mqtt]\nprefix = \"a/#\"\n", &[]).unwrap_err().to_string();
+        let e = load_str("[mqtt]\nprefix = \"a/#\"\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("mqtt.prefix"), "{e}");
     }
 
@@ -597,7 +642,9 @@ listen = "127.0.0.1:9464"
         .unwrap();
         assert_eq!(c.alerts.loiter_dwell_s, 60.0);
         assert_eq!(c.mqtt.url.as_deref(), Some("mqtt://10.0.0.1:1884"));
-        let e = load_str("", &[("VIGIE_ALERTS_NOPE", "1")]).unwrap_err().to_string();
+        let e = load_str("", &[("VIGIE_ALERTS_NOPE", "1")])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("VIGIE_ALERTS_NOPE") && e.contains("nope"), "{e}");
     }
 }

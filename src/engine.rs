@@ -89,10 +89,13 @@ impl Outputs {
     }
 }
 
+/// A radar site in the frame and the Jacobian from its local east/north to the frame.
+type Site = ((f64, f64), [[f64; 2]; 2]);
+
 /// A plot sensor's geometry in the local frame, computed once.
 #[derive(Debug, Clone)]
 struct SensorGeom {
-    site: Option<((f64, f64), [[f64; 2]; 2])>,
+    site: Option<Site>,
     range_var: f64,
     bearing_var: f64,
     pd: f64,
@@ -117,9 +120,17 @@ impl SensorGeom {
 
     /// Converted measurement: polar (r, θ) → east/north with covariance J·diag(σr², σθ²)·Jᵀ,
     /// then into the frame with the site's Jacobian.
-    fn measurement(&self, pos: PlotPos, t: EventTime, frame: &LocalFrame) -> Result<Measurement, String> {
+    fn measurement(
+        &self,
+        pos: PlotPos,
+        t: EventTime,
+        frame: &LocalFrame,
+    ) -> Result<Measurement, String> {
         let (z, r) = match pos {
-            PlotPos::Polar { range_m, bearing_deg } => {
+            PlotPos::Polar {
+                range_m,
+                bearing_deg,
+            } => {
                 let ((sx, sy), j) = self
                     .site
                     .ok_or("polar plot from a sensor with no configured lat/lon")?;
@@ -131,7 +142,10 @@ impl SensorGeom {
                     jp[a][0] * jp[b][0] * self.range_var + jp[a][1] * jp[b][1] * self.bearing_var
                 };
                 let cl = [[c(0, 0), c(0, 1)], [c(1, 0), c(1, 1)]];
-                let z = [sx + j[0][0] * e + j[0][1] * n, sy + j[1][0] * e + j[1][1] * n];
+                let z = [
+                    sx + j[0][0] * e + j[0][1] * n,
+                    sy + j[1][0] * e + j[1][1] * n,
+                ];
                 // R = J · cl · Jᵀ
                 let mut r = [[0.0; 2]; 2];
                 for (a, row) in r.iter_mut().enumerate() {
@@ -192,7 +206,11 @@ const MAX_VESSELS: usize = 100_000;
 impl Engine {
     pub fn new(cfg: &Config, zones: ZoneIndex, frame: LocalFrame, exercise: bool) -> Self {
         Engine {
-            sensors: cfg.radar.iter().map(|r| SensorGeom::new(r, &frame)).collect(),
+            sensors: cfg
+                .radar
+                .iter()
+                .map(|r| SensorGeom::new(r, &frame))
+                .collect(),
             frame,
             zones,
             tracker: Tracker::new(cfg.tracker.clone(), cfg.ais.clone()),
@@ -273,8 +291,11 @@ impl Engine {
                         }
                         AisReport::Static(s) => {
                             if let Some(name) = s.name.as_ref().filter(|n| !n.is_empty()) {
-                                if self.vessels.len() < MAX_VESSELS || self.vessels.contains_key(&s.mmsi) {
-                                    self.vessels.entry(s.mmsi).or_default().name = Some(name.clone());
+                                if self.vessels.len() < MAX_VESSELS
+                                    || self.vessels.contains_key(&s.mmsi)
+                                {
+                                    self.vessels.entry(s.mmsi).or_default().name =
+                                        Some(name.clone());
                                 }
                             }
                         }
@@ -313,7 +334,9 @@ impl Engine {
         self.updated.sort_unstable();
         self.updated.dedup();
         for &id in &self.updated {
-            let Some(tr) = self.tracker.get(id) else { continue };
+            let Some(tr) = self.tracker.get(id) else {
+                continue;
+            };
             if !tr.confirmed {
                 continue;
             }
@@ -334,7 +357,10 @@ impl Engine {
                 course_deg: (tr.course_deg() * 10.0).round() / 10.0,
                 dark: tr.mmsi.is_none(),
                 mmsi: tr.mmsi,
-                name: tr.mmsi.and_then(|m| self.vessels.get(&m)).and_then(|v| v.name.clone()),
+                name: tr
+                    .mmsi
+                    .and_then(|m| self.vessels.get(&m))
+                    .and_then(|v| v.name.clone()),
                 publish,
                 exercise: self.exercise,
             });
@@ -347,7 +373,8 @@ impl Engine {
                 speed_mps: tr.speed_mps(),
                 mmsi: tr.mmsi,
             };
-            self.loiter.on_update(view, &self.zones, &self.frame, &mut out.alerts);
+            self.loiter
+                .on_update(view, &self.zones, &self.frame, &mut out.alerts);
         }
     }
 

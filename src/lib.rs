@@ -24,6 +24,7 @@ pub mod engine;
 pub mod geo;
 pub mod io;
 pub mod metrics;
+pub mod sim;
 pub mod time;
 pub mod track;
 

@@ -8,7 +8,11 @@ use vigie::io::service;
 use vigie::Config;
 
 #[derive(Parser)]
-#[command(name = "vigie", version, about = "Real-time maritime tracking: radar + AIS in over MQTT, taxi-boat pickup alerts out")]
+#[command(
+    name = "vigie",
+    version,
+    about = "Real-time maritime tracking: radar + AIS in over MQTT, taxi-boat pickup alerts out"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -139,9 +143,9 @@ async fn main() -> Result<()> {
             tracks_out,
         } => {
             let open = || -> Result<BufReader<std::fs::File>> {
-                Ok(BufReader::new(std::fs::File::open(&file).with_context(|| {
-                    format!("cannot open recording {}", file.display())
-                })?))
+                Ok(BufReader::new(std::fs::File::open(&file).with_context(
+                    || format!("cannot open recording {}", file.display()),
+                )?))
             };
             if offline {
                 let cfg = load_config(config.as_ref())?;

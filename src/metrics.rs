@@ -65,15 +65,57 @@ impl Metrics {
     pub fn new(sensor_ids: &[String], zone_ids: &[String]) -> Self {
         let r = Registry::new();
         let m = Metrics {
-            messages: counter_vec(&r, "vigie_messages_total", "Contact messages received, by kind and sensor", &["kind", "sensor"]),
-            contacts: counter_vec(&r, "vigie_contacts_total", "Contacts (plots, AIS reports) decoded, by kind and sensor", &["kind", "sensor"]),
-            rejected: counter_vec(&r, "vigie_rejected_total", "Inputs rejected, by reason", &["reason"]),
-            out_of_sequence: counter(&r, "vigie_out_of_sequence_total", "Contacts older than the track state they would update, not applied"),
-            tracks: gauge_vec(&r, "vigie_tracks", "Live tracks by state and identity", &["state", "identity"]),
-            track_initiations: counter(&r, "vigie_track_initiations_total", "Tracks started (tentative or from AIS)"),
-            track_deletions: counter(&r, "vigie_track_deletions_total", "Tracks deleted after losing contact"),
-            alerts: counter_vec(&r, "vigie_alerts_total", "Alert events emitted, by kind and state", &["kind", "state"]),
-            alerts_active: gauge_vec(&r, "vigie_alerts_active", "Alerts currently raised, by zone", &["zone"]),
+            messages: counter_vec(
+                &r,
+                "vigie_messages_total",
+                "Contact messages received, by kind and sensor",
+                &["kind", "sensor"],
+            ),
+            contacts: counter_vec(
+                &r,
+                "vigie_contacts_total",
+                "Contacts (plots, AIS reports) decoded, by kind and sensor",
+                &["kind", "sensor"],
+            ),
+            rejected: counter_vec(
+                &r,
+                "vigie_rejected_total",
+                "Inputs rejected, by reason",
+                &["reason"],
+            ),
+            out_of_sequence: counter(
+                &r,
+                "vigie_out_of_sequence_total",
+                "Contacts older than the track state they would update, not applied",
+            ),
+            tracks: gauge_vec(
+                &r,
+                "vigie_tracks",
+                "Live tracks by state and identity",
+                &["state", "identity"],
+            ),
+            track_initiations: counter(
+                &r,
+                "vigie_track_initiations_total",
+                "Tracks started (tentative or from AIS)",
+            ),
+            track_deletions: counter(
+                &r,
+                "vigie_track_deletions_total",
+                "Tracks deleted after losing contact",
+            ),
+            alerts: counter_vec(
+                &r,
+                "vigie_alerts_total",
+                "Alert events emitted, by kind and state",
+                &["kind", "state"],
+            ),
+            alerts_active: gauge_vec(
+                &r,
+                "vigie_alerts_active",
+                "Alerts currently raised, by zone",
+                &["zone"],
+            ),
             last_contact: {
                 let g = prometheus::GaugeVec::new(
                     Opts::new("vigie_sensor_last_contact_timestamp_seconds", "Wall-clock time of the last message from each sensor (age = time() - value)"),
@@ -82,18 +124,47 @@ impl Metrics {
                 r.register(Box::new(g.clone())).expect("registered once");
                 g
             },
-            processing: histogram(&r, "vigie_processing_seconds", "Time from a message's arrival at the engine to its outputs being ready",
-                vec![5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 1e-2, 0.1]),
-            event_lag: histogram(&r, "vigie_event_lag_seconds", "Arrival time minus event time of contact messages",
-                vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0]),
+            processing: histogram(
+                &r,
+                "vigie_processing_seconds",
+                "Time from a message's arrival at the engine to its outputs being ready",
+                vec![
+                    5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 1e-2, 0.1,
+                ],
+            ),
+            event_lag: histogram(
+                &r,
+                "vigie_event_lag_seconds",
+                "Arrival time minus event time of contact messages",
+                vec![
+                    0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+                ],
+            ),
             mqtt_connected: {
-                let g = IntGauge::new("vigie_mqtt_connected", "1 while connected to the MQTT broker").expect("valid");
+                let g = IntGauge::new(
+                    "vigie_mqtt_connected",
+                    "1 while connected to the MQTT broker",
+                )
+                .expect("valid");
                 r.register(Box::new(g.clone())).expect("registered once");
                 g
             },
-            mqtt_reconnects: counter(&r, "vigie_mqtt_reconnects_total", "Connections to the broker after the first"),
-            publish_failures: counter(&r, "vigie_mqtt_publish_failures_total", "Publications that could not be queued to the broker"),
-            build_info: gauge_vec(&r, "vigie_build_info", "Build information (value 1)", &["version"]),
+            mqtt_reconnects: counter(
+                &r,
+                "vigie_mqtt_reconnects_total",
+                "Connections to the broker after the first",
+            ),
+            publish_failures: counter(
+                &r,
+                "vigie_mqtt_publish_failures_total",
+                "Publications that could not be queued to the broker",
+            ),
+            build_info: gauge_vec(
+                &r,
+                "vigie_build_info",
+                "Build information (value 1)",
+                &["version"],
+            ),
             last_tracker: std::sync::Mutex::new((0, 0)),
             registry: r,
         };
@@ -107,12 +178,15 @@ impl Metrics {
             m.rejected.with_label_values(&[reason]);
         }
         for state in ["raised", "updated", "cleared"] {
-            m.alerts.with_label_values(&[crate::behaviour::alert::KIND_TAXI_BOAT, state]);
+            m.alerts
+                .with_label_values(&[crate::behaviour::alert::KIND_TAXI_BOAT, state]);
         }
         for z in zone_ids {
             m.alerts_active.with_label_values(&[z]);
         }
-        m.build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        m.build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
         m
     }
 

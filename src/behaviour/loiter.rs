@@ -37,6 +37,8 @@ struct Active {
     zone: usize,
     start: EventTime,
     last_emit: EventTime,
+    /// Centre of the circle the boat was confined to when the alert was raised.
+    centre: (f64, f64),
 }
 
 #[derive(Debug)]
@@ -77,7 +79,9 @@ impl Loiter {
 
     /// Active alerts per zone index, for the metrics gauge.
     pub fn active_by_zone(&self) -> impl Iterator<Item = usize> + '_ {
-        self.tracks.values().filter_map(|p| p.alert.as_ref().map(|a| a.zone))
+        self.tracks
+            .values()
+            .filter_map(|p| p.alert.as_ref().map(|a| a.zone))
     }
 
     /// Feeds one update of a confirmed track; pushes any alert events it causes.
@@ -125,7 +129,10 @@ impl Loiter {
                     None
                 }
                 .or_else(|| {
-                    if v.speed_mps * MPS_TO_KN > cfg.underway_kn {
+                    // Under way: fast *and* out of the loiter circle. A boat circling
+                    // quickly inside the circle is still loitering.
+                    let away = (v.x - a.centre.0).hypot(v.y - a.centre.1) > cfg.loiter_radius_m;
+                    if away && v.speed_mps * MPS_TO_KN > cfg.underway_kn {
                         let since = *p.fast_since.get_or_insert(v.t);
                         (v.t.secs_since(since) >= cfg.clear_underway_s).then_some("under_way")
                     } else {
@@ -135,7 +142,15 @@ impl Loiter {
                 })
             };
             if let Some(reason) = reason {
-                let ev = event(p, v.t, AlertState::Cleared, Some(reason), zones, frame, self.exercise);
+                let ev = event(
+                    p,
+                    v.t,
+                    AlertState::Cleared,
+                    Some(reason),
+                    zones,
+                    frame,
+                    self.exercise,
+                );
                 out.push(ev);
                 p.alert = None;
                 p.samples.clear();
@@ -143,7 +158,15 @@ impl Loiter {
                 p.outside_since = None;
                 p.fast_since = None;
             } else if v.t.secs_since(a.last_emit) >= cfg.update_interval_s {
-                let ev = event(p, v.t, AlertState::Updated, None, zones, frame, self.exercise);
+                let ev = event(
+                    p,
+                    v.t,
+                    AlertState::Updated,
+                    None,
+                    zones,
+                    frame,
+                    self.exercise,
+                );
                 out.push(ev);
                 if let Some(a) = p.alert.as_mut() {
                     a.last_emit = v.t;
@@ -157,7 +180,10 @@ impl Loiter {
             p.samples.clear();
         }
         let Some(zi) = zone else { return };
-        if p.samples.back().is_none_or(|s| v.t.secs_since(s.0) >= SAMPLE_SPACING_S) {
+        if p.samples
+            .back()
+            .is_none_or(|s| v.t.secs_since(s.0) >= SAMPLE_SPACING_S)
+        {
             p.samples.push_back((v.t, v.x, v.y));
         }
         // Keep exactly one sample at or before the start of the dwell window.
@@ -174,7 +200,8 @@ impl Loiter {
         if first_t > window_start {
             return;
         }
-        if enclosing_radius(p.samples.iter().map(|s| (s.1, s.2))) > cfg.loiter_radius_m {
+        let (cx, cy, r) = enclosing_circle(p.samples.iter().map(|s| (s.1, s.2)));
+        if r > cfg.loiter_radius_m {
             return;
         }
         p.alert = Some(Active {
@@ -182,8 +209,17 @@ impl Loiter {
             zone: zi,
             start: first_t,
             last_emit: v.t,
+            centre: (cx, cy),
         });
-        out.push(event(p, v.t, AlertState::Raised, None, zones, frame, self.exercise));
+        out.push(event(
+            p,
+            v.t,
+            AlertState::Raised,
+            None,
+            zones,
+            frame,
+            self.exercise,
+        ));
     }
 
     /// The track is gone: clears its alert, if any.
@@ -197,7 +233,15 @@ impl Loiter {
     ) {
         if let Some(p) = self.tracks.remove(&id) {
             if p.alert.is_some() {
-                out.push(event(&p, t, AlertState::Cleared, Some("track_lost"), zones, frame, self.exercise));
+                out.push(event(
+                    &p,
+                    t,
+                    AlertState::Cleared,
+                    Some("track_lost"),
+                    zones,
+                    frame,
+                    self.exercise,
+                ));
             }
         }
     }
@@ -242,13 +286,15 @@ fn round(v: f64, scale: f64) -> f64 {
     (v * scale).round() / scale
 }
 
-/// Radius of the minimum enclosing circle (Welzl's algorithm, iterative form), with cheap
-/// bounding-box answers first. Points are visited in a fixed scrambled order so that a
-/// steady drift (points in order along a line) does not hit the cubic worst case.
-pub fn enclosing_radius(points: impl Iterator<Item = (f64, f64)>) -> f64 {
+/// Minimum enclosing circle (centre x, centre y, radius) by Welzl's algorithm in its
+/// iterative form. Points are visited in a fixed scrambled order so that a steady drift
+/// (points in order along a line) does not hit the cubic worst case.
+pub fn enclosing_circle(points: impl Iterator<Item = (f64, f64)>) -> (f64, f64, f64) {
     let pts: Vec<(f64, f64)> = points.collect();
-    if pts.len() < 2 {
-        return 0.0;
+    match pts.len() {
+        0 => return (0.0, 0.0, 0.0),
+        1 => return (pts[0].0, pts[0].1, 0.0),
+        _ => {}
     }
     let n = pts.len();
     // Visit in order i·k mod n with k coprime to n: deterministic and well spread.
@@ -257,7 +303,9 @@ pub fn enclosing_radius(points: impl Iterator<Item = (f64, f64)>) -> f64 {
         k += 2;
     }
     let p: Vec<(f64, f64)> = (0..n).map(|i| pts[(i * k) % n]).collect();
-    let inside = |c: (f64, f64, f64), q: (f64, f64)| (q.0 - c.0).hypot(q.1 - c.1) <= c.2 * (1.0 + 1e-12) + 1e-9;
+    let inside = |c: (f64, f64, f64), q: (f64, f64)| {
+        (q.0 - c.0).hypot(q.1 - c.1) <= c.2 * (1.0 + 1e-12) + 1e-9
+    };
     let mut c = (p[0].0, p[0].1, 0.0);
     for i in 1..n {
         if inside(c, p[i]) {
@@ -276,7 +324,7 @@ pub fn enclosing_radius(points: impl Iterator<Item = (f64, f64)>) -> f64 {
             }
         }
     }
-    c.2
+    c
 }
 
 fn gcd(a: usize, b: usize) -> usize {
@@ -314,18 +362,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn enclosing_circle() {
-        assert_eq!(enclosing_radius([(0.0, 0.0)].into_iter()), 0.0);
-        let r = enclosing_radius([(0.0, 0.0), (10.0, 0.0), (5.0, 1.0)].into_iter());
-        assert!((r - 5.0).abs() < 1e-9);
+    fn minimum_enclosing_circle() {
+        let radius = |p: Vec<(f64, f64)>| enclosing_circle(p.into_iter()).2;
+        assert_eq!(radius(vec![(3.0, 4.0)]), 0.0);
+        let (cx, cy, r) = enclosing_circle([(0.0, 0.0), (10.0, 0.0), (5.0, 1.0)].into_iter());
+        assert!((r - 5.0).abs() < 1e-9 && (cx - 5.0).abs() < 1e-9 && cy.abs() < 1e-9);
         // A circle of radius 80 sampled 100 times, and a straight drift of 190 m.
         let ring = (0..100).map(|i| {
             let a = i as f64 * 0.37;
             (80.0 * a.cos(), 80.0 * a.sin())
         });
-        assert!((enclosing_radius(ring) - 80.0).abs() < 0.5);
+        assert!((radius(ring.collect()) - 80.0).abs() < 0.5);
         let line = (0..=190).map(|i| (i as f64, 0.5 * i as f64));
-        let r = enclosing_radius(line);
+        let r = radius(line.collect());
         assert!((r - 0.5 * 190f64.hypot(95.0)).abs() < 1e-6);
     }
 }

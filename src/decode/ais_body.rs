@@ -94,7 +94,10 @@ impl<'a> Bits<'a> {
 /// Types vigie does not use give `Ok(())` with nothing pushed.
 pub fn decode(bits: &Bits, t: EventTime, out: &mut Vec<AisReport>) -> Result<(), String> {
     if bits.len() < 38 {
-        return Err(format!("{} bits is too short for any AIS message", bits.len()));
+        return Err(format!(
+            "{} bits is too short for any AIS message",
+            bits.len()
+        ));
     }
     let msg_type = bits.u(0, 6) as u8;
     let mmsi = bits.u(8, 30);

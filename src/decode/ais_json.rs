@@ -99,7 +99,8 @@ fn one(v: Value, t_rx: EventTime, out: &mut AisBatch) -> Result<(), String> {
                 out.reports.push(AisReport::Position(p));
             }
             if msg_type == 19 {
-                out.reports.push(AisReport::Static(static_data(&r, msg_type, mmsi)));
+                out.reports
+                    .push(AisReport::Static(static_data(&r, msg_type, mmsi)));
             }
         }
         5 | 24 => out
@@ -127,12 +128,18 @@ fn event_time(r: &RawAis, t_rx: EventTime) -> Result<EventTime, String> {
     Ok(t_rx)
 }
 
-fn position(r: &RawAis, msg_type: u8, mmsi: u32, t: EventTime, scaled: bool) -> Option<AisPosition> {
+fn position(
+    r: &RawAis,
+    msg_type: u8,
+    mmsi: u32,
+    t: EventTime,
+    scaled: bool,
+) -> Option<AisPosition> {
     let long_range = msg_type == 27;
     let (lat, lon) = match (num(&r.lat), num(&r.lon)) {
-        (Some(lat), Some(lon)) if scaled => {
-            ((-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon)).then_some((lat, lon))?
-        }
+        (Some(lat), Some(lon)) if scaled => ((-90.0..=90.0).contains(&lat)
+            && (-180.0..=180.0).contains(&lon))
+        .then_some((lat, lon))?,
         (Some(lat), Some(lon)) => {
             let per_deg = if long_range { 600.0 } else { 600_000.0 };
             latlon(lat as i32, lon as i32, per_deg)?
@@ -152,7 +159,9 @@ fn position(r: &RawAis, msg_type: u8, mmsi: u32, t: EventTime, scaled: bool) -> 
     let heading_deg = num(&r.heading)
         .filter(|h| (0.0..360.0).contains(h))
         .map(|h| h as u16);
-    let status = num(&r.status).filter(|s| (0.0..16.0).contains(s)).map(|s| s as u8);
+    let status = num(&r.status)
+        .filter(|s| (0.0..16.0).contains(s))
+        .map(|s| s as u8);
     Some(AisPosition {
         t,
         msg_type,
@@ -209,22 +218,29 @@ mod tests {
 
     #[test]
     fn contract_example_scaled() {
-        let (b, _) = dec(r#"{"class":"AIS","type":1,"mmsi":227006760,"scaled":true,"lat":50.9651,"lon":1.8530,
-   "speed":12.3,"course":285.1,"heading":284,"status":0}"#);
+        let (b, _) = dec(
+            r#"{"class":"AIS","type":1,"mmsi":227006760,"scaled":true,"lat":50.9651,"lon":1.8530,
+   "speed":12.3,"course":285.1,"heading":284,"status":0}"#,
+        );
         let p = pos(&b);
         assert_eq!((p.mmsi, p.lat, p.lon), (227006760, 50.9651, 1.8530));
-        assert_eq!((p.sog_kn, p.cog_deg, p.heading_deg), (Some(12.3), Some(285.1), Some(284)));
+        assert_eq!(
+            (p.sog_kn, p.cog_deg, p.heading_deg),
+            (Some(12.3), Some(285.1), Some(284))
+        );
         assert_eq!(p.t, EventTime(5));
     }
 
     #[test]
     fn not_available_in_every_spelling() {
-        let (b, _) = dec(r#"[{"type":1,"mmsi":1,"scaled":true,"lat":50,"lon":1,"speed":102.3,"course":360,"heading":511},
+        let (b, _) = dec(
+            r#"[{"type":1,"mmsi":1,"scaled":true,"lat":50,"lon":1,"speed":102.3,"course":360,"heading":511},
             {"type":1,"mmsi":1,"scaled":true,"lat":50,"lon":1,"speed":"nan","course":"n/a","heading":"n/a"},
             {"type":1,"mmsi":1,"scaled":false,"lat":30000000,"lon":600000,"speed":1023,"course":3600,"heading":511},
             {"type":1,"mmsi":1,"lat":30000000,"lon":600000},
             {"type":27,"mmsi":1,"scaled":false,"lat":30000,"lon":600,"speed":63,"course":511},
-            {"type":1,"mmsi":1,"scaled":true,"lat":91,"lon":181}]"#);
+            {"type":1,"mmsi":1,"scaled":true,"lat":91,"lon":181}]"#,
+        );
         assert_eq!(b.reports.len(), 5, "the 91/181 report has no position");
         for r in &b.reports {
             let AisReport::Position(p) = r else { panic!() };
@@ -235,26 +251,36 @@ mod tests {
 
     #[test]
     fn event_time_sources() {
-        let (b, _) = dec(r#"{"type":1,"mmsi":1,"scaled":true,"lat":50,"lon":1,"t":"2026-03-14T05:02:17.500Z","rxuxtime":1}"#);
+        let (b, _) = dec(
+            r#"{"type":1,"mmsi":1,"scaled":true,"lat":50,"lon":1,"t":"2026-03-14T05:02:17.500Z","rxuxtime":1}"#,
+        );
         assert_eq!(pos(&b).t.to_rfc3339(), "2026-03-14T05:02:17.500Z");
-        let (b, _) = dec(r#"{"type":1,"mmsi":1,"scaled":true,"lat":50,"lon":1,"rxuxtime":1710392537.25}"#);
+        let (b, _) =
+            dec(r#"{"type":1,"mmsi":1,"scaled":true,"lat":50,"lon":1,"rxuxtime":1710392537.25}"#);
         assert_eq!(pos(&b).t.to_rfc3339(), "2024-03-14T05:02:17.250Z");
-        let (b, _) = dec(r#"{"type":1,"mmsi":1,"scaled":true,"lat":50,"lon":1,"rxtime":"20240314050217"}"#);
+        let (b, _) =
+            dec(r#"{"type":1,"mmsi":1,"scaled":true,"lat":50,"lon":1,"rxtime":"20240314050217"}"#);
         assert_eq!(pos(&b).t.to_rfc3339(), "2024-03-14T05:02:17.000Z");
     }
 
     #[test]
     fn bad_elements_rejected_alone() {
-        let (b, rej) = dec(r#"[{"type":1,"scaled":true,"lat":50,"lon":1},{"type":1,"mmsi":2,"scaled":true,"lat":50,"lon":1},
-            {"class":"TPV"},{"type":1,"mmsi":3,"t":"later"},7]"#);
+        let (b, rej) = dec(
+            r#"[{"type":1,"scaled":true,"lat":50,"lon":1},{"type":1,"mmsi":2,"scaled":true,"lat":50,"lon":1},
+            {"class":"TPV"},{"type":1,"mmsi":3,"t":"later"},7]"#,
+        );
         assert_eq!(b.reports.len(), 1);
         assert_eq!(rej.len(), 4);
     }
 
     #[test]
     fn static_data_type5() {
-        let (b, _) = dec(r#"{"class":"AIS","type":5,"mmsi":351759000,"scaled":false,"callsign":"3FOF8","shipname":"EVER DIADEM","shiptype":70,"to_bow":225,"to_stern":70,"to_port":1,"to_starboard":31}"#);
-        let AisReport::Static(s) = &b.reports[0] else { panic!() };
+        let (b, _) = dec(
+            r#"{"class":"AIS","type":5,"mmsi":351759000,"scaled":false,"callsign":"3FOF8","shipname":"EVER DIADEM","shiptype":70,"to_bow":225,"to_stern":70,"to_port":1,"to_starboard":31}"#,
+        );
+        let AisReport::Static(s) = &b.reports[0] else {
+            panic!()
+        };
         assert_eq!(s.name.as_deref(), Some("EVER DIADEM"));
         assert_eq!(s.dims, Some([225, 70, 1, 31]));
     }

@@ -24,8 +24,14 @@ pub enum DecodeError {
     BadTime(#[from] TimeError),
     #[error("AIS JSON object {index}: {reason}")]
     BadAisJson { index: usize, reason: String },
-    #[error("line {line}: NMEA checksum mismatch (computed {computed:02X}, sentence says {given})")]
-    Checksum { line: usize, computed: u8, given: String },
+    #[error(
+        "line {line}: NMEA checksum mismatch (computed {computed:02X}, sentence says {given})"
+    )]
+    Checksum {
+        line: usize,
+        computed: u8,
+        given: String,
+    },
     #[error("line {line}: malformed NMEA sentence: {reason}")]
     Nmea { line: usize, reason: String },
     #[error("line {line}: fragment {num} of {total} arrived without its predecessors")]

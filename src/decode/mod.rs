@@ -113,7 +113,10 @@ mod tests {
             d.topic_kind("vigie/contacts/radar/gris-nez"),
             Some(TopicKind::Radar("gris-nez"))
         );
-        assert_eq!(d.topic_kind("vigie/contacts/ais/rx1"), Some(TopicKind::Ais("rx1")));
+        assert_eq!(
+            d.topic_kind("vigie/contacts/ais/rx1"),
+            Some(TopicKind::Ais("rx1"))
+        );
         assert_eq!(d.topic_kind("vigie/contacts/ais/rx1/x"), None);
         assert_eq!(d.topic_kind("vigie/contacts/sonar/a"), None);
         assert_eq!(d.topic_kind("other/contacts/ais/a"), None);

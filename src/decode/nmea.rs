@@ -347,8 +347,15 @@ mod tests {
     #[test]
     fn garbage_lines_never_panic() {
         for s in [
-            "!", "!*", "!AIVDM*00", "\\", "\\c:1*zz\\!AIVDM", "!AIVDM,9,9,9,9,9,9*00",
-            "!AIVDM,1,1,,A,~~~~,0*", "\u{0}\u{1}", "!AIVDM,1,1,,A,1,0*",
+            "!",
+            "!*",
+            "!AIVDM*00",
+            "\\",
+            "\\c:1*zz\\!AIVDM",
+            "!AIVDM,9,9,9,9,9,9*00",
+            "!AIVDM,1,1,,A,~~~~,0*",
+            "\u{0}\u{1}",
+            "!AIVDM,1,1,,A,1,0*",
         ] {
             let _ = feed(s);
         }

@@ -208,13 +208,23 @@ mod tests {
         let mut rej = vec![];
         let e = |m: &[u8], t: &str| decode(m, t, idx, EventTime(0), &mut vec![]).unwrap_err();
         assert_eq!(e(b"{\"plots\":[", "gris-nez").reason(), "malformed_json");
-        assert_eq!(e(b"{\"range_m\":\"x\"}", "gris-nez").reason(), "malformed_json");
+        assert_eq!(
+            e(b"{\"range_m\":\"x\"}", "gris-nez").reason(),
+            "malformed_json"
+        );
         assert_eq!(e(b"{}", "nowhere").reason(), "unknown_sensor");
         assert_eq!(
             e(b"{\"sensor\":\"b\"}", "gris-nez").reason(),
             "sensor_mismatch"
         );
         assert_eq!(e(b"{\"t\":\"soon\"}", "gris-nez").reason(), "bad_time");
-        let _ = decode(b"{\"range_m\":NaN}", "gris-nez", idx, EventTime(0), &mut rej).unwrap_err();
+        let _ = decode(
+            b"{\"range_m\":NaN}",
+            "gris-nez",
+            idx,
+            EventTime(0),
+            &mut rej,
+        )
+        .unwrap_err();
     }
 }

@@ -123,8 +123,7 @@ impl LocalFrame {
         };
         let m_per_deg_lon = {
             let sl = lat.to_radians().sin();
-            A / (1.0 - E2 * sl * sl).sqrt() * lat.to_radians().cos() * std::f64::consts::PI
-                / 180.0
+            A / (1.0 - E2 * sl * sl).sqrt() * lat.to_radians().cos() * std::f64::consts::PI / 180.0
         };
         let (xe, ye) = self.to_local(lat, lon + h / m_per_deg_lon);
         let (xn, yn) = self.to_local(lat + h / m_per_deg_lat, lon);
@@ -143,10 +142,19 @@ mod tests {
     #[test]
     fn round_trip_is_exact_over_150_km() {
         let f = LocalFrame::new(50.75, 1.6);
-        for &(lat, lon) in &[(50.75, 1.6), (51.4, 2.7), (50.1, 0.5), (51.35, 0.6), (49.9, 2.9)] {
+        for &(lat, lon) in &[
+            (50.75, 1.6),
+            (51.4, 2.7),
+            (50.1, 0.5),
+            (51.35, 0.6),
+            (49.9, 2.9),
+        ] {
             let (e, n) = f.to_local(lat, lon);
             let (la, lo) = f.to_geodetic(e, n);
-            assert!((la - lat).abs() < 1e-9 && (lo - lon).abs() < 1e-9, "{lat} {lon}");
+            assert!(
+                (la - lat).abs() < 1e-9 && (lo - lon).abs() < 1e-9,
+                "{lat} {lon}"
+            );
         }
     }
 
@@ -171,7 +179,10 @@ mod tests {
         let j = f.jacobian(site.0, site.1);
         let (sx, sy) = f.to_local(site.0, site.1);
         let (e, n) = (0.0, 5000.0);
-        let (px, py) = (sx + j[0][0] * e + j[0][1] * n, sy + j[1][0] * e + j[1][1] * n);
+        let (px, py) = (
+            sx + j[0][0] * e + j[0][1] * n,
+            sy + j[1][0] * e + j[1][1] * n,
+        );
         let (lat, lon) = f.to_geodetic(px, py);
         let d = Geodesic.distance(Point::new(site.1, site.0), Point::new(lon, lat));
         assert!((d - 5000.0).abs() < 1.0, "range {d}");

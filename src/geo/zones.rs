@@ -80,17 +80,26 @@ pub fn parse(text: &str, origin: &str) -> Result<Vec<Zone>, ZoneError> {
             fix: fix.to_string(),
         };
         if !ids.insert(id.clone()) {
-            return Err(err("duplicate id".into(), "give every zone its own `id` property"));
+            return Err(err(
+                "duplicate id".into(),
+                "give every zone its own `id` property",
+            ));
         }
         let Some(g) = &f.geometry else {
-            return Err(err("no geometry".into(), "give the feature a Polygon or MultiPolygon"));
+            return Err(err(
+                "no geometry".into(),
+                "give the feature a Polygon or MultiPolygon",
+            ));
         };
         let polys: Vec<&Vec<Vec<geojson::Position>>> = match &g.value {
             geojson::GeometryValue::Polygon { coordinates: p } => vec![p],
             geojson::GeometryValue::MultiPolygon { coordinates: mp } => mp.iter().collect(),
             other => {
                 return Err(err(
-                    format!("geometry is a {}, not a Polygon or MultiPolygon", other.type_name()),
+                    format!(
+                        "geometry is a {}, not a Polygon or MultiPolygon",
+                        other.type_name()
+                    ),
                     "zones must be areas",
                 ))
             }
@@ -113,10 +122,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Vec<Zone>, ZoneError> {
                         *xy.first().unwrap_or(&f64::NAN),
                         *xy.get(1).unwrap_or(&f64::NAN),
                     );
-                    if !(lon.is_finite() && lat.is_finite())
-                        || !(-180.0..=180.0).contains(&lon)
-                        || !(-90.0..=90.0).contains(&lat)
-                    {
+                    if !((-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat)) {
                         return Err(err(
                             format!("{at} has a position off the globe: [{lon}, {lat}]"),
                             "positions are [longitude, latitude] in WGS 84 degrees",
@@ -133,7 +139,9 @@ pub fn parse(text: &str, origin: &str) -> Result<Vec<Zone>, ZoneError> {
                 lines.push(LineString::new(coords));
             }
             let mut it = lines.into_iter();
-            let exterior = it.next().ok_or_else(|| err(format!("polygon {pi} has no ring"), "give an exterior ring"))?;
+            let exterior = it
+                .next()
+                .ok_or_else(|| err(format!("polygon {pi} has no ring"), "give an exterior ring"))?;
             out.push(Polygon::new(exterior, it.collect()));
         }
         zones.push(Zone {
@@ -259,9 +267,17 @@ mod tests {
             idx.locate(x, y, pref)
         };
         assert_eq!(at(50.002, 1.002, None), Some(0));
-        assert_eq!(at(50.005, 1.0045, None), None, "inside the hole of a, outside b");
+        assert_eq!(
+            at(50.005, 1.0045, None),
+            None,
+            "inside the hole of a, outside b"
+        );
         assert_eq!(at(50.002, 1.008, None), Some(0), "overlap: lowest index");
-        assert_eq!(at(50.002, 1.008, Some(1)), Some(1), "overlap: stays in its zone");
+        assert_eq!(
+            at(50.002, 1.008, Some(1)),
+            Some(1),
+            "overlap: stays in its zone"
+        );
         assert_eq!(at(50.002, 1.015, None), Some(1));
         assert_eq!(at(50.02, 1.015, None), None);
         assert_eq!(idx.zones()[1].kind, "shallow_water");
@@ -272,10 +288,16 @@ mod tests {
         let open = r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"id":"z"},
           "geometry":{"type":"Polygon","coordinates":[[[1,50],[2,50],[2,51],[1,51]]]}}]}"#;
         let e = parse(open, "f.geojson").unwrap_err().to_string();
-        assert!(e.contains("feature 0") && e.contains("does not close") && e.contains("\"z\""), "{e}");
+        assert!(
+            e.contains("feature 0") && e.contains("does not close") && e.contains("\"z\""),
+            "{e}"
+        );
         let pt = r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{},
           "geometry":{"type":"Point","coordinates":[1,50]}}]}"#;
         assert!(parse(pt, "f").unwrap_err().to_string().contains("Point"));
-        assert!(parse("{", "f").unwrap_err().to_string().contains("not valid GeoJSON"));
+        assert!(parse("{", "f")
+            .unwrap_err()
+            .to_string()
+            .contains("not valid GeoJSON"));
     }
 }

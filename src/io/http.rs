@@ -69,6 +69,9 @@ fn route(path: &str, metrics: &Metrics, ready: &Readiness) -> Response<Full<Byte
                 )
             }
         }
-        _ => text(StatusCode::NOT_FOUND, "not found: try /metrics, /healthz, /readyz\n"),
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "not found: try /metrics, /healthz, /readyz\n",
+        ),
     }
 }

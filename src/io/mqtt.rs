@@ -13,10 +13,16 @@ use tokio::task::JoinHandle;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MqttError {
-    #[error("bad MQTT URL `{url}`: {reason}\n  fix: use mqtt://HOST:PORT, e.g. mqtt://127.0.0.1:1883")]
+    #[error(
+        "bad MQTT URL `{url}`: {reason}\n  fix: use mqtt://HOST:PORT, e.g. mqtt://127.0.0.1:1883"
+    )]
     Url { url: String, reason: String },
     #[error("could not connect to the MQTT broker at {url} within {secs} s (last error: {last})\n  fix: check the broker is running and reachable, or omit --mqtt to use the embedded broker")]
-    Timeout { url: String, secs: u64, last: String },
+    Timeout {
+        url: String,
+        secs: u64,
+        last: String,
+    },
 }
 
 /// `mqtt://host:port` or `tcp://host:port` (port defaults to 1883) → (host, port).
@@ -119,8 +125,8 @@ impl Link {
 
     /// Waits until connected (ConnAck received), or errors after `secs`.
     pub async fn wait_connected(&mut self, url: &str, secs: u64) -> Result<(), MqttError> {
-        let r = tokio::time::timeout(Duration::from_secs(secs), self.connected.wait_for(|c| *c))
-            .await;
+        let r =
+            tokio::time::timeout(Duration::from_secs(secs), self.connected.wait_for(|c| *c)).await;
         match r {
             Ok(Ok(_)) => Ok(()),
             _ => Err(MqttError::Timeout {
@@ -213,7 +219,9 @@ async fn drive(
                 } else {
                     tracing::debug!("MQTT still down: {e}");
                 }
-                let jitter = Duration::from_millis(rand::random::<u64>() % (backoff.as_millis() as u64 / 2 + 1));
+                let jitter = Duration::from_millis(
+                    rand::random::<u64>() % (backoff.as_millis() as u64 / 2 + 1),
+                );
                 tokio::time::sleep(backoff + jitter).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
@@ -228,9 +236,18 @@ mod tests {
 
     #[test]
     fn urls() {
-        assert_eq!(parse_url("mqtt://127.0.0.1:1883", "x").unwrap(), ("127.0.0.1".into(), 1883));
-        assert_eq!(parse_url("tcp://broker", "x").unwrap(), ("broker".into(), 1883));
-        assert_eq!(parse_url("mqtt://[::1]:1884", "x").unwrap(), ("::1".into(), 1884));
+        assert_eq!(
+            parse_url("mqtt://127.0.0.1:1883", "x").unwrap(),
+            ("127.0.0.1".into(), 1883)
+        );
+        assert_eq!(
+            parse_url("tcp://broker", "x").unwrap(),
+            ("broker".into(), 1883)
+        );
+        assert_eq!(
+            parse_url("mqtt://[::1]:1884", "x").unwrap(),
+            ("::1".into(), 1884)
+        );
         assert!(parse_url("http://x:1", "x").is_err());
         assert!(parse_url("mqtt://x:notaport", "x").is_err());
         assert!(parse_url("mqtt://", "x").is_err());

@@ -92,7 +92,11 @@ fn mark_nmea(text: &str) -> String {
                     let tag = &rest[..end];
                     let body = tag.rsplit_once('*').map_or(tag, |(b, _)| b);
                     let nb = format!("x:1,{body}");
-                    out.push_str(&format!("\\{nb}*{:02X}\\{}", checksum(&nb), &rest[end + 1..]));
+                    out.push_str(&format!(
+                        "\\{nb}*{:02X}\\{}",
+                        checksum(&nb),
+                        &rest[end + 1..]
+                    ));
                 }
                 None => out.push_str(l),
             }
@@ -130,14 +134,21 @@ mod tests {
 
     #[test]
     fn json_and_text_payloads_round_trip() {
-        let a = RecordLine::new(EventTime(1), "vigie/contacts/radar/x", br#"{"range_m":1.5,"bearing_deg":2}"#);
+        let a = RecordLine::new(
+            EventTime(1),
+            "vigie/contacts/radar/x",
+            br#"{"range_m":1.5,"bearing_deg":2}"#,
+        );
         assert!(a.payload.is_object());
         assert_eq!(a.payload_bytes(), br#"{"range_m":1.5,"bearing_deg":2}"#);
         let n = "!AIVDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ,0*4A\n";
         let b = RecordLine::new(EventTime(1000), "vigie/contacts/ais/x", n.as_bytes());
         assert_eq!(b.payload, Value::String(n.into()));
         let line = serde_json::to_string(&b).unwrap();
-        assert!(line.starts_with(r#"{"t_rx":"1970-01-01T00:00:00.001Z","topic":"#), "{line}");
+        assert!(
+            line.starts_with(r#"{"t_rx":"1970-01-01T00:00:00.001Z","topic":"#),
+            "{line}"
+        );
         let back: RecordLine = serde_json::from_str(&line).unwrap();
         assert_eq!(back, b);
     }
@@ -147,7 +158,13 @@ mod tests {
         let n = RecordLine::new(EventTime(0), "t", b"!AIVDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ,0*4A\n\\c:1710392537*08\\!AIVDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ,0*4A");
         let m = String::from_utf8(n.exercise_payload()).unwrap();
         let lines: Vec<&str> = m.lines().collect();
-        assert_eq!(lines[0], format!("\\x:1*{:02X}\\!AIVDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ,0*4A", checksum("x:1")));
+        assert_eq!(
+            lines[0],
+            format!(
+                "\\x:1*{:02X}\\!AIVDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ,0*4A",
+                checksum("x:1")
+            )
+        );
         assert!(lines[1].starts_with("\\x:1,c:1710392537*"));
         let j = RecordLine::new(EventTime(0), "t", br#"[{"mmsi":1},{"mmsi":2}]"#);
         let v: Value = serde_json::from_slice(&j.exercise_payload()).unwrap();

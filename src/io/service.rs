@@ -60,7 +60,11 @@ impl RejectLog {
             *n += 1;
             let topic: String = topic.chars().take(120).collect();
             if n.is_power_of_ten() {
-                tracing::warn!(reason = r.reason(), total = *n, "rejected input on {topic}: {r}");
+                tracing::warn!(
+                    reason = r.reason(),
+                    total = *n,
+                    "rejected input on {topic}: {r}"
+                );
             } else {
                 tracing::debug!(reason = r.reason(), "rejected input on {topic}: {r}");
             }
@@ -74,7 +78,7 @@ trait PowerOfTen {
 impl PowerOfTen for u64 {
     fn is_power_of_ten(&self) -> bool {
         let mut n = *self;
-        while n >= 10 && n % 10 == 0 {
+        while n >= 10 && n.is_multiple_of(10) {
             n /= 10;
         }
         n == 1
@@ -99,8 +103,14 @@ pub async fn publish_outputs(client: &AsyncClient, prefix: &str, out: &Outputs, 
         } else {
             json.clone()
         };
-        for (topic, payload, retain) in [(format!("{prefix}/alerts"), json, false), (active, retained, true)] {
-            if let Err(e) = client.publish(topic, QoS::AtLeastOnce, retain, payload).await {
+        for (topic, payload, retain) in [
+            (format!("{prefix}/alerts"), json, false),
+            (active, retained, true),
+        ] {
+            if let Err(e) = client
+                .publish(topic, QoS::AtLeastOnce, retain, payload)
+                .await
+            {
                 metrics.publish_failures.inc();
                 tracing::error!("cannot publish alert {}: {e}", a.id);
             }
@@ -117,7 +127,10 @@ pub async fn publish_outputs(client: &AsyncClient, prefix: &str, out: &Outputs, 
             format!("{prefix}/tracks/{}", t.track_id)
         };
         let json = serde_json::to_string(t).expect("tracks serialise");
-        if client.try_publish(topic, QoS::AtMostOnce, false, json).is_err() {
+        if client
+            .try_publish(topic, QoS::AtMostOnce, false, json)
+            .is_err()
+        {
             metrics.publish_failures.inc();
         }
     }
@@ -147,7 +160,11 @@ impl ServiceHandle {
 pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
     let zone_list = zones::load(&cfg.zones.path)?;
     let zone_ids: Vec<String> = zone_list.iter().map(|z| z.id.clone()).collect();
-    tracing::info!("{} interception zones from {}", zone_list.len(), cfg.zones.path.display());
+    tracing::info!(
+        "{} interception zones from {}",
+        zone_list.len(),
+        cfg.zones.path.display()
+    );
     let url = match &cfg.mqtt.url {
         Some(u) => u.clone(),
         None => {
@@ -228,14 +245,22 @@ async fn serve_loop(
         }
     }
     // Stop taking contacts; process what already arrived.
-    let _ = link.client.unsubscribe(format!("{prefix}/contacts/#")).await;
+    let _ = link
+        .client
+        .unsubscribe(format!("{prefix}/contacts/#"))
+        .await;
     while let Ok(msg) = link.inbound.try_recv() {
         handle(msg, &mut pipeline, &mut rejects);
         publish_outputs(&link.client, &prefix, pipeline.last_outputs(), &metrics).await;
     }
     let _ = link
         .client
-        .publish(format!("{prefix}/status"), QoS::AtLeastOnce, true, r#"{"state":"offline"}"#)
+        .publish(
+            format!("{prefix}/status"),
+            QoS::AtLeastOnce,
+            true,
+            r#"{"state":"offline"}"#,
+        )
         .await;
     tracing::info!("published offline status; disconnecting");
     link.close().await;
@@ -293,7 +318,9 @@ pub fn replay_offline(
                 s.bad_lines += 1;
                 continue;
             }
-            Err(recording::RecordingError::Io(e)) => return Err(io_err("reading the recording")(e)),
+            Err(recording::RecordingError::Io(e)) => {
+                return Err(io_err("reading the recording")(e))
+            }
         };
         if let Some(p) = progress {
             p.inc(1);
@@ -338,7 +365,10 @@ pub async fn replay_live(
     input: impl BufRead,
     speed: Option<f64>,
 ) -> Result<u64, ServiceError> {
-    let mut link = Link::start(LinkOptions::new(url, &format!("vigie-replay-{}", std::process::id())))?;
+    let mut link = Link::start(LinkOptions::new(
+        url,
+        &format!("vigie-replay-{}", std::process::id()),
+    ))?;
     link.wait_connected(url, 10).await?;
     let start = Instant::now();
     let mut base: Option<EventTime> = None;
@@ -350,7 +380,9 @@ pub async fn replay_live(
                 tracing::warn!("recording line {line} skipped: {message}");
                 continue;
             }
-            Err(recording::RecordingError::Io(e)) => return Err(io_err("reading the recording")(e)),
+            Err(recording::RecordingError::Io(e)) => {
+                return Err(io_err("reading the recording")(e))
+            }
         };
         if let Some(speed) = speed {
             let b = *base.get_or_insert(line.t_rx);
@@ -361,7 +393,12 @@ pub async fn replay_live(
         }
         if let Err(e) = link
             .client
-            .publish(line.topic.clone(), QoS::AtLeastOnce, false, line.exercise_payload())
+            .publish(
+                line.topic.clone(),
+                QoS::AtLeastOnce,
+                false,
+                line.exercise_payload(),
+            )
             .await
         {
             tracing::error!("cannot publish line for {}: {e}", line.topic);

@@ -117,9 +117,13 @@ impl ObservationModel<f64, U4, U4> for PosVelObservation {
 pub fn position_innovation(s: &State, z: [f64; 2], r: [[f64; 2]; 2]) -> (f64, f64) {
     let p = s.covariance();
     let x = s.state();
-    let (a, b, c) = (p[(0, 0)] + r[0][0], p[(0, 1)] + r[0][1], p[(1, 1)] + r[1][1]);
+    let (a, b, c) = (
+        p[(0, 0)] + r[0][0],
+        p[(0, 1)] + r[0][1],
+        p[(1, 1)] + r[1][1],
+    );
     let det = a * c - b * b;
-    if !(det > 0.0) {
+    if det.is_nan() || det <= 0.0 {
         return (f64::INFINITY, 0.0);
     }
     let (dx, dy) = (z[0] - x[0], z[1] - x[1]);
@@ -142,7 +146,7 @@ mod tests {
         for k in 1..=40 {
             let t = k as f64 * 2.5;
             s = ConstantVelocity::new(2.5, 0.05).predict(&s);
-            let z = nalgebra::Vector2::new(3.0 * t, -1.0 * t);
+            let z = nalgebra::Vector2::new(3.0 * t, -t);
             s = obs
                 .update(&s, &z, CovarianceUpdateMethod::JosephForm)
                 .unwrap();

@@ -192,7 +192,7 @@ impl Tracker {
                     self.predicted(tr, p.t)
                 };
                 let (d2, _) = position_innovation(&pred, p.z, p.r);
-                if !(d2 <= gate) {
+                if d2.is_nan() || d2 > gate {
                     continue;
                 }
                 if late {
@@ -494,7 +494,17 @@ mod tests {
         let mut upd = vec![];
         for k in 0..10 {
             let t = k as f64 * 2.5;
-            tr.plots(&[meas(t, 3.0 * t, 0.0), meas(t, 5000.0 + 100.0 * k as f64 * (k % 2) as f64, 9000.0 * (k % 3) as f64)], &mut upd);
+            tr.plots(
+                &[
+                    meas(t, 3.0 * t, 0.0),
+                    meas(
+                        t,
+                        5000.0 + 100.0 * k as f64 * (k % 2) as f64,
+                        9000.0 * (k % 3) as f64,
+                    ),
+                ],
+                &mut upd,
+            );
             if k == 2 {
                 let c: Vec<_> = tr.tracks().filter(|t| t.confirmed).map(|t| t.id).collect();
                 assert_eq!(c, vec![1], "the real target, confirmed on its third plot");

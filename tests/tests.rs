@@ -1,0 +1,488 @@
+//! vigie's integration tests: one binary, shared utilities in `util.rs`. Every MQTT test
+//! runs against the embedded broker and, when `VIGIE_TEST_MQTT_URL` is set, against that
+//! broker too (CI: the machine's Mosquitto).
+
+mod corpora;
+mod util;
+
+use serde_json::Value;
+use std::time::Duration;
+use util::*;
+use vigie::behaviour::AlertEvent;
+use vigie::io::recording::RecordLine;
+use vigie::io::service;
+use vigie::sim::{self, Scene};
+use vigie::Config;
+
+fn scene(name: &str) -> Scene {
+    let p = format!(
+        "{}/fixtures/scenarios/{name}.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    toml::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
+}
+
+fn recording(lines: &[RecordLine]) -> String {
+    lines
+        .iter()
+        .map(|l| serde_json::to_string(l).unwrap() + "\n")
+        .collect()
+}
+
+/// Alerts as comparable values: everything but the wall-clock `emitted_at`.
+fn comparable(alerts: &[AlertEvent]) -> Vec<AlertEvent> {
+    alerts
+        .iter()
+        .cloned()
+        .map(|mut a| {
+            a.emitted_at = None;
+            a
+        })
+        .collect()
+}
+
+fn offline(cfg: &Config, rec: &str) -> (Vec<AlertEvent>, service::ReplaySummary) {
+    let mut out = Vec::new();
+    let s = service::replay_offline(cfg, rec.as_bytes(), &mut out, None, None).unwrap();
+    let alerts = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (alerts, s)
+}
+
+#[test]
+fn equihen_pickup_alerts_once_and_decoys_do_not() {
+    let cfg = config("mqtt://unused:1", "vigie");
+    let sc = scene("equihen-pickup");
+    let rec = recording(&sim::simulate(&sc, &cfg.radar, "vigie"));
+    let (alerts, summary) = offline(&cfg, &rec);
+    eprintln!("{summary}");
+    for a in &alerts {
+        eprintln!(
+            "{} {} {} {} dwell {} dark {} mmsi {:?}",
+            a.t,
+            a.id,
+            a.state.as_str(),
+            a.zone.id,
+            a.dwell_s,
+            a.dark,
+            a.mmsi
+        );
+    }
+    let raised: Vec<_> = alerts
+        .iter()
+        .filter(|a| a.state == vigie::behaviour::AlertState::Raised)
+        .collect();
+    assert_eq!(raised.len(), 1, "one pickup, one alert");
+    let r = raised[0];
+    assert_eq!(r.zone.id, "equihen-plage");
+    assert!(r.dark && r.mmsi.is_none() && r.exercise);
+    // Delay from the moment the taxi stops: at most dwell + 10 s. It can be shorter than the
+    // dwell by the time the approach spent inside the 100 m circle (≈ 32 s at 6 kn).
+    use geo::{Distance, Geodesic, Point};
+    let run = Geodesic.distance(Point::new(1.5450, 50.6900), Point::new(1.5628, 50.6765));
+    let stopped = sc.start.plus_secs(run / (6.0 * 1852.0 / 3600.0));
+    let delay = r.t.secs_since(stopped);
+    eprintln!("alert {delay:.1} s after the taxi stopped");
+    assert!(
+        (90.0 - 35.0..=100.0).contains(&delay),
+        "event-time delay {delay:.1} s"
+    );
+    let cleared: Vec<_> = alerts
+        .iter()
+        .filter(|a| a.state == vigie::behaviour::AlertState::Cleared)
+        .collect();
+    assert_eq!(
+        cleared.len(),
+        1,
+        "the alert is cleared when the boat leaves"
+    );
+    assert_eq!(cleared[0].id, r.id);
+    assert!(
+        alerts.iter().all(|a| a.id == r.id),
+        "no alert for the transit, lifeboat or ferry"
+    );
+    // Offline replay is deterministic.
+    let (again, _) = offline(&cfg, &rec);
+    assert_eq!(comparable(&alerts), comparable(&again));
+}
+
+#[test]
+fn same_seed_gives_the_same_recording() {
+    let cfg = Config::load_with_env(None, &[]).unwrap();
+    let sc = scene("equihen-pickup");
+    assert_eq!(
+        recording(&sim::simulate(&sc, &cfg.radar, "vigie")),
+        recording(&sim::simulate(&sc, &cfg.radar, "vigie"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_live_through_each_broker_matches_offline() {
+    for (which, url) in brokers() {
+        let prefix = unique_prefix("live");
+        let cfg = config(&url, &prefix);
+        let sc = scene("equihen-pickup");
+        let lines = sim::simulate(&sc, &cfg.radar, &prefix);
+        let rec = recording(&lines);
+        let (expected, _) = offline(&cfg, &rec);
+        assert!(!expected.is_empty());
+
+        let h = service::start(cfg.clone()).await.unwrap();
+        let mut sub = Sub::new(&url, &format!("{prefix}/alerts")).await;
+        // 100× real time: 11 s for this 18-minute scene. Unpaced (`--speed max`), a burst of
+        // 2,400 QoS 1 messages overflows Mosquitto's default per-client queue
+        // (max_queued_messages 1000) and the broker drops messages: see README.
+        let n = service::replay_live(&url, rec.as_bytes(), Some(100.0))
+            .await
+            .unwrap();
+        assert_eq!(n as usize, lines.len());
+        let mut got = vec![];
+        while got.len() < expected.len() {
+            let Some(m) = sub.next(20.0).await else { break };
+            got.push(serde_json::from_slice::<AlertEvent>(&m.payload).unwrap());
+        }
+        assert!(got.iter().all(|a| a.emitted_at.is_some() && a.exercise));
+        assert_eq!(
+            comparable(&got),
+            comparable(&expected),
+            "{which}: live alerts differ from offline"
+        );
+        h.stop().await;
+        clear_retained(&url, &prefix).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contacts_in_every_form_reach_the_engine() {
+    for (which, url) in brokers() {
+        let prefix = unique_prefix("forms");
+        let h = service::start(config(&url, &prefix)).await.unwrap();
+        let mut tracks = Sub::new(&url, &format!("{prefix}/tracks/#")).await;
+        let p = publisher(&url).await;
+        let pubq = |topic: String, payload: String| {
+            let c = p.client.clone();
+            async move {
+                c.publish(topic, rumqttc::QoS::AtLeastOnce, false, payload)
+                    .await
+                    .unwrap()
+            }
+        };
+        let radar = format!("{prefix}/contacts/radar/gris-nez");
+        pubq(radar.clone(), r#"{"sensor":"gris-nez","t":"2026-03-14T05:02:17.500Z","plots":[{"range_m":4210.5,"bearing_deg":247.3},{"range_m":812.0,"bearing_deg":190.2,"t":"2026-03-14T05:02:17.620Z"},{"lat":50.7312,"lon":1.5905,"sigma_m":25.0}]}"#.into()).await;
+        pubq(
+            radar.clone(),
+            r#"{"range_m": 3000, "bearing_deg": 200}"#.into(),
+        )
+        .await;
+        let ais = format!("{prefix}/contacts/ais/rx1");
+        pubq(ais.clone(), r#"{"class":"AIS","type":1,"mmsi":227006760,"scaled":true,"lat":50.9651,"lon":1.8530,"speed":12.3,"course":285.1,"heading":284,"status":0,"t":"2026-03-14T05:02:17.500Z"}"#.into()).await;
+        pubq(ais.clone(), r#"[{"class":"AIS","type":18,"mmsi":227000002,"scaled":false,"lat":30420000,"lon":960000,"speed":1023,"course":3600,"heading":511,"rxuxtime":1773464537},{"class":"AIS","type":5,"mmsi":227006760,"shipname":"PIDGEON","shiptype":60}]"#.into()).await;
+        pubq(
+            ais.clone(),
+            "\\c:1773464540*00\\!AIVDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ,0*4A\n".into(),
+        )
+        .await;
+        // The tag block above has a wrong checksum on purpose: rejected, counted. The same
+        // sentence without it is accepted.
+        pubq(
+            ais.clone(),
+            "!AIVDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ,0*4A\n".into(),
+        )
+        .await;
+        let m = h.metrics.clone();
+        let ok = eventually(10.0, || {
+            m.contacts.with_label_values(&["radar", "gris-nez"]).get() == 4
+                && m.contacts.with_label_values(&["ais", "ais"]).get() == 4
+                && m.rejected.with_label_values(&["nmea_checksum"]).get() == 1
+        })
+        .await;
+        assert!(
+            ok,
+            "{which}: radar {} ais {} checksum rejects {}",
+            m.contacts.with_label_values(&["radar", "gris-nez"]).get(),
+            m.contacts.with_label_values(&["ais", "ais"]).get(),
+            m.rejected.with_label_values(&["nmea_checksum"]).get()
+        );
+        // AIS starts confirmed tracks at once: check the fields that came through.
+        let mut by_mmsi = std::collections::HashMap::new();
+        for msg in tracks.drain(1.0).await {
+            let v: Value = serde_json::from_slice(&msg.payload).unwrap();
+            by_mmsi.insert(v["mmsi"].as_u64().unwrap_or(0), v);
+        }
+        let f = &by_mmsi[&227006760];
+        assert!(
+            (f["lat"].as_f64().unwrap() - 50.9651).abs() < 1e-6
+                && (f["lon"].as_f64().unwrap() - 1.8530).abs() < 1e-6,
+            "{f}"
+        );
+        assert!(
+            (f["speed_kn"].as_f64().unwrap() - 12.3).abs() < 0.01 && f["dark"] == false,
+            "{f}"
+        );
+        let b = &by_mmsi[&227000002];
+        assert!(
+            (b["lat"].as_f64().unwrap() - 50.7).abs() < 1e-6
+                && (b["lon"].as_f64().unwrap() - 1.6).abs() < 1e-6,
+            "{b}"
+        );
+        let n = &by_mmsi[&371798000];
+        assert!(
+            (n["lat"].as_f64().unwrap() - 29028980.0 / 600000.0).abs() < 1e-6,
+            "{n}"
+        );
+        h.stop().await;
+        clear_retained(&url, &prefix).await;
+    }
+}
+
+/// Strips what `vigie replay` adds to mark exercise data.
+fn unmark(payload: &[u8]) -> Value {
+    match serde_json::from_slice::<Value>(payload) {
+        Ok(Value::Object(mut o)) => {
+            o.remove("exercise");
+            Value::Object(o)
+        }
+        Ok(v) => v,
+        Err(_) => {
+            let text = String::from_utf8_lossy(payload);
+            Value::String(
+                text.lines()
+                    .map(|l| match l.strip_prefix("\\x:1*") {
+                        Some(rest) => rest[3..].to_string() + "\n",
+                        None => l.to_string() + "\n",
+                    })
+                    .collect(),
+            )
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_then_replay_reproduces_the_messages() {
+    for (which, url) in brokers() {
+        let prefix = unique_prefix("rec");
+        let msgs: Vec<(String, String)> = vec![
+            (format!("{prefix}/contacts/radar/gris-nez"), r#"{"sensor":"gris-nez","t":"2026-03-14T05:02:17.500Z","plots":[{"range_m":4210.5,"bearing_deg":247.3}]}"#.into()),
+            (format!("{prefix}/contacts/ais/rx1"), "!AIVDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ,0*4A\n".into()),
+            (format!("{prefix}/contacts/ais/rx2"), r#"{"class":"AIS","type":1,"mmsi":227006760,"scaled":true,"lat":50.9651,"lon":1.853}"#.into()),
+        ];
+        // Record what is published.
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (u2, p2) = (url.clone(), prefix.clone());
+        let rec_task = tokio::spawn(async move {
+            let mut buf: Vec<u8> = Vec::new();
+            service::record(&u2, &p2, &mut buf, async {
+                let _ = stop_rx.await;
+            })
+            .await
+            .unwrap();
+            buf
+        });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let p = publisher(&url).await;
+        for (t, m) in &msgs {
+            p.client
+                .publish(t.clone(), rumqttc::QoS::AtLeastOnce, false, m.clone())
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        stop_tx.send(()).unwrap();
+        let recorded = String::from_utf8(rec_task.await.unwrap()).unwrap();
+        assert_eq!(recorded.lines().count(), msgs.len(), "{which}: {recorded}");
+        // Replay it and capture what arrives on the same topics.
+        let mut sub = Sub::new(&url, &format!("{prefix}/contacts/#")).await;
+        service::replay_live(&url, recorded.as_bytes(), Some(100.0))
+            .await
+            .unwrap();
+        let got = sub.drain(1.0).await;
+        assert_eq!(got.len(), msgs.len(), "{which}");
+        for ((t, m), g) in msgs.iter().zip(&got) {
+            assert_eq!(&g.topic, t);
+            let original = RecordLine::new(vigie::EventTime(0), t, m.as_bytes()).payload;
+            assert_eq!(unmark(&g.payload), original, "{which}: {t}");
+        }
+    }
+}
+
+fn vigie_bin() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_is_online_and_last_will_says_offline_when_killed() {
+    for (which, url) in brokers() {
+        let prefix = unique_prefix("status");
+        let mut child = vigie_bin()
+            .args(["run", "--mqtt", &url, "--metrics-listen", "127.0.0.1:0"])
+            .env("VIGIE_MQTT_PREFIX", &prefix)
+            .env("VIGIE_MQTT_CLIENT_ID", format!("{prefix}-vigie"))
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut sub = Sub::new(&url, &format!("{prefix}/status")).await;
+        let online = sub.next(15.0).await.expect("status published");
+        let v: Value = serde_json::from_slice(&online.payload).unwrap();
+        assert_eq!(v["state"], "online", "{which}");
+        child.kill().unwrap(); // SIGKILL: no goodbye, the broker's Last Will speaks.
+        child.wait().unwrap();
+        let off = sub.next(15.0).await.expect("last will published");
+        let v: Value = serde_json::from_slice(&off.payload).unwrap();
+        assert_eq!(v["state"], "offline", "{which}");
+        // A client arriving later sees the retained offline status.
+        let mut late = Sub::new(&url, &format!("{prefix}/status")).await;
+        let r = late.next(5.0).await.expect("retained status");
+        assert_eq!(
+            serde_json::from_slice::<Value>(&r.payload).unwrap()["state"],
+            "offline"
+        );
+        clear_retained(&url, &prefix).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_publishes_offline_and_exits_zero() {
+    let url = brokers().pop().unwrap().1;
+    let prefix = unique_prefix("term");
+    let mut child = vigie_bin()
+        .args(["run", "--mqtt", &url, "--metrics-listen", "127.0.0.1:0"])
+        .env("VIGIE_MQTT_PREFIX", &prefix)
+        .env("VIGIE_MQTT_CLIENT_ID", format!("{prefix}-vigie"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut sub = Sub::new(&url, &format!("{prefix}/status")).await;
+    assert_eq!(
+        serde_json::from_slice::<Value>(&sub.next(15.0).await.unwrap().payload).unwrap()["state"],
+        "online"
+    );
+    let st = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let code = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(code.success(), "exit status {code:?}");
+    let off = sub.next(5.0).await.expect("offline status");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&off.payload).unwrap()["state"],
+        "offline"
+    );
+    clear_retained(&url, &prefix).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_input_is_rejected_counted_and_harmless() {
+    for (which, url) in brokers() {
+        let prefix = unique_prefix("bad");
+        let h = service::start(config(&url, &prefix)).await.unwrap();
+        let p = publisher(&url).await;
+        let radar = format!("{prefix}/contacts/radar/gris-nez");
+        let ais = format!("{prefix}/contacts/ais/rx");
+        let good_radar = r#"{"t":"2026-03-14T05:02:17.500Z","plots":[{"range_m":1000,"bearing_deg":10},{"range_m":2000,"bearing_deg":20}]}"#;
+        let good_ais =
+            r#"{"class":"AIS","type":1,"mmsi":227006760,"scaled":true,"lat":50.9651,"lon":1.853}"#;
+        let garbage: Vec<u8> = (0..1_000_000u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+            .collect();
+        let bad: Vec<(String, Vec<u8>, &str)> = vec![
+            (
+                radar.clone(),
+                br#"{"plots":[{"range_m":10,"bea"#.to_vec(),
+                "malformed_json",
+            ),
+            (
+                radar.clone(),
+                br#"{"plots":[{"range_m":"far","bearing_deg":1}]}"#.to_vec(),
+                "malformed_json",
+            ),
+            (
+                radar.clone(),
+                br#"{"plots":[{"lat":NaN,"lon":1,"sigma_m":5}]}"#.to_vec(),
+                "malformed_json",
+            ),
+            (
+                radar.clone(),
+                br#"{"plots":[{"lat":95.0,"lon":1,"sigma_m":5}]}"#.to_vec(),
+                "bad_plot",
+            ),
+            (
+                radar.clone(),
+                br#"{"plots":[{"range_m":-5,"bearing_deg":1}]}"#.to_vec(),
+                "bad_plot",
+            ),
+            (
+                format!("{prefix}/contacts/radar/atlantis"),
+                good_radar.as_bytes().to_vec(),
+                "unknown_sensor",
+            ),
+            (
+                ais.clone(),
+                b"!AIVDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ,0*4B\n".to_vec(),
+                "nmea_checksum",
+            ),
+            (
+                ais.clone(),
+                br#"{"class":"AIS","type":1,"mmsi":"x","lat":50,"lon":1}"#.to_vec(),
+                "bad_ais_json",
+            ),
+            (ais.clone(), garbage.clone(), "too_large"),
+            (
+                format!("{prefix}/contacts/sonar/x"),
+                b"{}".to_vec(),
+                "unknown_topic",
+            ),
+        ];
+        for (i, (topic, payload, _)) in bad.iter().enumerate() {
+            p.client
+                .publish(radar.clone(), rumqttc::QoS::AtLeastOnce, false, good_radar)
+                .await
+                .unwrap();
+            p.client
+                .publish(
+                    topic.clone(),
+                    rumqttc::QoS::AtLeastOnce,
+                    false,
+                    payload.clone(),
+                )
+                .await
+                .unwrap();
+            p.client
+                .publish(ais.clone(), rumqttc::QoS::AtLeastOnce, false, good_ais)
+                .await
+                .unwrap();
+            let _ = i;
+        }
+        let m = h.metrics.clone();
+        let n = bad.len() as u64;
+        let ok = eventually(15.0, || {
+            m.contacts.with_label_values(&["radar", "gris-nez"]).get() == 2 * n
+                && m.contacts.with_label_values(&["ais", "ais"]).get() == n
+        })
+        .await;
+        assert!(
+            ok,
+            "{which}: every valid contact around the bad ones is processed: radar {} ais {}",
+            m.contacts.with_label_values(&["radar", "gris-nez"]).get(),
+            m.contacts.with_label_values(&["ais", "ais"]).get()
+        );
+        let mut expected = std::collections::BTreeMap::new();
+        for (_, _, reason) in &bad {
+            *expected.entry(*reason).or_insert(0u64) += 1;
+        }
+        for (reason, count) in expected {
+            assert_eq!(
+                m.rejected.with_label_values(&[reason]).get(),
+                count,
+                "{which}: {reason}"
+            );
+        }
+        h.stop().await;
+        clear_retained(&url, &prefix).await;
+    }
+}
