@@ -31,6 +31,20 @@ enum Cmd {
         #[arg(long)]
         metrics_listen: Option<String>,
     },
+    /// Run the service on the fixtures and feed it a simulated pickup off Équihen-Plage
+    /// (exercise data), printing the alerts as they arrive over MQTT; keeps running after.
+    Demo {
+        #[arg(long, env = "VIGIE_CONFIG")]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        mqtt: Option<String>,
+        /// Scene file (TOML); default: the Équihen pickup fixture.
+        #[arg(long)]
+        scene: Option<PathBuf>,
+        /// Replay speed: scene time divided by X.
+        #[arg(long, default_value = "20")]
+        speed: f64,
+    },
     /// Write every message on PREFIX/contacts/# to an NDJSON recording until interrupted.
     Record {
         #[arg(long)]
@@ -65,7 +79,7 @@ enum Cmd {
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("VIGIE_LOG")
-        .unwrap_or_else(|_| "info,rumqttd=warn,rumqttc=warn".into());
+        .unwrap_or_else(|_| "info,rumqttd=off,rumqttc=warn".into());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -114,6 +128,32 @@ async fn main() -> Result<()> {
             shutdown_signal().await;
             eprintln!("stopping: draining in-flight contacts, publishing offline status");
             h.stop().await;
+        }
+        Cmd::Demo {
+            config,
+            mqtt,
+            scene,
+            speed,
+        } => {
+            let mut cfg = load_config(config.as_ref())?;
+            if let Some(u) = mqtt {
+                cfg.mqtt.url = Some(u);
+            }
+            if cfg.mqtt.url.is_none() && std::net::TcpListener::bind(&cfg.mqtt.embedded_listen).is_err() {
+                // The demo must run anywhere: on a machine whose own broker holds 1883, its
+                // embedded broker takes a free port instead (`vigie run` refuses, by design).
+                let port = vigie::io::broker::free_port()?;
+                eprintln!(
+                    "{} is taken (another MQTT broker?): the demo's embedded broker uses port {port} instead",
+                    cfg.mqtt.embedded_listen
+                );
+                cfg.mqtt.embedded_listen = format!("127.0.0.1:{port}");
+            }
+            if std::net::TcpListener::bind(&cfg.metrics.listen).is_err() {
+                cfg.metrics.listen = "127.0.0.1:0".into();
+            }
+            cfg.validate("command line")?;
+            demo(cfg, scene, speed).await?;
         }
         Cmd::Record {
             mqtt,
@@ -198,6 +238,52 @@ async fn main() -> Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+async fn demo(cfg: Config, scene: Option<PathBuf>, speed: f64) -> Result<()> {
+    let path = scene.unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/scenarios/equihen-pickup.toml")
+    });
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read scene {}", path.display()))?;
+    let sc: vigie::sim::Scene =
+        toml::from_str(&text).with_context(|| format!("scene {}", path.display()))?;
+    let prefix = cfg.mqtt.prefix.clone();
+    let lines = vigie::sim::simulate(&sc, &cfg.radar, &prefix);
+    let h = service::start(cfg).await?;
+    let url = h.mqtt_url.clone();
+    let (host, port) = host_port(&url);
+    eprintln!(
+        "vigie running: broker {url}, metrics http://{}/metrics\nwatch alerts yourself with:  mosquitto_sub -h {host} -p {port} -t '{prefix}/alerts/#' -v",
+        h.metrics_addr
+    );
+    let mut o = vigie::io::mqtt::LinkOptions::new(&url, &format!("vigie-demo-{}", std::process::id()));
+    o.subscribe = vec![format!("{prefix}/alerts")];
+    let mut sub = vigie::io::mqtt::Link::start(o)?;
+    sub.wait_connected(&url, 10).await?;
+    eprintln!(
+        "replaying scene `{}` ({} messages, {:.0} s of scene time) at {speed}x as exercise data...",
+        sc.name,
+        lines.len(),
+        sc.duration_s
+    );
+    let rec: String = lines
+        .iter()
+        .map(|l| serde_json::to_string(l).expect("serialises") + "\n")
+        .collect();
+    let u2 = url.clone();
+    let replay = tokio::spawn(async move { service::replay_live(&u2, rec.as_bytes(), Some(speed)).await });
+    let printer = tokio::spawn(async move {
+        while let Some(m) = sub.inbound.recv().await {
+            println!("{}  {}", m.topic, String::from_utf8_lossy(&m.payload));
+        }
+    });
+    let n = replay.await??;
+    eprintln!("scene done ({n} messages); vigie keeps running: Ctrl-C to stop");
+    shutdown_signal().await;
+    printer.abort();
+    h.stop().await;
     Ok(())
 }
 
