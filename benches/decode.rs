@@ -30,7 +30,9 @@ fn time<F: FnMut()>(runs: usize, mut f: F) -> f64 {
 }
 
 fn shared(rel: &str) -> String {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared").join(rel);
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared")
+        .join(rel);
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
@@ -40,16 +42,33 @@ fn main() {
 
     // Radar JSON.
     let plots: Vec<String> = (0..64)
-        .map(|i| format!(r#"{{"range_m":{:.1},"bearing_deg":{:.2}}}"#, 500.0 + 311.7 * i as f64, (i as f64 * 5.37) % 360.0))
+        .map(|i| {
+            format!(
+                r#"{{"range_m":{:.1},"bearing_deg":{:.2}}}"#,
+                500.0 + 311.7 * i as f64,
+                (i as f64 * 5.37) % 360.0
+            )
+        })
         .collect();
-    let scan = format!(r#"{{"sensor":"gris-nez","t":"2026-03-14T05:02:17.500Z","plots":[{}]}}"#, plots.join(","));
+    let scan = format!(
+        r#"{{"sensor":"gris-nez","t":"2026-03-14T05:02:17.500Z","plots":[{}]}}"#,
+        plots.join(",")
+    );
     let mut dec = Decoder::new("vigie", &["gris-nez"], 1 << 20);
     let n = 20_000;
     let mut rej = Vec::new();
     let ours = time(5, || {
         for _ in 0..n {
             rej.clear();
-            black_box(dec.decode("vigie/contacts/radar/gris-nez", scan.as_bytes(), EventTime(0), &mut rej).unwrap());
+            black_box(
+                dec.decode(
+                    "vigie/contacts/radar/gris-nez",
+                    scan.as_bytes(),
+                    EventTime(0),
+                    &mut rej,
+                )
+                .unwrap(),
+            );
         }
     });
     let base = time(5, || {
@@ -67,8 +86,17 @@ fn main() {
 
     // NMEA: real corpora.
     let mut lines: Vec<String> = Vec::new();
-    for f in ["data/ais/gpsd/sample.aivdm", "data/ais/pyais/nmea_data_sample.txt", "data/ais/gpsd/daemon/ais-nmea-type6-fid55.log"] {
-        lines.extend(shared(f).lines().filter(|l| l.starts_with('!')).map(str::to_string));
+    for f in [
+        "data/ais/gpsd/sample.aivdm",
+        "data/ais/pyais/nmea_data_sample.txt",
+        "data/ais/gpsd/daemon/ais-nmea-type6-fid55.log",
+    ] {
+        lines.extend(
+            shared(f)
+                .lines()
+                .filter(|l| l.starts_with('!'))
+                .map(str::to_string),
+        );
     }
     let reps = 20;
     let mut decoded = 0usize;
@@ -128,11 +156,18 @@ fn main() {
     // Engine end to end on a scene.
     let cfg = Config::load_with_env(None, &[]).unwrap();
     let scene: vigie::sim::Scene = toml::from_str(
-        &std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/scenarios/equihen-pickup.toml")).unwrap(),
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures/scenarios/equihen-pickup.toml"),
+        )
+        .unwrap(),
     )
     .unwrap();
     let rec = vigie::sim::simulate(&scene, &cfg.radar, "vigie");
-    let msgs: Vec<(String, Vec<u8>, EventTime)> = rec.iter().map(|l| (l.topic.clone(), l.payload_bytes(), l.t_rx)).collect();
+    let msgs: Vec<(String, Vec<u8>, EventTime)> = rec
+        .iter()
+        .map(|l| (l.topic.clone(), l.payload_bytes(), l.t_rx))
+        .collect();
     let zones = vigie::geo::zones::load(&cfg.zones.path).unwrap();
     let mut contacts = 0;
     let ours = time(5, || {
@@ -143,7 +178,11 @@ fn main() {
         }
     });
     let base = time(5, || {
-        let mut d = Decoder::new("vigie", &cfg.radar.iter().map(|r| r.id.clone()).collect::<Vec<_>>(), 1 << 20);
+        let mut d = Decoder::new(
+            "vigie",
+            &cfg.radar.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+            1 << 20,
+        );
         for (t, m, rx) in &msgs {
             let mut r = Vec::new();
             black_box(d.decode(t, m, *rx, &mut r).unwrap());

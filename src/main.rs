@@ -139,7 +139,9 @@ async fn main() -> Result<()> {
             if let Some(u) = mqtt {
                 cfg.mqtt.url = Some(u);
             }
-            if cfg.mqtt.url.is_none() && std::net::TcpListener::bind(&cfg.mqtt.embedded_listen).is_err() {
+            if cfg.mqtt.url.is_none()
+                && std::net::TcpListener::bind(&cfg.mqtt.embedded_listen).is_err()
+            {
                 // The demo must run anywhere: on a machine whose own broker holds 1883, its
                 // embedded broker takes a free port instead (`vigie run` refuses, by design).
                 let port = vigie::io::broker::free_port()?;
@@ -258,7 +260,8 @@ async fn demo(cfg: Config, scene: Option<PathBuf>, speed: f64) -> Result<()> {
         "vigie running: broker {url}, metrics http://{}/metrics\nwatch alerts yourself with:  mosquitto_sub -h {host} -p {port} -t '{prefix}/alerts/#' -v",
         h.metrics_addr
     );
-    let mut o = vigie::io::mqtt::LinkOptions::new(&url, &format!("vigie-demo-{}", std::process::id()));
+    let mut o =
+        vigie::io::mqtt::LinkOptions::new(&url, &format!("vigie-demo-{}", std::process::id()));
     o.subscribe = vec![format!("{prefix}/alerts")];
     let mut sub = vigie::io::mqtt::Link::start(o)?;
     sub.wait_connected(&url, 10).await?;
@@ -273,7 +276,8 @@ async fn demo(cfg: Config, scene: Option<PathBuf>, speed: f64) -> Result<()> {
         .map(|l| serde_json::to_string(l).expect("serialises") + "\n")
         .collect();
     let u2 = url.clone();
-    let replay = tokio::spawn(async move { service::replay_live(&u2, rec.as_bytes(), Some(speed)).await });
+    let replay =
+        tokio::spawn(async move { service::replay_live(&u2, rec.as_bytes(), Some(speed)).await });
     let printer = tokio::spawn(async move {
         while let Some(m) = sub.inbound.recv().await {
             println!("{}  {}", m.topic, String::from_utf8_lossy(&m.payload));
