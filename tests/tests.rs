@@ -486,3 +486,46 @@ async fn malformed_input_is_rejected_counted_and_harmless() {
         clear_retained(&url, &prefix).await;
     }
 }
+
+#[test]
+fn embedded_broker_port_taken_fails_with_a_fix() {
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = held.local_addr().unwrap().to_string();
+    let out = vigie_bin()
+        .args(["run", "--metrics-listen", "127.0.0.1:0"])
+        .env("VIGIE_MQTT_EMBEDDED_LISTEN", &addr)
+        .env_remove("VIGIE_MQTT_URL")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&addr) && err.contains("--mqtt"), "{err}");
+}
+
+#[test]
+fn offline_replay_cli_reports_bad_lines_and_summarises() {
+    let dir = std::env::temp_dir().join(unique_prefix("offline"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = Config::load_with_env(None, &[]).unwrap();
+    let mut rec = recording(&sim::simulate(&scene("equihen-pickup"), &cfg.radar, "vigie"));
+    rec.insert_str(0, "this is not a recording line\n");
+    let input = dir.join("rec.ndjson");
+    std::fs::write(&input, rec).unwrap();
+    let (a, t) = (dir.join("alerts.ndjson"), dir.join("tracks.ndjson"));
+    let out = vigie_bin()
+        .args(["replay", input.to_str().unwrap(), "--offline", "--alerts-out", a.to_str().unwrap(), "--tracks-out", t.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("2420 messages") && stdout.contains("contacts/s") && stdout.contains("1 bad lines"), "{stdout}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 1"), "bad line reported by number");
+    let alerts = std::fs::read_to_string(&a).unwrap();
+    assert!(alerts.lines().next().unwrap().contains(r#""state":"raised""#));
+    let tracks = std::fs::read_to_string(&t).unwrap();
+    let first: Value = serde_json::from_str(tracks.lines().next().unwrap()).unwrap();
+    for k in ["t", "track_id", "lat", "lon", "speed_kn", "course_deg", "dark", "mmsi"] {
+        assert!(first.get(k).is_some(), "track line lacks {k}: {first}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
