@@ -153,6 +153,10 @@ impl Default for AisConfig {
 pub struct TrackerConfig {
     /// White-noise acceleration spectral density, m²/s³: how hard a small boat manoeuvres.
     pub process_noise: f64,
+    /// Acceleration noise of the manoeuvre hypothesis, m²/s³: a confirmed track that misses
+    /// its gate is re-gated as if it had stopped, started or turned hard (12 kn → 0 in a
+    /// scan), so it is not broken by the manoeuvres taxi-boats make.
+    pub manoeuvre_noise: f64,
     /// Chi-square gate on the squared Mahalanobis distance (2 dof; 13.8 ≈ 99.9 %).
     pub gate_chi2: f64,
     /// Track score (log-likelihood ratio) at which a tentative track is confirmed.
@@ -173,6 +177,7 @@ impl Default for TrackerConfig {
     fn default() -> Self {
         TrackerConfig {
             process_noise: 0.05,
+            manoeuvre_noise: 40.0,
             gate_chi2: 13.8,
             confirm_score: 13.8,
             init_speed_sigma_mps: 6.0,
@@ -476,6 +481,7 @@ impl Config {
             ("alerts.underway_kn", a.underway_kn),
             ("alerts.update_interval_s", a.update_interval_s),
             ("tracker.process_noise", self.tracker.process_noise),
+            ("tracker.manoeuvre_noise", self.tracker.manoeuvre_noise),
             ("tracker.gate_chi2", self.tracker.gate_chi2),
             ("tracker.coast_s", self.tracker.coast_s),
             ("tracker.ais_coast_s", self.tracker.ais_coast_s),

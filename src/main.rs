@@ -45,6 +45,18 @@ enum Cmd {
         #[arg(long, default_value = "20")]
         speed: f64,
     },
+    /// Simulate a scene (TOML) through the configured radars and AIS into DIR/rec.ndjson.
+    Simulate {
+        #[arg(long)]
+        scenario: PathBuf,
+        /// Overrides the scene's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, env = "VIGIE_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Write every message on PREFIX/contacts/# to an NDJSON recording until interrupted.
     Record {
         #[arg(long)]
@@ -156,6 +168,32 @@ async fn main() -> Result<()> {
             }
             cfg.validate("command line")?;
             demo(cfg, scene, speed).await?;
+        }
+        Cmd::Simulate {
+            scenario,
+            seed,
+            out,
+            config,
+        } => {
+            let cfg = load_config(config.as_ref())?;
+            let text = std::fs::read_to_string(&scenario)
+                .with_context(|| format!("cannot read scene {}", scenario.display()))?;
+            let mut sc: vigie::sim::Scene =
+                toml::from_str(&text).with_context(|| format!("scene {}", scenario.display()))?;
+            if let Some(s) = seed {
+                sc.seed = s;
+            }
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("cannot create {}", out.display()))?;
+            let lines = vigie::sim::simulate(&sc, &cfg.radar, &cfg.mqtt.prefix);
+            let path = out.join("rec.ndjson");
+            let mut w = BufWriter::new(std::fs::File::create(&path)?);
+            for l in &lines {
+                use std::io::Write;
+                serde_json::to_writer(&mut w, l)?;
+                w.write_all(b"\n")?;
+            }
+            eprintln!("{} messages written to {}", lines.len(), path.display());
         }
         Cmd::Record {
             mqtt,

@@ -180,8 +180,11 @@ impl Trajectory {
                     if circle_m <= 0.0 || speed <= 0.0 {
                         return (at, 0.0);
                     }
-                    let a = ((t - t0) * speed / circle_m).to_degrees();
-                    return (Geodesic.destination(at, a, circle_m), speed);
+                    // A circle through the arrival point (centre to its east), clockwise from
+                    // it, so the position is continuous when the hold begins.
+                    let centre = Geodesic.destination(at, 90.0, circle_m);
+                    let a = 270.0 + ((t - t0) * speed / circle_m).to_degrees();
+                    return (Geodesic.destination(centre, a, circle_m), speed);
                 }
                 _ => {}
             }
@@ -318,7 +321,13 @@ mod tests {
         assert!((p0.y() - 50.7).abs() < 1e-9 && (s0 - 3.0867).abs() < 1e-3);
         let run = 1112.0 / 3.0867; // ≈ 1.11 km at 6 kn
         let (p1, _) = tr.at(run + 30.0);
-        let d = Geodesic.distance(p1, Point::new(1.5, 50.71));
+        let centre = Geodesic.destination(Point::new(1.5, 50.71), 90.0, 40.0);
+        let d = Geodesic.distance(p1, centre);
         assert!((d - 40.0).abs() < 0.5, "circling at 40 m: {d}");
+        let (start, _) = tr.at(run + 0.01);
+        assert!(
+            Geodesic.distance(start, Point::new(1.5, 50.71)) < 1.0,
+            "continuous"
+        );
     }
 }

@@ -109,6 +109,68 @@ fn equihen_pickup_alerts_once_and_decoys_do_not() {
     assert_eq!(comparable(&alerts), comparable(&again));
 }
 
+fn raised(alerts: &[AlertEvent]) -> Vec<&AlertEvent> {
+    alerts
+        .iter()
+        .filter(|a| a.state == vigie::behaviour::AlertState::Raised)
+        .collect()
+}
+
+/// Every raised alert is cleared exactly once, after it was raised, and nothing else is.
+fn assert_lifecycles(alerts: &[AlertEvent]) {
+    use vigie::behaviour::AlertState::*;
+    let mut open = std::collections::BTreeMap::new();
+    for a in alerts {
+        match a.state {
+            Raised => assert!(
+                open.insert(a.id.clone(), a.zone.id.clone()).is_none(),
+                "raised twice: {}",
+                a.id
+            ),
+            Updated => assert!(
+                open.contains_key(&a.id),
+                "update of an alert not raised: {}",
+                a.id
+            ),
+            Cleared => assert!(
+                open.remove(&a.id).is_some(),
+                "clear of an alert not raised: {}",
+                a.id
+            ),
+        }
+    }
+    assert!(open.is_empty(), "never cleared: {open:?}");
+}
+
+#[test]
+fn three_pickups_at_three_beaches_give_three_alerts() {
+    let cfg = Config::load_with_env(None, &[]).unwrap();
+    let rec = recording(&sim::simulate(&scene("three-pickups"), &cfg.radar, "vigie"));
+    let (alerts, s) = offline(&cfg, &rec);
+    eprintln!("{s}");
+    let zones: Vec<&str> = raised(&alerts).iter().map(|a| a.zone.id.as_str()).collect();
+    assert_eq!(
+        zones,
+        ["equihen-plage", "hardelot", "le-touquet"],
+        "{alerts:#?}"
+    );
+    assert_lifecycles(&alerts);
+}
+
+#[test]
+fn decoys_raise_nothing() {
+    let cfg = Config::load_with_env(None, &[]).unwrap();
+    let rec = recording(&sim::simulate(&scene("decoys"), &cfg.radar, "vigie"));
+    let (alerts, s) = offline(&cfg, &rec);
+    eprintln!("{s}");
+    assert!(
+        alerts.is_empty(),
+        "short stop, offshore loiter and buoy must not alert: {alerts:#?}"
+    );
+    // The decoys were tracked: silence is the rule's doing, not a blind tracker.
+    assert!(s.tracks >= 3, "{s}");
+}
+
 #[test]
 fn same_seed_gives_the_same_recording() {
     let cfg = Config::load_with_env(None, &[]).unwrap();
@@ -507,24 +569,61 @@ fn offline_replay_cli_reports_bad_lines_and_summarises() {
     let dir = std::env::temp_dir().join(unique_prefix("offline"));
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = Config::load_with_env(None, &[]).unwrap();
-    let mut rec = recording(&sim::simulate(&scene("equihen-pickup"), &cfg.radar, "vigie"));
+    let mut rec = recording(&sim::simulate(
+        &scene("equihen-pickup"),
+        &cfg.radar,
+        "vigie",
+    ));
     rec.insert_str(0, "this is not a recording line\n");
     let input = dir.join("rec.ndjson");
     std::fs::write(&input, rec).unwrap();
     let (a, t) = (dir.join("alerts.ndjson"), dir.join("tracks.ndjson"));
     let out = vigie_bin()
-        .args(["replay", input.to_str().unwrap(), "--offline", "--alerts-out", a.to_str().unwrap(), "--tracks-out", t.to_str().unwrap()])
+        .args([
+            "replay",
+            input.to_str().unwrap(),
+            "--offline",
+            "--alerts-out",
+            a.to_str().unwrap(),
+            "--tracks-out",
+            t.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("2420 messages") && stdout.contains("contacts/s") && stdout.contains("1 bad lines"), "{stdout}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("line 1"), "bad line reported by number");
+    assert!(
+        stdout.contains("2420 messages")
+            && stdout.contains("contacts/s")
+            && stdout.contains("1 bad lines"),
+        "{stdout}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("line 1"),
+        "bad line reported by number"
+    );
     let alerts = std::fs::read_to_string(&a).unwrap();
-    assert!(alerts.lines().next().unwrap().contains(r#""state":"raised""#));
+    assert!(alerts
+        .lines()
+        .next()
+        .unwrap()
+        .contains(r#""state":"raised""#));
     let tracks = std::fs::read_to_string(&t).unwrap();
     let first: Value = serde_json::from_str(tracks.lines().next().unwrap()).unwrap();
-    for k in ["t", "track_id", "lat", "lon", "speed_kn", "course_deg", "dark", "mmsi"] {
+    for k in [
+        "t",
+        "track_id",
+        "lat",
+        "lon",
+        "speed_kn",
+        "course_deg",
+        "dark",
+        "mmsi",
+    ] {
         assert!(first.get(k).is_some(), "track line lacks {k}: {first}");
     }
     std::fs::remove_dir_all(&dir).unwrap();

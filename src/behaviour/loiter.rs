@@ -3,8 +3,9 @@
 //!
 //! Works on the *filtered* track (not raw plots), so plot noise and missed detections do not
 //! break a dwell. Confinement is tested with the minimum enclosing circle of the positions
-//! over the last `loiter_dwell_s`: stopped, drifting and slow circling all pass, a transit
-//! does not, and speed alone is never the test. Hysteresis (clear only after
+//! over the last `loiter_dwell_s`, at most a fifth of them under way (above `underway_kn`): stopped,
+//! drifting and slow circling all pass; a transit, or a short stop between two runs, does
+//! not; and a low speed alone is never enough. Hysteresis (clear only after
 //! `clear_outside_s` outside the zone or `clear_underway_s` above `underway_kn`) makes one
 //! pickup one alert, not a flicker.
 
@@ -18,6 +19,8 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 /// Positions closer in time than this are not both kept: bounds memory per track.
 const SAMPLE_SPACING_S: f64 = 1.0;
 const MPS_TO_KN: f64 = 3600.0 / 1852.0;
+/// Largest share of a dwell window's samples that may be under way.
+const MAX_UNDERWAY_FRACTION: f64 = 0.2;
 
 /// What the detector needs to know of a confirmed track after an update.
 #[derive(Clone, Copy, Debug)]
@@ -48,7 +51,8 @@ struct PerTrack {
     /// Has moved away from where it was first confirmed: a buoy never does.
     moved: bool,
     zone: Option<usize>,
-    samples: VecDeque<(EventTime, f64, f64)>,
+    /// (time, x, y, speed m/s) since entering the zone, one per `SAMPLE_SPACING_S`.
+    samples: VecDeque<(EventTime, f64, f64, f64)>,
     outside_since: Option<EventTime>,
     fast_since: Option<EventTime>,
     last: (f64, f64, f64, Option<u32>),
@@ -184,7 +188,7 @@ impl Loiter {
             .back()
             .is_none_or(|s| v.t.secs_since(s.0) >= SAMPLE_SPACING_S)
         {
-            p.samples.push_back((v.t, v.x, v.y));
+            p.samples.push_back((v.t, v.x, v.y, v.speed_mps));
         }
         // Keep exactly one sample at or before the start of the dwell window.
         let window_start = v.t.plus_secs(-cfg.loiter_dwell_s);
@@ -194,10 +198,19 @@ impl Loiter {
         if allowed || !p.moved {
             return;
         }
-        let Some(&(first_t, _, _)) = p.samples.front() else {
+        let Some(&(first_t, ..)) = p.samples.front() else {
             return;
         };
         if first_t > window_start {
+            return;
+        }
+        // Mostly not under way: a boat that runs in at 6 kn, stops 40 s and runs on spends
+        // ~105 s inside a 200 m circle, but more than half of that under way. A fraction
+        // rather than "never" tolerates the filter's lag after an abrupt stop and speed
+        // noise on a stopped target.
+        let underway_mps = cfg.underway_kn / MPS_TO_KN;
+        let fast = p.samples.iter().filter(|s| s.3 > underway_mps).count();
+        if fast as f64 > MAX_UNDERWAY_FRACTION * p.samples.len() as f64 {
             return;
         }
         let (cx, cy, r) = enclosing_circle(p.samples.iter().map(|s| (s.1, s.2)));

@@ -26,6 +26,12 @@ const SEARCH_RADIUS_M: f64 = 2_000.0;
 /// Minimum hits before a tentative track may be confirmed, whatever its score: two
 /// clutter plots falling in one gate by chance must not make a track.
 const CONFIRM_HITS: u32 = 3;
+/// Added to the cost of an association made under the manoeuvre hypothesis, so that the
+/// steady hypothesis wins whenever both fit.
+const MANOEUVRE_PENALTY: f64 = 4.0;
+/// The manoeuvre hypothesis only bridges short gaps: after longer without a plot, its gate
+/// (hundreds of metres) would catch clutter; such a track is coasting, not manoeuvring.
+const MANOEUVRE_MAX_DT_S: f64 = 6.0;
 /// Costs are scaled to integers for Kuhn–Munkres (which needs a total order).
 const COST_SCALE: f64 = 1e6;
 
@@ -152,12 +158,16 @@ impl Tracker {
     }
 
     fn predicted(&self, tr: &Track, t: EventTime) -> State {
+        self.predicted_with(tr, t, self.cfg.process_noise)
+    }
+
+    fn predicted_with(&self, tr: &Track, t: EventTime, q: f64) -> State {
         let dt = t.secs_since(tr.t);
         if dt == 0.0 {
             return tr.state.clone();
         }
         // Backwards (dt < 0) only for gating an AIS identity against a newer radar state.
-        ConstantVelocity::new(dt, self.cfg.process_noise).predict(&tr.state)
+        ConstantVelocity::new(dt, q).predict(&tr.state)
     }
 
     /// Processes the plots of one scan; pushes the ids of tracks it updated.
@@ -180,6 +190,7 @@ impl Tracker {
         // (track, plot, cost); plots that fall in a confirmed track's gate; plots older
         // than every track they gate with.
         let mut edges: Vec<(u64, usize, f64)> = Vec::new();
+        let mut manoeuvres: Vec<(u64, usize)> = Vec::new();
         let mut near_confirmed = vec![false; plots.len()];
         let mut oos_only = vec![false; plots.len()];
         for (j, p) in plots.iter().enumerate() {
@@ -191,8 +202,20 @@ impl Tracker {
                 } else {
                     self.predicted(tr, p.t)
                 };
-                let (d2, _) = position_innovation(&pred, p.z, p.r);
-                if d2.is_nan() || d2 > gate {
+                let (mut d2, _) = position_innovation(&pred, p.z, p.r);
+                if !late
+                    && tr.confirmed
+                    && (d2.is_nan() || d2 > gate)
+                    && p.t.secs_since(tr.t) <= MANOEUVRE_MAX_DT_S
+                {
+                    let m = self.predicted_with(tr, p.t, self.cfg.manoeuvre_noise);
+                    let (dm, _) = position_innovation(&m, p.z, p.r);
+                    if dm <= gate {
+                        manoeuvres.push((tr.id, j));
+                        d2 = dm + MANOEUVRE_PENALTY;
+                    }
+                }
+                if d2.is_nan() || d2 > gate + MANOEUVRE_PENALTY {
                     continue;
                 }
                 if late {
@@ -203,11 +226,13 @@ impl Tracker {
                 edges.push((tr.id, j, d2));
             }
         }
-        let assigned = assign(&edges, plots.len(), gate);
+        // Not assigning a track costs as much as the worst association it could make.
+        let assigned = assign(&edges, plots.len(), gate + MANOEUVRE_PENALTY);
         let mut used = vec![false; plots.len()];
         for (id, j) in assigned {
             used[j] = true;
-            self.update_with_plot(id, &plots[j]);
+            let manoeuvre = manoeuvres.contains(&(id, j));
+            self.update_with_plot(id, &plots[j], manoeuvre);
             updated.push(id);
         }
         for (j, p) in plots.iter().enumerate() {
@@ -226,8 +251,13 @@ impl Tracker {
         }
     }
 
-    fn update_with_plot(&mut self, id: u64, p: &Measurement) {
-        let prior = self.predicted(&self.tracks[&id], p.t);
+    fn update_with_plot(&mut self, id: u64, p: &Measurement, manoeuvre: bool) {
+        let q = if manoeuvre {
+            self.cfg.manoeuvre_noise
+        } else {
+            self.cfg.process_noise
+        };
+        let prior = self.predicted_with(&self.tracks[&id], p.t, q);
         let (d2, ln_det) = position_innovation(&prior, p.z, p.r);
         let obs = PositionObservation::new(p.r);
         let z = Vector2::new(p.z[0], p.z[1]);
