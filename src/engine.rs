@@ -243,8 +243,8 @@ impl Engine {
     /// Active alerts per zone id.
     pub fn active_alerts_by_zone(&self) -> BTreeMap<&str, usize> {
         let mut m = BTreeMap::new();
-        for zi in self.loiter.active_by_zone() {
-            *m.entry(self.zones.zones()[zi].id.as_str()).or_insert(0) += 1;
+        for z in self.loiter.active_by_zone() {
+            *m.entry(z).or_insert(0) += 1;
         }
         m
     }
@@ -253,9 +253,10 @@ impl Engine {
         &self.zones
     }
 
-    /// Replaces the zones (hot reload); active alerts keep their zone index, so the new
-    /// file must keep zone order for unchanged zones.
+    /// Replaces the zones (hot reload) without touching tracks or active alerts, which
+    /// follow their zones by id.
     pub fn set_zones(&mut self, zones: ZoneIndex) {
+        self.loiter.remap_zones(&self.zones, &zones);
         self.zones = zones;
     }
 
@@ -391,7 +392,7 @@ impl Engine {
         for tr in &self.deleted {
             self.last_published.remove(&tr.id);
             self.loiter
-                .on_deleted(tr.id, self.now, &self.zones, &self.frame, &mut out.alerts);
+                .on_deleted(tr.id, self.now, &self.frame, &mut out.alerts);
         }
         let mut c = TrackCounts::default();
         for tr in self.tracker.tracks() {

@@ -628,3 +628,165 @@ fn offline_replay_cli_reports_bad_lines_and_summarises() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn zone_reload_mid_alert_keeps_the_alert() {
+    // Reload the zones, in reversed order, while the Équihen alert is active: the alert
+    // sequence must be exactly the one without a reload.
+    let cfg = Config::load_with_env(None, &[]).unwrap();
+    let lines = sim::simulate(&scene("equihen-pickup"), &cfg.radar, "vigie");
+    let zones = vigie::geo::zones::load(&cfg.zones.path).unwrap();
+    let run = |reload_at: Option<usize>| {
+        let mut p = vigie::Pipeline::new(&cfg, zones.clone(), true);
+        let mut alerts = vec![];
+        for (i, l) in lines.iter().enumerate() {
+            if Some(i) == reload_at {
+                let mut z = zones.clone();
+                z.reverse();
+                p.reload_zones(z);
+            }
+            alerts.extend(
+                p.process(&l.topic, &l.payload_bytes(), l.t_rx)
+                    .alerts
+                    .iter()
+                    .cloned(),
+            );
+        }
+        alerts
+    };
+    let plain = run(None);
+    let raised_at = plain
+        .iter()
+        .find(|a| a.state == vigie::behaviour::AlertState::Raised)
+        .unwrap()
+        .t;
+    let idx = lines
+        .iter()
+        .position(|l| l.t_rx > raised_at.plus_secs(5.0))
+        .unwrap();
+    assert_eq!(comparable(&run(Some(idx))), comparable(&plain));
+}
+
+#[test]
+fn other_zones_sensors_and_rules_work_the_same_way() {
+    // Nothing is tied to the fixtures: a radar at Dover, a zone file of our own off
+    // St Margaret's Bay, a 60 s / 60 m rule, another topic prefix.
+    let dir = std::env::temp_dir().join(unique_prefix("elsewhere"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let zone = r#"{"type":"FeatureCollection","features":[{"type":"Feature",
+      "properties":{"id":"st-margarets","name":"St Margaret's Bay","kind":"shallow_water"},
+      "geometry":{"type":"Polygon","coordinates":[[[1.380,51.146],[1.392,51.146],[1.392,51.152],[1.380,51.152],[1.380,51.146]]]}}]}"#;
+    std::fs::write(dir.join("zones.geojson"), zone).unwrap();
+    std::fs::write(
+        dir.join("vigie.toml"),
+        r#"
+[mqtt]
+prefix = "kent"
+[zones]
+path = "zones.geojson"
+[[radar]]
+id = "langdon"
+lat = 51.1330
+lon = 1.3420
+range_sigma_m = 10.0
+bearing_sigma_deg = 0.2
+scan_period_s = 2.0
+[alerts]
+loiter_dwell_s = 60
+loiter_radius_m = 60
+allow_mmsi = []
+"#,
+    )
+    .unwrap();
+    let cfg = Config::load(Some(&dir.join("vigie.toml"))).unwrap();
+    let sc: Scene = toml::from_str(
+        r#"
+name = "dover"
+start = "2026-05-01T22:00:00.000Z"
+duration_s = 800
+seed = 3
+[[vessels]]
+name = "rib"
+lat = 51.1450
+lon = 1.4000
+legs = [
+  { do = "goto", lat = 51.1490, lon = 1.3860, speed_kn = 8.0 },
+  { do = "hold", secs = 120, circle_m = 15.0, circle_kn = 1.0 },
+  { do = "goto", lat = 51.1300, lon = 1.4500, speed_kn = 8.0 },
+]
+"#,
+    )
+    .unwrap();
+    let rec = recording(&sim::simulate(&sc, &cfg.radar, "kent"));
+    assert!(rec.contains("kent/contacts/radar/langdon"));
+    let (alerts, _) = offline(&cfg, &rec);
+    let r = raised(&alerts);
+    assert_eq!(r.len(), 1, "{alerts:#?}");
+    assert_eq!(r[0].zone.id, "st-margarets");
+    assert!(
+        r[0].dwell_s >= 60.0 && r[0].dwell_s < 70.0,
+        "{}",
+        r[0].dwell_s
+    );
+    assert_lifecycles(&alerts);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_centre_connecting_late_sees_active_alerts_and_not_cleared_ones() {
+    use vigie::behaviour::AlertState;
+    for (which, url) in brokers() {
+        let prefix = unique_prefix("centre");
+        let cfg = config(&url, &prefix);
+        let rec = recording(&sim::simulate(
+            &scene("equihen-pickup"),
+            &cfg.radar,
+            &prefix,
+        ));
+        let h = service::start(cfg).await.unwrap();
+        let mut alerts = Sub::new(&url, &format!("{prefix}/alerts")).await;
+        let u2 = url.clone();
+        let replay =
+            tokio::spawn(
+                async move { service::replay_live(&u2, rec.as_bytes(), Some(100.0)).await },
+            );
+        let mut id = None;
+        let mut checked_active = false;
+        while let Some(m) = alerts.next(30.0).await {
+            let a: AlertEvent = serde_json::from_slice(&m.payload).unwrap();
+            match a.state {
+                AlertState::Raised if !checked_active => {
+                    // A centre that connects now finds the alert on the retained topics.
+                    let mut late = Sub::new(&url, &format!("{prefix}/alerts/active/#")).await;
+                    let r = late.next(5.0).await.expect("retained active alert");
+                    let got: AlertEvent = serde_json::from_slice(&r.payload).unwrap();
+                    assert_eq!(got.id, a.id, "{which}");
+                    assert_eq!(r.topic, format!("{prefix}/alerts/active/{}", a.id));
+                    id = Some(a.id.clone());
+                    checked_active = true;
+                }
+                AlertState::Cleared => break,
+                _ => {}
+            }
+        }
+        assert!(
+            checked_active && id.is_some(),
+            "{which}: an alert was raised"
+        );
+        let mut later = Sub::new(&url, &format!("{prefix}/alerts/active/#")).await;
+        let leftover: Vec<_> = later
+            .drain(1.0)
+            .await
+            .into_iter()
+            .filter(|m| !m.payload.is_empty())
+            .collect();
+        assert!(
+            leftover.is_empty(),
+            "{which}: cleared alert still retained: {:?}",
+            leftover.first().map(|m| &m.topic)
+        );
+        replay.await.unwrap().unwrap();
+        h.stop().await;
+        clear_retained(&url, &prefix).await;
+    }
+}

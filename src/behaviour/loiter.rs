@@ -37,7 +37,10 @@ pub struct TrackView<'a> {
 #[derive(Debug)]
 struct Active {
     id: String,
-    zone: usize,
+    /// Index in the current zone index; `None` if a reload removed the zone (the alert then
+    /// clears as if the boat had left it).
+    zone: Option<usize>,
+    zone_ref: ZoneRef,
     start: EventTime,
     last_emit: EventTime,
     /// Centre of the circle the boat was confined to when the alert was raised.
@@ -81,11 +84,26 @@ impl Loiter {
         self.tracks.values().filter(|p| p.alert.is_some()).count()
     }
 
-    /// Active alerts per zone index, for the metrics gauge.
-    pub fn active_by_zone(&self) -> impl Iterator<Item = usize> + '_ {
+    /// The zone id of each active alert, for the metrics gauge.
+    pub fn active_by_zone(&self) -> impl Iterator<Item = &str> + '_ {
         self.tracks
             .values()
-            .filter_map(|p| p.alert.as_ref().map(|a| a.zone))
+            .filter_map(|p| p.alert.as_ref().map(|a| a.zone_ref.id.as_str()))
+    }
+
+    /// Zones were reloaded: re-point every track and active alert at its zone by id, so
+    /// nothing is lost when the file's order changes. Dwell windows in zones that still
+    /// exist are kept.
+    pub fn remap_zones(&mut self, old: &ZoneIndex, new: &ZoneIndex) {
+        for p in self.tracks.values_mut() {
+            p.zone = p.zone.and_then(|i| new.index_of(&old.zones()[i].id));
+            if p.zone.is_none() {
+                p.samples.clear();
+            }
+            if let Some(a) = p.alert.as_mut() {
+                a.zone = new.index_of(&a.zone_ref.id);
+            }
+        }
     }
 
     /// Feeds one update of a confirmed track; pushes any alert events it causes.
@@ -113,15 +131,16 @@ impl Loiter {
             p.moved = true;
         }
         let allowed = v.mmsi.is_some_and(|m| self.allow.contains(&m));
-        let prefer = p.alert.as_ref().map(|a| a.zone).or(p.zone);
+        let prefer = p.alert.as_ref().and_then(|a| a.zone).or(p.zone);
         let zone = zones.locate(v.x, v.y, prefer);
 
         if let Some(a) = &p.alert {
             let azone = a.zone;
+            let in_zone = azone.is_some() && zone == azone;
             let reason = if allowed {
                 Some("allow_listed")
             } else {
-                if zone != Some(azone) {
+                if !in_zone {
                     let since = *p.outside_since.get_or_insert(v.t);
                     if v.t.secs_since(since) >= cfg.clear_outside_s {
                         Some("left_zone")
@@ -151,7 +170,6 @@ impl Loiter {
                     v.t,
                     AlertState::Cleared,
                     Some(reason),
-                    zones,
                     frame,
                     self.exercise,
                 );
@@ -162,15 +180,7 @@ impl Loiter {
                 p.outside_since = None;
                 p.fast_since = None;
             } else if v.t.secs_since(a.last_emit) >= cfg.update_interval_s {
-                let ev = event(
-                    p,
-                    v.t,
-                    AlertState::Updated,
-                    None,
-                    zones,
-                    frame,
-                    self.exercise,
-                );
+                let ev = event(p, v.t, AlertState::Updated, None, frame, self.exercise);
                 out.push(ev);
                 if let Some(a) = p.alert.as_mut() {
                     a.last_emit = v.t;
@@ -217,9 +227,14 @@ impl Loiter {
         if r > cfg.loiter_radius_m {
             return;
         }
+        let z = &zones.zones()[zi];
         p.alert = Some(Active {
             id: format!("tb-{}-{}", p.label, first_t.compact()),
-            zone: zi,
+            zone: Some(zi),
+            zone_ref: ZoneRef {
+                id: z.id.clone(),
+                name: z.name.clone(),
+            },
             start: first_t,
             last_emit: v.t,
             centre: (cx, cy),
@@ -229,7 +244,6 @@ impl Loiter {
             v.t,
             AlertState::Raised,
             None,
-            zones,
             frame,
             self.exercise,
         ));
@@ -240,7 +254,6 @@ impl Loiter {
         &mut self,
         id: u64,
         t: EventTime,
-        zones: &ZoneIndex,
         frame: &LocalFrame,
         out: &mut Vec<AlertEvent>,
     ) {
@@ -251,7 +264,6 @@ impl Loiter {
                     t,
                     AlertState::Cleared,
                     Some("track_lost"),
-                    zones,
                     frame,
                     self.exercise,
                 ));
@@ -265,12 +277,10 @@ fn event(
     t: EventTime,
     state: AlertState,
     reason: Option<&str>,
-    zones: &ZoneIndex,
     frame: &LocalFrame,
     exercise: bool,
 ) -> AlertEvent {
     let a = p.alert.as_ref().expect("event of an active alert");
-    let z = &zones.zones()[a.zone];
     let (x, y, speed, mmsi) = p.last;
     let (lat, lon) = frame.to_geodetic(x, y);
     AlertEvent {
@@ -281,10 +291,7 @@ fn event(
         t,
         lat: round(lat, 1e6),
         lon: round(lon, 1e6),
-        zone: ZoneRef {
-            id: z.id.clone(),
-            name: z.name.clone(),
-        },
+        zone: a.zone_ref.clone(),
         dwell_s: round(t.secs_since(a.start), 10.0),
         speed_kn: round(speed * MPS_TO_KN, 10.0),
         dark: mmsi.is_none(),

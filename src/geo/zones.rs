@@ -163,6 +163,7 @@ pub struct ZoneIndex {
     /// One projected polygon per R-tree entry: (zone index, polygon).
     polygons: Vec<(usize, Polygon<f64>)>,
     tree: RTree<Entry>,
+    by_id: std::collections::HashMap<String, usize>,
 }
 
 impl ZoneIndex {
@@ -200,10 +201,19 @@ impl ZoneIndex {
             })
             .collect();
         ZoneIndex {
+            by_id: zones
+                .iter()
+                .enumerate()
+                .map(|(i, z)| (z.id.clone(), i))
+                .collect(),
             zones,
             polygons,
             tree: RTree::bulk_load(entries),
         }
+    }
+
+    pub fn index_of(&self, id: &str) -> Option<usize> {
+        self.by_id.get(id).copied()
     }
 
     pub fn zones(&self) -> &[Zone] {

@@ -201,8 +201,9 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
     let link = Link::start(opts)?;
     let (tx, rx) = oneshot::channel();
     let m2 = metrics.clone();
+    let zones_path = cfg.zones.path.clone();
     let join = tokio::spawn(async move {
-        serve_loop(link, pipeline, m2, ready, prefix, rx).await;
+        serve_loop(link, pipeline, m2, ready, prefix, zones_path, rx).await;
         http_task.abort();
     });
     Ok(ServiceHandle {
@@ -220,10 +221,14 @@ async fn serve_loop(
     metrics: Arc<Metrics>,
     ready: Arc<Readiness>,
     prefix: String,
+    zones_path: std::path::PathBuf,
     mut shutdown: oneshot::Receiver<()>,
 ) {
     let mut rejects = RejectLog::default();
     let mut connected = link.connected.clone();
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| tracing::warn!("no SIGHUP zone reload: {e}"))
+        .ok();
     let handle = |msg: Inbound, pipeline: &mut Pipeline, rejects: &mut RejectLog| {
         let t0 = Instant::now();
         pipeline.process(&msg.topic, &msg.payload, msg.t_rx);
@@ -236,6 +241,16 @@ async fn serve_loop(
             _ = &mut shutdown => break,
             _ = connected.changed() => {
                 ready.broker_connected.store(*connected.borrow(), Ordering::Relaxed);
+            }
+            Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
+                // Zones reload without a restart; tracks and active alerts are kept.
+                match zones::load(&zones_path) {
+                    Ok(z) => {
+                        tracing::info!("SIGHUP: reloaded {} zones from {}", z.len(), zones_path.display());
+                        pipeline.reload_zones(z);
+                    }
+                    Err(e) => tracing::error!("SIGHUP: zones not reloaded, keeping the current ones: {e}"),
+                }
             }
             msg = link.inbound.recv() => {
                 let Some(msg) = msg else { break };
