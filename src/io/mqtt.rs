@@ -111,7 +111,12 @@ impl Link {
         if let Some((t, p)) = &o.will {
             opts.set_last_will(LastWill::new(t, p.clone(), QoS::AtLeastOnce, true));
         }
-        let (client, eventloop) = AsyncClient::new(opts, 10_000);
+        let (client, mut eventloop) = AsyncClient::new(opts, 10_000);
+        // Small MQTT packets must not wait for Nagle's algorithm (up to ~40 ms with delayed
+        // ACKs): an alert is a few hundred bytes and should leave at once.
+        let mut net = rumqttc::NetworkOptions::new();
+        net.set_tcp_nodelay(true);
+        eventloop.set_network_options(net);
         let (tx, inbound) = mpsc::channel(o.inbound_capacity);
         let (ctx, connected) = watch::channel(false);
         let task = tokio::spawn(drive(eventloop, client.clone(), o, tx, ctx));
