@@ -22,7 +22,7 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
     v[((v.len() - 1) as f64 * p).round() as usize]
 }
 
-fn row(name: &str, v: &mut Vec<f64>) -> (f64, f64) {
+fn row(name: &str, v: &mut [f64]) -> (f64, f64) {
     let (p50, p90, p99, max) = (pct(v, 0.5), pct(v, 0.9), pct(v, 0.99), pct(v, 1.0));
     println!(
         "| {name} | {} | {:.3} | {:.3} | {:.3} | {:.3} |",
