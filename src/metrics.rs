@@ -25,6 +25,7 @@ pub struct Metrics {
     pub track_deletions: IntCounter,
     pub alerts: IntCounterVec,
     pub alerts_active: IntGaugeVec,
+    pub alert_dwell: Histogram,
     pub last_contact: prometheus::GaugeVec,
     pub processing: Histogram,
     pub event_lag: Histogram,
@@ -33,7 +34,21 @@ pub struct Metrics {
     pub publish_failures: IntCounter,
     pub build_info: IntGaugeVec,
     last_tracker: std::sync::Mutex<(u64, u64)>,
+    /// Series resolved once per configured sensor (index = sensor index), then AIS last:
+    /// the hot path increments them without hashing label values.
+    per_sensor: Vec<SensorSeries>,
+    last_refresh: std::sync::Mutex<Option<std::time::Instant>>,
 }
+
+struct SensorSeries {
+    messages: IntCounter,
+    contacts: IntCounter,
+    last_contact: prometheus::Gauge,
+}
+
+/// Gauges (tracks, active alerts) are refreshed at most this often, and at once when an
+/// alert is raised or cleared.
+const GAUGE_REFRESH: Duration = Duration::from_secs(1);
 
 fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
@@ -116,6 +131,12 @@ impl Metrics {
                 "Alerts currently raised, by zone",
                 &["zone"],
             ),
+            alert_dwell: histogram(
+                &r,
+                "vigie_alert_dwell_seconds",
+                "Dwell of alerts when they are cleared",
+                vec![60.0, 90.0, 120.0, 180.0, 300.0, 600.0, 1200.0, 3600.0],
+            ),
             last_contact: {
                 let g = prometheus::GaugeVec::new(
                     Opts::new("vigie_sensor_last_contact_timestamp_seconds", "Wall-clock time of the last message from each sensor (age = time() - value)"),
@@ -166,8 +187,20 @@ impl Metrics {
                 &["version"],
             ),
             last_tracker: std::sync::Mutex::new((0, 0)),
+            per_sensor: Vec::new(),
+            last_refresh: std::sync::Mutex::new(None),
             registry: r,
         };
+        let mut m = m;
+        let series = |kind: &str, s: &str| SensorSeries {
+            messages: m.messages.with_label_values(&[kind, s]),
+            contacts: m.contacts.with_label_values(&[kind, s]),
+            last_contact: m.last_contact.with_label_values(&[s]),
+        };
+        let mut per_sensor: Vec<SensorSeries> =
+            sensor_ids.iter().map(|s| series("radar", s)).collect();
+        per_sensor.push(series("ais", "ais"));
+        m.per_sensor = per_sensor;
         for s in sensor_ids {
             m.messages.with_label_values(&["radar", s]);
             m.contacts.with_label_values(&["radar", s]);
@@ -192,19 +225,15 @@ impl Metrics {
 
     /// Records what one message did. Called by every adapter after `Pipeline::process`.
     pub fn observe(&self, out: &Outputs, pipeline: &Pipeline, t_rx: EventTime, took: Duration) {
-        let sensor = match (out.kind, out.sensor) {
-            (Some("radar"), Some(i)) => pipeline.sensor_ids().get(i).map(String::as_str),
-            (Some("ais"), _) => Some("ais"),
+        let series = match (out.kind, out.sensor) {
+            (Some("radar"), Some(i)) => self.per_sensor.get(i),
+            (Some("ais"), _) => self.per_sensor.last(),
             _ => None,
         };
-        if let (Some(kind), Some(sensor)) = (out.kind, sensor) {
-            self.messages.with_label_values(&[kind, sensor]).inc();
-            self.contacts
-                .with_label_values(&[kind, sensor])
-                .inc_by(out.contacts as u64);
-            self.last_contact
-                .with_label_values(&[sensor])
-                .set(t_rx.0 as f64 * 1e-6);
+        if let (true, Some(s)) = (out.accepted, series) {
+            s.messages.inc();
+            s.contacts.inc_by(out.contacts as u64);
+            s.last_contact.set(t_rx.0 as f64 * 1e-6);
         }
         for r in &out.rejects {
             self.rejected.with_label_values(&[r.reason()]).inc();
@@ -214,12 +243,20 @@ impl Metrics {
             self.alerts
                 .with_label_values(&[a.kind.as_str(), a.state.as_str()])
                 .inc();
+            if a.state == AlertState::Cleared {
+                self.alert_dwell.observe(a.dwell_s);
+            }
         }
         if let Some(t) = out.event_time {
             self.event_lag.observe(t_rx.secs_since(t).max(0.0));
         }
         self.processing.observe(took.as_secs_f64());
-        if out.alerts.iter().any(|a| a.state != AlertState::Updated) || out.accepted {
+        let alert_changed = out.alerts.iter().any(|a| a.state != AlertState::Updated);
+        let mut last = self.last_refresh.lock().expect("not poisoned");
+        let due = last.is_none_or(|l| l.elapsed() >= GAUGE_REFRESH);
+        if alert_changed || due {
+            *last = Some(std::time::Instant::now());
+            drop(last);
             self.refresh_gauges(pipeline);
         }
     }

@@ -3,6 +3,7 @@
 //! broker too (CI: the machine's Mosquitto).
 
 mod corpora;
+mod monitoring;
 mod util;
 
 use serde_json::Value;
@@ -183,6 +184,7 @@ fn same_seed_gives_the_same_recording() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenario_live_through_each_broker_matches_offline() {
+    let _heavy = heavy().await;
     for (which, url) in brokers() {
         let prefix = unique_prefix("live");
         let cfg = config(&url, &prefix);
@@ -735,6 +737,7 @@ legs = [
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_centre_connecting_late_sees_active_alerts_and_not_cleared_ones() {
     use vigie::behaviour::AlertState;
+    let _heavy = heavy().await;
     for (which, url) in brokers() {
         let prefix = unique_prefix("centre");
         let cfg = config(&url, &prefix);

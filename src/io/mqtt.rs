@@ -93,6 +93,8 @@ pub struct Link {
     pub client: AsyncClient,
     pub inbound: mpsc::Receiver<Inbound>,
     pub connected: watch::Receiver<bool>,
+    /// QoS 1 publications the broker has acknowledged (PUBACK) on this link.
+    pub acked: Arc<std::sync::atomic::AtomicU64>,
     task: JoinHandle<()>,
 }
 
@@ -119,16 +121,19 @@ impl Link {
         eventloop.set_network_options(net);
         let (tx, inbound) = mpsc::channel(o.inbound_capacity);
         let (ctx, connected) = watch::channel(false);
-        let task = tokio::spawn(drive(eventloop, client.clone(), o, tx, ctx));
+        let acked = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let task = tokio::spawn(drive(eventloop, client.clone(), o, tx, ctx, acked.clone()));
         Ok(Link {
             client,
             inbound,
             connected,
+            acked,
             task,
         })
     }
 
-    /// Waits until connected (ConnAck received), or errors after `secs`.
+    /// Waits until connected (ConnAck received, and SubAck when subscribing), or errors
+    /// after `secs`.
     pub async fn wait_connected(&mut self, url: &str, secs: u64) -> Result<(), MqttError> {
         let r =
             tokio::time::timeout(Duration::from_secs(secs), self.connected.wait_for(|c| *c)).await;
@@ -140,6 +145,18 @@ impl Link {
                 last: "no connection acknowledgement".into(),
             }),
         }
+    }
+
+    /// Waits until the broker has acknowledged `n` QoS 1 publications, for at most `secs`.
+    pub async fn wait_acked(&self, n: u64, secs: f64) -> bool {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(secs);
+        while self.acked.load(std::sync::atomic::Ordering::Relaxed) < n {
+            if tokio::time::Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        true
     }
 
     /// Disconnects cleanly (no Last Will) and waits for the connection task to finish.
@@ -155,6 +172,7 @@ async fn drive(
     o: LinkOptions,
     tx: mpsc::Sender<Inbound>,
     connected: watch::Sender<bool>,
+    acked: Arc<std::sync::atomic::AtomicU64>,
 ) {
     let mut backoff = Duration::from_millis(100);
     let mut down_since: Option<std::time::Instant> = None;
@@ -191,6 +209,15 @@ async fn drive(
                         tracing::error!("cannot publish status on {t}: {e}");
                     }
                 }
+                // "Connected" means able to receive: with subscriptions, wait for SubAck.
+                if o.subscribe.is_empty() {
+                    let _ = connected.send(true);
+                }
+            }
+            Ok(Event::Incoming(Packet::PubAck(_))) => {
+                acked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            Ok(Event::Incoming(Packet::SubAck(_))) => {
                 let _ = connected.send(true);
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {

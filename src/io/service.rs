@@ -421,6 +421,13 @@ pub async fn replay_live(
         }
         n += 1;
     }
+    // Every message acknowledged by the broker before we hang up.
+    if !link.wait_acked(n, 10.0).await {
+        tracing::warn!(
+            "the broker acknowledged only {} of {n} messages within 10 s: some were lost",
+            link.acked.load(Ordering::Relaxed)
+        );
+    }
     link.close().await;
     Ok(n)
 }
