@@ -153,6 +153,17 @@ impl Trajectory {
         Trajectory { segs, end: at }
     }
 
+    /// The stops: (start, end) in seconds after the scene start, and where.
+    pub fn holds(&self) -> Vec<(f64, f64, Point<f64>)> {
+        self.segs
+            .iter()
+            .filter_map(|s| match *s {
+                Seg::Hold { t0, t1, at, .. } => Some((t0, t1, at)),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Position (lon, lat as a Point) `t` seconds after the scene start, and speed (m/s).
     pub fn at(&self, t: f64) -> (Point<f64>, f64) {
         for s in &self.segs {

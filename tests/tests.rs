@@ -146,16 +146,27 @@ fn assert_lifecycles(alerts: &[AlertEvent]) {
 #[test]
 fn three_pickups_at_three_beaches_give_three_alerts() {
     let cfg = Config::load_with_env(None, &[]).unwrap();
-    let rec = recording(&sim::simulate(&scene("three-pickups"), &cfg.radar, "vigie"));
+    let sc = scene("three-pickups");
+    let rec = recording(&sim::simulate(&sc, &cfg.radar, "vigie"));
     let (alerts, s) = offline(&cfg, &rec);
     eprintln!("{s}");
-    let zones: Vec<&str> = raised(&alerts).iter().map(|a| a.zone.id.as_str()).collect();
+    let r = raised(&alerts);
+    let zones: Vec<&str> = r.iter().map(|a| a.zone.id.as_str()).collect();
     assert_eq!(
         zones,
         ["equihen-plage", "hardelot", "le-touquet"],
         "{alerts:#?}"
     );
     assert_lifecycles(&alerts);
+    // Each alert within dwell + 10 s of its boat stopping (truth from the simulator).
+    let holds = sim::Trajectory::new(&sc.vessels[0]).holds();
+    assert_eq!(holds.len(), 3);
+    for (a, (t0, _, _)) in r.iter().zip(&holds) {
+        let delay = a.t.secs_since(sc.start.plus_secs(*t0));
+        eprintln!("{}: alert {delay:.1} s after the stop", a.zone.id);
+        let max = cfg.alerts.loiter_dwell_s + 10.0;
+        assert!((0.0..=max).contains(&delay), "{}: {delay:.1} s", a.zone.id);
+    }
 }
 
 #[test]
@@ -183,36 +194,46 @@ fn same_seed_gives_the_same_recording() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scenario_live_through_each_broker_matches_offline() {
+async fn scenes_live_through_each_broker_match_offline() {
     let _heavy = heavy().await;
-    for (which, url) in brokers() {
+    let scenes = ["equihen-pickup", "three-pickups", "decoys"];
+    for ((which, url), name) in brokers()
+        .into_iter()
+        .flat_map(|b| scenes.map(|s| (b.clone(), s)))
+    {
         let prefix = unique_prefix("live");
         let cfg = config(&url, &prefix);
-        let sc = scene("equihen-pickup");
+        let sc = scene(name);
         let lines = sim::simulate(&sc, &cfg.radar, &prefix);
         let rec = recording(&lines);
         let (expected, _) = offline(&cfg, &rec);
-        assert!(!expected.is_empty());
+        assert_eq!(expected.is_empty(), name == "decoys");
 
         let h = service::start(cfg.clone()).await.unwrap();
         let mut sub = Sub::new(&url, &format!("{prefix}/alerts")).await;
-        // 100× real time: 11 s for this 18-minute scene. Unpaced (`--speed max`), a burst of
-        // 2,400 QoS 1 messages overflows Mosquitto's default per-client queue
+        // 200× real time (5.5 s for the 18-minute Équihen scene). Unpaced (`--speed max`), a
+        // burst of 2,400 QoS 1 messages overflows Mosquitto's default per-client queue
         // (max_queued_messages 1000) and the broker drops messages: see README.
-        let n = service::replay_live(&url, rec.as_bytes(), Some(100.0))
+        let n = service::replay_live(&url, rec.as_bytes(), Some(200.0))
             .await
             .unwrap();
         assert_eq!(n as usize, lines.len());
+        // Everything that arrives (nothing more, if live equals offline).
         let mut got = vec![];
-        while got.len() < expected.len() {
-            let Some(m) = sub.next(20.0).await else { break };
+        loop {
+            let wait = if got.len() < expected.len() {
+                20.0
+            } else {
+                1.0
+            };
+            let Some(m) = sub.next(wait).await else { break };
             got.push(serde_json::from_slice::<AlertEvent>(&m.payload).unwrap());
         }
         assert!(got.iter().all(|a| a.emitted_at.is_some() && a.exercise));
         assert_eq!(
             comparable(&got),
             comparable(&expected),
-            "{which}: live alerts differ from offline"
+            "{which}, {name}: live alerts differ from offline"
         );
         h.stop().await;
         clear_retained(&url, &prefix).await;
