@@ -26,7 +26,7 @@ const KN_TO_MPS: f64 = 1852.0 / 3600.0;
 const HOUSEKEEPING_S: f64 = 1.0;
 
 /// A confirmed track's state after a message (contract §6.2, plus optional extensions).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct TrackState {
     pub t: EventTime,
     pub track_id: String,

@@ -24,6 +24,8 @@ pub mod engine;
 pub mod geo;
 pub mod io;
 pub mod metrics;
+pub mod picture;
+pub mod score;
 pub mod sim;
 pub mod time;
 pub mod track;

@@ -45,10 +45,16 @@ enum Cmd {
         #[arg(long, default_value = "20")]
         speed: f64,
     },
-    /// Simulate a scene (TOML) through the configured radars and AIS into DIR/rec.ndjson.
+    /// Simulate a scene through the configured radars and AIS: writes DIR/rec.ndjson (the
+    /// recording), truth.json, vigie.toml and zones.geojson (what it was made for) and
+    /// scene.svg (a picture).
     Simulate {
+        /// A scene file, or the name of one in fixtures/scenarios/.
         #[arg(long)]
-        scenario: PathBuf,
+        scenario: String,
+        /// Land polygons for the picture (default: the shared OSM coastline, if present).
+        #[arg(long)]
+        coast: Option<PathBuf>,
         /// Overrides the scene's seed.
         #[arg(long)]
         seed: Option<u64>,
@@ -56,6 +62,28 @@ enum Cmd {
         out: PathBuf,
         #[arg(long, env = "VIGIE_CONFIG")]
         config: Option<PathBuf>,
+    },
+    /// Score alerts (and tracks) against a scene's truth; exits 1 if a threshold is missed.
+    Score {
+        #[arg(long)]
+        alerts: PathBuf,
+        #[arg(long)]
+        truth: PathBuf,
+        #[arg(long)]
+        tracks: Option<PathBuf>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        min_recall: Option<f64>,
+        #[arg(long)]
+        max_false_alarms: Option<usize>,
+        #[arg(long)]
+        max_delay_s: Option<f64>,
+        #[arg(long)]
+        max_uncleared: Option<usize>,
+        #[arg(long)]
+        max_gospa_m: Option<f64>,
     },
     /// Write every message on PREFIX/contacts/# to an NDJSON recording until interrupted.
     Record {
@@ -171,11 +199,13 @@ async fn main() -> Result<()> {
         }
         Cmd::Simulate {
             scenario,
+            coast,
             seed,
             out,
             config,
         } => {
             let cfg = load_config(config.as_ref())?;
+            let scenario = scene_path(&scenario);
             let text = std::fs::read_to_string(&scenario)
                 .with_context(|| format!("cannot read scene {}", scenario.display()))?;
             let mut sc: vigie::sim::Scene =
@@ -193,7 +223,101 @@ async fn main() -> Result<()> {
                 serde_json::to_writer(&mut w, l)?;
                 w.write_all(b"\n")?;
             }
-            eprintln!("{} messages written to {}", lines.len(), path.display());
+            w.into_inner().map_err(|e| e.into_error())?;
+            let zones = vigie::geo::zones::load(&cfg.zones.path)?;
+            let truth = vigie::score::truth(&sc, &cfg, zones.clone());
+            std::fs::write(
+                out.join("truth.json"),
+                serde_json::to_string_pretty(&truth)?,
+            )?;
+            let mut used = cfg.clone();
+            used.zones.path = "zones.geojson".into();
+            std::fs::write(out.join("vigie.toml"), toml::to_string(&used)?)?;
+            std::fs::copy(&cfg.zones.path, out.join("zones.geojson"))?;
+            let coast = coast.unwrap_or_else(|| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("../shared/data/coast/dover-strait-land.geojson")
+            });
+            let coast: Option<serde_json::Value> = std::fs::read_to_string(&coast)
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok());
+            std::fs::write(
+                out.join("scene.svg"),
+                vigie::picture::svg(&truth, &zones, coast.as_ref()),
+            )?;
+            let pickups = truth.episodes.iter().filter(|e| e.should_alert).count();
+            eprintln!(
+                "{} messages, {} vessels, {pickups} pickups that should alert, {} stops that should not: {}",
+                lines.len(),
+                truth.vessels.len(),
+                truth.episodes.len() - pickups,
+                out.display()
+            );
+        }
+        Cmd::Score {
+            alerts,
+            truth,
+            tracks,
+            json,
+            min_recall,
+            max_false_alarms,
+            max_delay_s,
+            max_uncleared,
+            max_gospa_m,
+        } => {
+            let read = |p: &PathBuf| {
+                std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))
+            };
+            let truth: vigie::score::Truth = serde_json::from_str(&read(&truth)?)?;
+            let alerts: Vec<vigie::behaviour::AlertEvent> = read(&alerts)?
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(serde_json::from_str)
+                .collect::<Result<_, _>>()?;
+            let tracks: Option<Vec<vigie::engine::TrackState>> = match &tracks {
+                Some(p) => Some(
+                    read(p)?
+                        .lines()
+                        .filter(|l| !l.trim().is_empty())
+                        .map(serde_json::from_str)
+                        .collect::<Result<_, _>>()?,
+                ),
+                None => None,
+            };
+            let s = vigie::score::score(&truth, &alerts, tracks.as_deref());
+            if json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                print!("{s}");
+            }
+            let mut missed = vec![];
+            if min_recall.is_some_and(|m| s.recall < m) {
+                missed.push(format!(
+                    "recall {:.2} < {}",
+                    s.recall,
+                    min_recall.unwrap_or(0.0)
+                ));
+            }
+            if max_false_alarms.is_some_and(|m| s.false_alarms > m) {
+                missed.push(format!("{} false alarms", s.false_alarms));
+            }
+            if let (Some(m), Some(d)) = (max_delay_s, s.max_delay_s) {
+                if d > m {
+                    missed.push(format!("delay {d:.0} s > {m} s"));
+                }
+            }
+            if max_uncleared.is_some_and(|m| s.uncleared > m) {
+                missed.push(format!("{} uncleared alerts", s.uncleared));
+            }
+            if let (Some(m), Some(g)) = (max_gospa_m, s.gospa_m) {
+                if g > m {
+                    missed.push(format!("GOSPA {g:.1} m > {m} m"));
+                }
+            }
+            if !missed.is_empty() {
+                eprintln!("thresholds missed: {}", missed.join("; "));
+                std::process::exit(1);
+            }
         }
         Cmd::Record {
             mqtt,
@@ -327,6 +451,15 @@ async fn demo(cfg: Config, scene: Option<PathBuf>, speed: f64) -> Result<()> {
     printer.abort();
     h.stop().await;
     Ok(())
+}
+
+/// A scene given by name (fixtures/scenarios/NAME.toml) or by path.
+fn scene_path(s: &str) -> PathBuf {
+    let p = PathBuf::from(s);
+    if p.exists() {
+        return p;
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/scenarios/{s}.toml"))
 }
 
 /// Lines in a large file, estimated from its first megabyte, for the progress bar.

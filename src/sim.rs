@@ -153,12 +153,19 @@ impl Trajectory {
         Trajectory { segs, end: at }
     }
 
-    /// The stops: (start, end) in seconds after the scene start, and where.
-    pub fn holds(&self) -> Vec<(f64, f64, Point<f64>)> {
+    /// The stops: (start, end) in seconds after the scene start, where, and the radius of
+    /// the circle the boat turns on.
+    pub fn holds(&self) -> Vec<(f64, f64, Point<f64>, f64)> {
         self.segs
             .iter()
             .filter_map(|s| match *s {
-                Seg::Hold { t0, t1, at, .. } => Some((t0, t1, at)),
+                Seg::Hold {
+                    t0,
+                    t1,
+                    at,
+                    circle_m,
+                    ..
+                } => Some((t0, t1, at, circle_m)),
                 _ => None,
             })
             .collect()

@@ -161,7 +161,7 @@ fn three_pickups_at_three_beaches_give_three_alerts() {
     // Each alert within dwell + 10 s of its boat stopping (truth from the simulator).
     let holds = sim::Trajectory::new(&sc.vessels[0]).holds();
     assert_eq!(holds.len(), 3);
-    for (a, (t0, _, _)) in r.iter().zip(&holds) {
+    for (a, (t0, ..)) in r.iter().zip(&holds) {
         let delay = a.t.secs_since(sc.start.plus_secs(*t0));
         eprintln!("{}: alert {delay:.1} s after the stop", a.zone.id);
         let max = cfg.alerts.loiter_dwell_s + 10.0;
@@ -813,4 +813,164 @@ async fn a_centre_connecting_late_sees_active_alerts_and_not_cleared_ones() {
         h.stop().await;
         clear_retained(&url, &prefix).await;
     }
+}
+
+/// Every scene of the library, offline: scored against its truth, and its alerts compared
+/// with the expected ones checked in beside it (`NAME.expected.ndjson`, without
+/// `emitted_at`). `VIGIE_BLESS=1 cargo test every_scene` rewrites the expected files.
+#[test]
+fn every_scene_scores_clean_and_matches_its_expected_alerts() {
+    let cfg = Config::load_with_env(None, &[]).unwrap();
+    let zones = vigie::geo::zones::load(&cfg.zones.path).unwrap();
+    let dir = format!("{}/fixtures/scenarios", env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .to_str()?
+                .strip_suffix(".toml")
+                .map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    assert!(names.len() >= 6, "{names:?}");
+    let mut table = String::from("| scene | pickups | detected | false alarms | duplicates | uncleared | delays after stop (s) | mean GOSPA (m) |\n|---|---|---|---|---|---|---|---|\n");
+    for name in &names {
+        let sc = scene(name);
+        let rec = recording(&sim::simulate(&sc, &cfg.radar, "vigie"));
+        let mut a = Vec::new();
+        let mut t = Vec::new();
+        service::replay_offline(&cfg, rec.as_bytes(), &mut a, Some(&mut t), None).unwrap();
+        let alerts: Vec<AlertEvent> = String::from_utf8(a)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let tracks: Vec<vigie::TrackState> = String::from_utf8(t)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let truth = vigie::score::truth(&sc, &cfg, zones.clone());
+        let s = vigie::score::score(&truth, &alerts, Some(&tracks));
+        let delays = s
+            .delays_s
+            .iter()
+            .map(|d| format!("{d:.0}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        table += &format!(
+            "| {name} | {} | {} | {} | {} | {} | {delays} | {:.1} |\n",
+            s.pickups,
+            s.detected,
+            s.false_alarms,
+            s.duplicates,
+            s.uncleared,
+            s.gospa_m.unwrap_or(0.0)
+        );
+        assert_eq!(
+            (s.detected, s.false_alarms, s.duplicates, s.uncleared),
+            (s.pickups, 0, 0, 0),
+            "{name}: {s:#?}"
+        );
+        assert!(
+            s.max_delay_s.unwrap_or(0.0) <= cfg.alerts.loiter_dwell_s + 10.0,
+            "{name}: {s:#?}"
+        );
+        let expected_path = format!("{dir}/{name}.expected.ndjson");
+        let got: String = comparable(&alerts)
+            .iter()
+            .map(|a| serde_json::to_string(a).unwrap() + "\n")
+            .collect();
+        if std::env::var_os("VIGIE_BLESS").is_some() {
+            std::fs::write(&expected_path, &got).unwrap();
+        }
+        let expected = std::fs::read_to_string(&expected_path).unwrap_or_else(|_| {
+            panic!("{expected_path} missing: run VIGIE_BLESS=1 cargo test every_scene")
+        });
+        assert_eq!(got, expected, "{name}: alerts differ from {expected_path}");
+    }
+    eprintln!("{table}");
+}
+
+#[test]
+fn simulate_and_score_cli() {
+    let dir = std::env::temp_dir().join(unique_prefix("simcli"));
+    let d = |f: &str| dir.join(f).to_str().unwrap().to_string();
+    let ok = |args: &[&str]| {
+        let o = vigie_bin().args(args).output().unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        o
+    };
+    ok(&[
+        "simulate",
+        "--scenario",
+        "side-by-side",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    for f in [
+        "rec.ndjson",
+        "truth.json",
+        "vigie.toml",
+        "zones.geojson",
+        "scene.svg",
+    ] {
+        assert!(dir.join(f).exists(), "{f} written");
+    }
+    assert!(std::fs::read_to_string(dir.join("scene.svg"))
+        .unwrap()
+        .contains("pickup"));
+    // The configuration written beside the scene loads and runs it.
+    ok(&[
+        "replay",
+        &d("rec.ndjson"),
+        "--offline",
+        "--config",
+        &d("vigie.toml"),
+        "--alerts-out",
+        &d("a.ndjson"),
+        "--tracks-out",
+        &d("t.ndjson"),
+    ]);
+    let o = ok(&[
+        "score",
+        "--alerts",
+        &d("a.ndjson"),
+        "--truth",
+        &d("truth.json"),
+        "--tracks",
+        &d("t.ndjson"),
+        "--json",
+        "--min-recall",
+        "1",
+        "--max-false-alarms",
+        "0",
+        "--max-delay-s",
+        "100",
+    ]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["pickups"], 2);
+    assert_eq!(v["recall"], 1.0);
+    // A threshold missed is an exit code, for CI.
+    let o = vigie_bin()
+        .args([
+            "score",
+            "--alerts",
+            &d("a.ndjson"),
+            "--truth",
+            &d("truth.json"),
+            "--max-delay-s",
+            "10",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("delay"));
+    std::fs::remove_dir_all(&dir).unwrap();
 }

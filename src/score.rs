@@ -1,0 +1,346 @@
+//! Ground truth of a simulated scene, and scoring vigie's alerts and tracks against it.
+//!
+//! The truth says which stops *should* alert (and why the others should not), from the
+//! scene alone: a stop of at least `loiter_dwell_s` inside a zone, confined to the loiter
+//! radius, by a boat that moved before, not on the allow-list. Scoring matches raised alerts
+//! to those episodes (recall, false alarms, duplicates, delay, uncleared alerts) and
+//! measures track accuracy with GOSPA (c = 100 m, p = 2, α = 2) on the local frame.
+
+use crate::behaviour::{AlertEvent, AlertState};
+use crate::config::Config;
+use crate::engine::TrackState;
+use crate::geo::frame::LocalFrame;
+use crate::geo::zones::{Zone, ZoneIndex};
+use crate::sim::{Scene, Trajectory};
+use crate::time::EventTime;
+use pathfinding::prelude::{kuhn_munkres_min, Matrix};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+
+/// Seconds between truth samples (and GOSPA evaluations).
+const TRUTH_STEP_S: f64 = 5.0;
+/// An alert matches an episode if raised between its start and end + this, within
+/// `MATCH_DISTANCE_M` of where the boat stopped.
+const MATCH_GRACE_S: f64 = 60.0;
+const MATCH_DISTANCE_M: f64 = 300.0;
+const GOSPA_C: f64 = 100.0;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TruthPoint {
+    pub t: EventTime,
+    pub lat: f64,
+    pub lon: f64,
+    pub speed_kn: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TruthVessel {
+    pub name: String,
+    pub mmsi: Option<u32>,
+    pub ais: bool,
+    pub track: Vec<TruthPoint>,
+}
+
+/// A stop, and whether it should raise `taxi_boat_pickup`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Episode {
+    pub vessel: String,
+    pub start: EventTime,
+    pub end: EventTime,
+    pub lat: f64,
+    pub lon: f64,
+    pub zone: Option<String>,
+    pub should_alert: bool,
+    /// `pickup`, or why not: `too_short`, `outside_zones`, `allow_listed`, `fixed_object`,
+    /// `not_confined`.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Truth {
+    pub scene: String,
+    pub seed: u64,
+    pub start: EventTime,
+    pub duration_s: f64,
+    pub vessels: Vec<TruthVessel>,
+    pub episodes: Vec<Episode>,
+}
+
+/// The truth of a scene under a configuration (its rule and zones).
+pub fn truth(scene: &Scene, cfg: &Config, zones: Vec<Zone>) -> Truth {
+    let (olat, olon) = cfg.frame_origin();
+    let frame = LocalFrame::new(olat, olon);
+    let index = ZoneIndex::new(zones, &frame);
+    let allow: HashSet<u32> = cfg.alerts.allow_mmsi.iter().copied().collect();
+    let mut vessels = Vec::new();
+    let mut episodes = Vec::new();
+    for v in &scene.vessels {
+        let tr = Trajectory::new(v);
+        let mut track = Vec::new();
+        let mut t = 0.0;
+        while t <= scene.duration_s {
+            let (p, speed) = tr.at(t);
+            track.push(TruthPoint {
+                t: scene.start.plus_secs(t),
+                lat: (p.y() * 1e7).round() / 1e7,
+                lon: (p.x() * 1e7).round() / 1e7,
+                speed_kn: (speed * 3600.0 / 1852.0 * 100.0).round() / 100.0,
+            });
+            t += TRUTH_STEP_S;
+        }
+        // (start, end, where, circle radius, moved before)
+        let mut stops: Vec<(f64, f64, geo::Point<f64>, f64, bool)> = tr
+            .holds()
+            .into_iter()
+            .map(|(a, b, p, circle)| (a, b.min(scene.duration_s), p, circle, true))
+            .collect();
+        if v.legs.is_empty() {
+            // Never moves: a buoy, a moored hulk.
+            stops.push((
+                0.0,
+                scene.duration_s,
+                geo::Point::new(v.lon, v.lat),
+                0.0,
+                false,
+            ));
+        }
+        for (a, b, p, circle, moved) in stops {
+            let (x, y) = frame.to_local(p.y(), p.x());
+            let zone = index
+                .locate(x, y, None)
+                .map(|z| index.zones()[z].id.clone());
+            let reason = if !moved {
+                "fixed_object"
+            } else if v.mmsi.is_some_and(|m| allow.contains(&m)) {
+                "allow_listed"
+            } else if zone.is_none() {
+                "outside_zones"
+            } else if b - a < cfg.alerts.loiter_dwell_s {
+                "too_short"
+            } else if circle > cfg.alerts.loiter_radius_m {
+                "not_confined"
+            } else {
+                "pickup"
+            };
+            episodes.push(Episode {
+                vessel: v.name.clone(),
+                start: scene.start.plus_secs(a),
+                end: scene.start.plus_secs(b),
+                lat: p.y(),
+                lon: p.x(),
+                zone,
+                should_alert: reason == "pickup",
+                reason: reason.into(),
+            });
+        }
+        vessels.push(TruthVessel {
+            name: v.name.clone(),
+            mmsi: v.mmsi,
+            ais: v.ais != crate::sim::AisMode::None,
+            track,
+        });
+    }
+    Truth {
+        scene: scene.name.clone(),
+        seed: scene.seed,
+        start: scene.start,
+        duration_s: scene.duration_s,
+        vessels,
+        episodes,
+    }
+}
+
+/// What the scoring found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Score {
+    pub pickups: usize,
+    pub detected: usize,
+    pub recall: f64,
+    pub false_alarms: usize,
+    pub duplicates: usize,
+    pub uncleared: usize,
+    /// Event-time delay from the start of each detected pickup to its `raised`.
+    pub delays_s: Vec<f64>,
+    pub max_delay_s: Option<f64>,
+    /// Mean GOSPA (c = 100 m, p = 2) per evaluation step, when tracks were given.
+    pub gospa_m: Option<f64>,
+    pub unmatched_alerts: Vec<String>,
+}
+
+fn dist_m(frame: &LocalFrame, a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (xa, ya) = frame.to_local(a.0, a.1);
+    let (xb, yb) = frame.to_local(b.0, b.1);
+    (xa - xb).hypot(ya - yb)
+}
+
+/// Scores alert events (and optionally track states) against the truth.
+pub fn score(truth: &Truth, alerts: &[AlertEvent], tracks: Option<&[TrackState]>) -> Score {
+    let frame = LocalFrame::new(
+        truth.episodes.first().map_or(50.75, |e| e.lat),
+        truth.episodes.first().map_or(1.6, |e| e.lon),
+    );
+    let raised: Vec<&AlertEvent> = alerts
+        .iter()
+        .filter(|a| a.state == AlertState::Raised)
+        .collect();
+    let cleared: HashSet<&str> = alerts
+        .iter()
+        .filter(|a| a.state == AlertState::Cleared)
+        .map(|a| a.id.as_str())
+        .collect();
+    let mut s = Score {
+        pickups: truth.episodes.iter().filter(|e| e.should_alert).count(),
+        uncleared: raised
+            .iter()
+            .filter(|a| !cleared.contains(a.id.as_str()))
+            .count(),
+        ..Default::default()
+    };
+    // Every (episode, alert) pair close enough in time and space, nearest first: two boats
+    // stopping 150 m apart each get their own alert.
+    let pickups: Vec<&Episode> = truth.episodes.iter().filter(|e| e.should_alert).collect();
+    let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
+    for (ei, e) in pickups.iter().enumerate() {
+        for (ai, a) in raised.iter().enumerate() {
+            let d = dist_m(&frame, (a.lat, a.lon), (e.lat, e.lon));
+            if a.t >= e.start && a.t <= e.end.plus_secs(MATCH_GRACE_S) && d <= MATCH_DISTANCE_M {
+                pairs.push((d, ei, ai));
+            }
+        }
+    }
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut delay: Vec<Option<f64>> = vec![None; pickups.len()];
+    let mut alert_used = vec![false; raised.len()];
+    for &(_, ei, ai) in &pairs {
+        if delay[ei].is_none() && !alert_used[ai] {
+            delay[ei] = Some((raised[ai].t.secs_since(pickups[ei].start) * 10.0).round() / 10.0);
+            alert_used[ai] = true;
+        }
+    }
+    s.delays_s = delay.iter().flatten().copied().collect();
+    s.detected = s.delays_s.len();
+    for (ai, a) in raised.iter().enumerate() {
+        if alert_used[ai] {
+            continue;
+        }
+        if pairs.iter().any(|p| p.2 == ai) {
+            s.duplicates += 1;
+        } else {
+            s.false_alarms += 1;
+            s.unmatched_alerts
+                .push(format!("{} {} at {}", a.id, a.zone.id, a.t));
+        }
+    }
+    s.recall = if s.pickups == 0 {
+        1.0
+    } else {
+        s.detected as f64 / s.pickups as f64
+    };
+    s.max_delay_s = s.delays_s.iter().copied().reduce(f64::max);
+    s.gospa_m = tracks.map(|t| gospa(truth, t, &frame));
+    s
+}
+
+/// Mean GOSPA over the truth's sample times: the truth set is every vessel, the estimate set
+/// every confirmed track whose latest state is at most one step old.
+fn gospa(truth: &Truth, tracks: &[TrackState], frame: &LocalFrame) -> f64 {
+    let mut latest: BTreeMap<&str, &TrackState> = BTreeMap::new();
+    let mut k = 0;
+    let (mut sum, mut n) = (0.0, 0);
+    let steps = truth.vessels.first().map_or(0, |v| v.track.len());
+    for step in 0..steps {
+        let t = truth.vessels[0].track[step].t;
+        while k < tracks.len() && tracks[k].t <= t {
+            latest.insert(tracks[k].track_id.as_str(), &tracks[k]);
+            k += 1;
+        }
+        let est: Vec<(f64, f64)> = latest
+            .values()
+            .filter(|s| t.secs_since(s.t) <= TRUTH_STEP_S)
+            .map(|s| frame.to_local(s.lat, s.lon))
+            .collect();
+        let tru: Vec<(f64, f64)> = truth
+            .vessels
+            .iter()
+            .map(|v| frame.to_local(v.track[step].lat, v.track[step].lon))
+            .collect();
+        sum += gospa_step(&tru, &est);
+        n += 1;
+    }
+    if n == 0 {
+        0.0
+    } else {
+        sum / n as f64
+    }
+}
+
+/// GOSPA (α = 2, p = 2, cut-off c) between two point sets.
+pub fn gospa_step(truth: &[(f64, f64)], est: &[(f64, f64)]) -> f64 {
+    let c2 = GOSPA_C * GOSPA_C;
+    let (small, big) = if truth.len() <= est.len() {
+        (truth, est)
+    } else {
+        (est, truth)
+    };
+    if small.is_empty() {
+        return (c2 / 2.0 * big.len() as f64).sqrt();
+    }
+    let mut w = Matrix::new(small.len(), big.len(), 0i64);
+    for (i, a) in small.iter().enumerate() {
+        for (j, b) in big.iter().enumerate() {
+            let d2 = ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).min(c2);
+            w[(i, j)] = (d2 * 1000.0) as i64;
+        }
+    }
+    let (_, cols) = kuhn_munkres_min(&w);
+    // An assigned pair at the cut-off counts c²: one miss and one false estimate (c²/2 each).
+    let mut total: f64 = cols
+        .iter()
+        .enumerate()
+        .map(|(i, &j)| w[(i, j)] as f64 / 1000.0)
+        .sum();
+    total += c2 / 2.0 * (big.len() - small.len()) as f64;
+    total.sqrt()
+}
+
+impl std::fmt::Display for Score {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "| measure | value |\n|---|---|")?;
+        writeln!(f, "| pickups in truth | {} |", self.pickups)?;
+        writeln!(
+            f,
+            "| detected (recall) | {} ({:.0} %) |",
+            self.detected,
+            self.recall * 100.0
+        )?;
+        writeln!(f, "| false alarms | {} |", self.false_alarms)?;
+        writeln!(f, "| duplicates | {} |", self.duplicates)?;
+        writeln!(f, "| uncleared alerts | {} |", self.uncleared)?;
+        let d = self
+            .delays_s
+            .iter()
+            .map(|d| format!("{d:.0}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        writeln!(f, "| delay after stop, s | {d} |")?;
+        if let Some(g) = self.gospa_m {
+            writeln!(f, "| mean GOSPA (c=100 m, p=2), m | {g:.1} |")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gospa_of_simple_sets() {
+        assert_eq!(gospa_step(&[], &[]), 0.0);
+        assert!((gospa_step(&[(0.0, 0.0)], &[(3.0, 4.0)]) - 5.0).abs() < 1e-6);
+        // A miss costs c / sqrt(2).
+        assert!((gospa_step(&[(0.0, 0.0)], &[]) - 100.0 / 2f64.sqrt()).abs() < 1e-6);
+        // Too far apart: a miss and a false track.
+        assert!((gospa_step(&[(0.0, 0.0)], &[(500.0, 0.0)]) - 100.0).abs() < 1e-6);
+    }
+}
