@@ -163,7 +163,7 @@ fn main() {
         .unwrap(),
     )
     .unwrap();
-    let rec = vigie::sim::simulate(&scene, &cfg.radar, "vigie");
+    let rec = vigie::sim::simulate_for(&scene, &cfg, "vigie");
     let msgs: Vec<(String, Vec<u8>, EventTime)> = rec
         .iter()
         .map(|l| (l.topic.clone(), l.payload_bytes(), l.t_rx))

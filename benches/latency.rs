@@ -106,7 +106,7 @@ async fn main() {
         .unwrap(),
     )
     .unwrap();
-    let lines = vigie::sim::simulate(&scene, &cfg.radar, &prefix);
+    let lines = vigie::sim::simulate_for(&scene, &cfg, &prefix);
     let h = service::start(cfg).await.unwrap();
     let mut out = link(
         &url,

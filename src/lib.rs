@@ -20,6 +20,7 @@ pub mod behaviour;
 pub mod config;
 pub mod contact;
 pub mod decode;
+pub mod encode;
 pub mod engine;
 pub mod geo;
 pub mod io;

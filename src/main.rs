@@ -215,7 +215,7 @@ async fn main() -> Result<()> {
             }
             std::fs::create_dir_all(&out)
                 .with_context(|| format!("cannot create {}", out.display()))?;
-            let lines = vigie::sim::simulate(&sc, &cfg.radar, &cfg.mqtt.prefix);
+            let lines = vigie::sim::simulate_for(&sc, &cfg, &cfg.mqtt.prefix);
             let path = out.join("rec.ndjson");
             let mut w = BufWriter::new(std::fs::File::create(&path)?);
             for l in &lines {
@@ -414,7 +414,7 @@ async fn demo(cfg: Config, scene: Option<PathBuf>, speed: f64) -> Result<()> {
     let sc: vigie::sim::Scene =
         toml::from_str(&text).with_context(|| format!("scene {}", path.display()))?;
     let prefix = cfg.mqtt.prefix.clone();
-    let lines = vigie::sim::simulate(&sc, &cfg.radar, &prefix);
+    let lines = vigie::sim::simulate_for(&sc, &cfg, &prefix);
     let h = service::start(cfg).await?;
     let url = h.mqtt_url.clone();
     let (host, port) = host_port(&url);

@@ -74,7 +74,7 @@ pub fn truth(scene: &Scene, cfg: &Config, zones: Vec<Zone>) -> Truth {
     let allow: HashSet<u32> = cfg.alerts.allow_mmsi.iter().copied().collect();
     let mut vessels = Vec::new();
     let mut episodes = Vec::new();
-    for v in &scene.vessels {
+    for v in &scene.all_vessels() {
         let tr = Trajectory::new(v);
         let mut track = Vec::new();
         let mut t = 0.0;

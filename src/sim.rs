@@ -36,8 +36,21 @@ pub enum AisMode {
     /// No transponder (the taxi-boats).
     #[default]
     None,
-    /// gpsd-style scaled JSON every `ais_interval_s`.
+    /// gpsd-style scaled JSON.
     Json,
+    /// NMEA AIVDM text with tag blocks, from vigie's own 6-bit encoder.
+    Nmea,
+}
+
+/// Transponder class: sets the reporting interval (ITU-R M.1371).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum AisClass {
+    /// Ships: every 10 s below 14 kn, 6 s to 23 kn, 2 s above; static data (type 5).
+    #[default]
+    A,
+    /// Leisure craft: every 30 s above 2 kn, every 3 minutes at 2 kn or less; static data
+    /// (type 24).
+    B,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,8 +61,11 @@ pub struct Vessel {
     pub mmsi: Option<u32>,
     #[serde(default)]
     pub ais: AisMode,
-    #[serde(default = "d_ais_interval")]
-    pub ais_interval_s: f64,
+    #[serde(default)]
+    pub ais_class: AisClass,
+    /// AIS ship type (37 pleasure craft, 30 fishing, 60 passenger, 70 cargo…).
+    #[serde(default)]
+    pub ship_type: u8,
     /// Per-scan detection probability (small boat 0.8, ship 0.98).
     #[serde(default = "d_pd")]
     pub pd: f64,
@@ -63,9 +79,6 @@ fn d_circle_kn() -> f64 {
     1.5
 }
 
-fn d_ais_interval() -> f64 {
-    10.0
-}
 fn d_pd() -> f64 {
     0.8
 }
@@ -81,11 +94,80 @@ pub struct Scene {
     /// Multiply each radar's configured clutter rate (0: no clutter).
     #[serde(default = "d_clutter_scale")]
     pub clutter_scale: f64,
+    /// Share of each scan's clutter that falls in the surf, within 500 m of the shore (the
+    /// zones' edges), rather than uniformly over the coverage.
+    #[serde(default = "d_shore_clutter")]
+    pub shore_clutter: f64,
+    /// Probability that a detection is split into two plots 20-40 m apart.
+    #[serde(default = "d_split")]
+    pub split_probability: f64,
+    #[serde(default)]
     pub vessels: Vec<Vessel>,
+    /// Random through-traffic added to `vessels` (load scenes).
+    #[serde(default)]
+    pub traffic: Option<Traffic>,
+    /// Longest acceptable event-time delay from a stop to its alert, when this scene needs
+    /// more than the rule's dwell + 10 s (AIS-only boats report every 3 minutes when slow).
+    #[serde(default)]
+    pub max_delay_s: Option<f64>,
+}
+
+/// Seeded random traffic: straight runs across a box at 2-20 kn.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Traffic {
+    pub count: usize,
+    pub lat: [f64; 2],
+    pub lon: [f64; 2],
+    /// Share of the vessels with AIS (JSON, class A), first MMSI 200000000.
+    pub ais_fraction: f64,
+}
+
+impl Scene {
+    /// The scene's vessels plus its generated traffic, the same for the same seed.
+    pub fn all_vessels(&self) -> Vec<Vessel> {
+        let mut v = self.vessels.clone();
+        if let Some(t) = &self.traffic {
+            let mut rng = StdRng::seed_from_u64(self.seed ^ 0x7261_6666);
+            for i in 0..t.count {
+                let mut at = || {
+                    (
+                        t.lat[0] + (t.lat[1] - t.lat[0]) * rng.random::<f64>(),
+                        t.lon[0] + (t.lon[1] - t.lon[0]) * rng.random::<f64>(),
+                    )
+                };
+                let ((lat, lon), (lat2, lon2)) = (at(), at());
+                let speed_kn = 2.0 + 18.0 * rng.random::<f64>();
+                let ais = rng.random::<f64>() < t.ais_fraction;
+                v.push(Vessel {
+                    name: format!("traffic-{i}"),
+                    mmsi: ais.then_some(200_000_000 + i as u32),
+                    ais: if ais { AisMode::Json } else { AisMode::None },
+                    ais_class: AisClass::A,
+                    ship_type: 70,
+                    pd: 0.95,
+                    lat,
+                    lon,
+                    legs: vec![Leg::Goto {
+                        lat: lat2,
+                        lon: lon2,
+                        speed_kn,
+                    }],
+                });
+            }
+        }
+        v
+    }
 }
 
 fn d_clutter_scale() -> f64 {
     1.0
+}
+fn d_shore_clutter() -> f64 {
+    0.5
+}
+fn d_split() -> f64 {
+    0.02
 }
 
 #[derive(Debug, Clone)]
@@ -235,11 +317,18 @@ fn rfc(t: EventTime) -> String {
     t.to_rfc3339()
 }
 
-/// Simulates the scene through `radars` and AIS into a recording, in arrival order.
-/// The same scene and seed always give the same recording.
-pub fn simulate(scene: &Scene, radars: &[RadarConfig], prefix: &str) -> Vec<RecordLine> {
+/// Simulates the scene through `radars` and AIS into a recording, in arrival order; `shore`
+/// (points on the coast, e.g. zone vertices) is where surf clutter falls. The same scene and
+/// seed always give the same recording.
+pub fn simulate(
+    scene: &Scene,
+    radars: &[RadarConfig],
+    shore: &[Point<f64>],
+    prefix: &str,
+) -> Vec<RecordLine> {
     let mut rng = StdRng::seed_from_u64(scene.seed);
-    let trajs: Vec<Trajectory> = scene.vessels.iter().map(Trajectory::new).collect();
+    let vessels = scene.all_vessels();
+    let trajs: Vec<Trajectory> = vessels.iter().map(Trajectory::new).collect();
     let mut lines = Vec::new();
     let n = radars.len().max(1) as f64;
     for (ri, r) in radars.iter().enumerate() {
@@ -250,7 +339,7 @@ pub fn simulate(scene: &Scene, radars: &[RadarConfig], prefix: &str) -> Vec<Reco
         let mut t = r.scan_period_s * ri as f64 / n;
         while t < scene.duration_s {
             let mut plots = Vec::new();
-            for (v, tr) in scene.vessels.iter().zip(&trajs) {
+            for (v, tr) in vessels.iter().zip(&trajs) {
                 let (p, _) = tr.at(t);
                 let range = Geodesic.distance(site, p);
                 if range > r.range_max_m || rng.random::<f64>() > v.pd {
@@ -260,10 +349,38 @@ pub fn simulate(scene: &Scene, radars: &[RadarConfig], prefix: &str) -> Vec<Reco
                 let b = (Geodesic.bearing(site, p) + r.bearing_sigma_deg * gauss(&mut rng))
                     .rem_euclid(360.0);
                 plots.push(json!({"range_m": round(rr, 10.0), "bearing_deg": round(b, 1000.0)}));
+                if rng.random::<f64>() < scene.split_probability {
+                    // A split: a second plot 20-40 m off the first.
+                    let off = 20.0 + 20.0 * rng.random::<f64>();
+                    let q = Geodesic.destination(p, 360.0 * rng.random::<f64>(), off);
+                    let b2 = Geodesic.bearing(site, q).rem_euclid(360.0);
+                    let r2 = Geodesic.distance(site, q);
+                    plots.push(json!({"range_m": round(r2, 10.0), "bearing_deg": round(b2.min(359.999), 1000.0)}));
+                }
             }
+            let near: Vec<&Point<f64>> = shore
+                .iter()
+                .filter(|s| Geodesic.distance(site, **s) < r.range_max_m)
+                .collect();
             for _ in 0..poisson(&mut rng, r.clutter_per_scan * scene.clutter_scale) {
-                let rr = r.range_max_m * rng.random::<f64>().sqrt();
-                let b = 360.0 * rng.random::<f64>();
+                let (rr, b) = if !near.is_empty() && rng.random::<f64>() < scene.shore_clutter {
+                    // Surf clutter: within 500 m of a point of the shore.
+                    let s = near[rng.random_range(0..near.len())];
+                    let q = Geodesic.destination(
+                        *s,
+                        360.0 * rng.random::<f64>(),
+                        500.0 * rng.random::<f64>(),
+                    );
+                    (
+                        Geodesic.distance(site, q),
+                        Geodesic.bearing(site, q).rem_euclid(360.0),
+                    )
+                } else {
+                    (
+                        r.range_max_m * rng.random::<f64>().sqrt(),
+                        360.0 * rng.random::<f64>(),
+                    )
+                };
                 plots.push(json!({"range_m": round(rr, 10.0), "bearing_deg": round(b.min(359.999), 1000.0)}));
             }
             let te = scene.start.plus_secs(t);
@@ -275,28 +392,85 @@ pub fn simulate(scene: &Scene, radars: &[RadarConfig], prefix: &str) -> Vec<Reco
             t += r.scan_period_s;
         }
     }
-    for (v, tr) in scene.vessels.iter().zip(&trajs) {
-        let (Some(mmsi), AisMode::Json) = (v.mmsi, v.ais) else {
+    for (v, tr) in vessels.iter().zip(&trajs) {
+        let Some(mmsi) = v.mmsi else { continue };
+        if v.ais == AisMode::None {
             continue;
-        };
+        }
+        let topic = format!("{prefix}/contacts/ais/sim");
         let mut t = 1.0 + (mmsi % 7) as f64;
+        let mut next_static = t;
+        let mut seq = 0u8;
         while t < scene.duration_s {
             let (p, speed) = tr.at(t);
             let (p2, _) = tr.at(t + 1.0);
-            let course = Geodesic.bearing(p, p2).rem_euclid(360.0);
+            let sog = round(speed / 1852.0 * 3600.0, 10.0);
+            let cog =
+                (speed > 0.05).then(|| round(Geodesic.bearing(p, p2).rem_euclid(360.0), 10.0));
             let te = scene.start.plus_secs(t);
-            let mut msg = json!({"class": "AIS", "type": 1, "mmsi": mmsi, "scaled": true,
-                "lat": round(p.y(), 1e6), "lon": round(p.x(), 1e6),
-                "speed": round(speed / 1852.0 * 3600.0, 10.0), "t": rfc(te)});
-            if speed > 0.05 {
-                msg["course"] = json!(round(course, 10.0));
+            let (lat, lon) = (round(p.y(), 1e6), round(p.x(), 1e6));
+            let callsign = format!("V{}", mmsi % 100_000);
+            let dims = [10, 5, 2, 2];
+            let statics = t >= next_static;
+            let class_a = v.ais_class == AisClass::A;
+            let mut payloads = Vec::new();
+            if v.ais == AisMode::Json {
+                let mut msg = json!({"class": "AIS", "type": if class_a { 1 } else { 18 },
+                    "mmsi": mmsi, "scaled": true, "lat": lat, "lon": lon, "speed": sog, "t": rfc(te)});
+                if let Some(c) = cog {
+                    msg["course"] = json!(c);
+                }
+                payloads.push(msg);
+                if statics {
+                    payloads.push(json!({"class": "AIS", "type": if class_a { 5 } else { 24 },
+                        "mmsi": mmsi, "shipname": v.name.to_uppercase(), "callsign": callsign,
+                        "shiptype": v.ship_type, "to_bow": dims[0], "to_stern": dims[1],
+                        "to_port": dims[2], "to_starboard": dims[3], "t": rfc(te)}));
+                }
+            } else {
+                use crate::encode::{sentences, type1, type18, type24, type5};
+                let ch = if seq.is_multiple_of(2) { 'A' } else { 'B' };
+                let mut text = if class_a {
+                    sentences(&type1(mmsi, te, lat, lon, Some(sog), cog, 0), te, seq, ch)
+                } else {
+                    sentences(&type18(mmsi, te, lat, lon, Some(sog), cog), te, seq, ch)
+                };
+                if statics {
+                    seq = seq.wrapping_add(1);
+                    if class_a {
+                        text.extend(sentences(
+                            &type5(mmsi, &v.name, &callsign, v.ship_type, dims),
+                            te,
+                            seq,
+                            ch,
+                        ));
+                    } else {
+                        for part in type24(mmsi, &v.name, &callsign, v.ship_type, dims) {
+                            text.extend(sentences(&part, te, seq, ch));
+                        }
+                    }
+                }
+                seq = seq.wrapping_add(1);
+                payloads.push(serde_json::Value::String(text.join("\n") + "\n"));
             }
-            lines.push(RecordLine {
-                t_rx: te.plus_secs(0.2),
-                topic: format!("{prefix}/contacts/ais/sim"),
-                payload: msg,
-            });
-            t += v.ais_interval_s;
+            if statics {
+                next_static = t + 360.0;
+            }
+            for payload in payloads {
+                lines.push(RecordLine {
+                    t_rx: te.plus_secs(0.2),
+                    topic: topic.clone(),
+                    payload,
+                });
+            }
+            let kn = speed / 1852.0 * 3600.0;
+            t += match v.ais_class {
+                AisClass::A if kn > 23.0 => 2.0,
+                AisClass::A if kn > 14.0 => 6.0,
+                AisClass::A => 10.0,
+                AisClass::B if kn > 2.0 => 30.0,
+                AisClass::B => 180.0,
+            };
         }
     }
     lines.sort_by_key(|l| l.t_rx);
@@ -305,6 +479,22 @@ pub fn simulate(scene: &Scene, radars: &[RadarConfig], prefix: &str) -> Vec<Reco
 
 fn round(v: f64, scale: f64) -> f64 {
     (v * scale).round() / scale
+}
+
+/// Points along the shore for surf clutter: the vertices of the zones' outlines.
+pub fn shore_points(zones: &[crate::geo::zones::Zone]) -> Vec<Point<f64>> {
+    zones
+        .iter()
+        .flat_map(|z| z.geometry.iter().flat_map(|p| p.exterior().points()))
+        .collect()
+}
+
+/// Simulates with the surf clutter placed along the configured zones.
+pub fn simulate_for(scene: &Scene, cfg: &crate::config::Config, prefix: &str) -> Vec<RecordLine> {
+    let shore = crate::geo::zones::load(&cfg.zones.path)
+        .map(|z| shore_points(&z))
+        .unwrap_or_default();
+    simulate(scene, &cfg.radar, &shore, prefix)
 }
 
 #[cfg(test)]
@@ -317,7 +507,8 @@ mod tests {
             name: "a".into(),
             mmsi: None,
             ais: AisMode::None,
-            ais_interval_s: 10.0,
+            ais_class: AisClass::A,
+            ship_type: 0,
             pd: 0.8,
             lat: 50.7,
             lon: 1.5,

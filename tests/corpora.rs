@@ -294,3 +294,125 @@ fn libais_tag_blocks_give_event_times() {
     assert_eq!(got, want);
     assert_eq!(a.pending(), 0, "the interleaved type 5 completed");
 }
+
+fn gpsdecode() -> Option<std::path::PathBuf> {
+    let candidates = [
+        std::env::var_os("VIGIE_GPSDECODE").map(std::path::PathBuf::from),
+        Some("gpsdecode".into()),
+        Some("/opt/gpsd/usr/bin/gpsdecode".into()),
+    ];
+    let found = candidates.into_iter().flatten().find(|p| {
+        std::process::Command::new(p)
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("VIGIE_REQUIRE_GPSDECODE").is_none(),
+            "gpsdecode is required (VIGIE_REQUIRE_GPSDECODE is set); see shared/data/ais/README.md"
+        );
+        eprintln!("skipped: gpsdecode not installed");
+    }
+    found
+}
+
+#[test]
+fn simulator_nmea_encoder_agrees_with_gpsdecode() {
+    use vigie::encode::*;
+    let Some(gd) = gpsdecode() else { return };
+    let t = EventTime::parse_rfc3339("2026-03-14T05:02:17Z").unwrap();
+    let mut lines = vec![];
+    lines.extend(sentences(
+        &type1(227006760, t, 50.9651, 1.853, Some(12.3), Some(285.1), 0),
+        t,
+        0,
+        'A',
+    ));
+    lines.extend(sentences(
+        &type18(235000001, t, -33.5, -70.25, Some(0.4), None),
+        t,
+        0,
+        'B',
+    ));
+    lines.extend(sentences(
+        &type5(227006760, "PIDGEON", "FABC1", 60, [20, 5, 3, 3]),
+        t,
+        3,
+        'A',
+    ));
+    let [a, b] = type24(235000001, "SEA BREEZE", "MXYZ9", 37, [6, 4, 1, 2]);
+    lines.extend(sentences(&a, t, 0, 'A'));
+    lines.extend(sentences(&b, t, 0, 'A'));
+    let text = lines.join("\n") + "\n";
+    let mut p = std::process::Command::new(gd)
+        .args(["-u", "-j", "-s"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut p.stdin.take().unwrap(), text.as_bytes()).unwrap();
+    let out = p.wait_with_output().unwrap();
+    let recs: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let by_type = |t: u64| {
+        recs.iter()
+            .filter(move |r| r["type"] == t)
+            .collect::<Vec<_>>()
+    };
+    let r1 = by_type(1)[0];
+    assert_eq!(
+        (
+            r1["mmsi"].as_u64(),
+            r1["speed"].as_u64(),
+            r1["course"].as_u64()
+        ),
+        (Some(227006760), Some(123), Some(2851))
+    );
+    assert_eq!(
+        (r1["lat"].as_i64(), r1["lon"].as_i64()),
+        (Some(30579060), Some(1111800))
+    );
+    let r18 = by_type(18)[0];
+    assert_eq!(
+        (
+            r18["mmsi"].as_u64(),
+            r18["speed"].as_u64(),
+            r18["course"].as_u64()
+        ),
+        (Some(235000001), Some(4), Some(3600))
+    );
+    assert_eq!(
+        (r18["lat"].as_i64(), r18["lon"].as_i64()),
+        (Some(-20100000), Some(-42150000))
+    );
+    let r5 = by_type(5)[0];
+    assert_eq!(
+        (
+            r5["shipname"].as_str(),
+            r5["callsign"].as_str(),
+            r5["shiptype"].as_u64()
+        ),
+        (Some("PIDGEON"), Some("FABC1"), Some(60))
+    );
+    assert_eq!(
+        (
+            r5["to_bow"].as_u64(),
+            r5["to_stern"].as_u64(),
+            r5["to_port"].as_u64(),
+            r5["to_starboard"].as_u64()
+        ),
+        (Some(20), Some(5), Some(3), Some(3))
+    );
+    let r24 = by_type(24);
+    assert!(r24.iter().any(|r| r["shipname"] == "SEA BREEZE"), "{r24:?}");
+    assert!(
+        r24.iter().any(|r| r["callsign"] == "MXYZ9"
+            && r["shiptype"] == 37
+            && r["to_bow"] == 6
+            && r["to_starboard"] == 2),
+        "{r24:?}"
+    );
+}

@@ -57,7 +57,7 @@ fn offline(cfg: &Config, rec: &str) -> (Vec<AlertEvent>, service::ReplaySummary)
 fn equihen_pickup_alerts_once_and_decoys_do_not() {
     let cfg = config("mqtt://unused:1", "vigie");
     let sc = scene("equihen-pickup");
-    let rec = recording(&sim::simulate(&sc, &cfg.radar, "vigie"));
+    let rec = recording(&sim::simulate_for(&sc, &cfg, "vigie"));
     let (alerts, summary) = offline(&cfg, &rec);
     eprintln!("{summary}");
     for a in &alerts {
@@ -147,7 +147,7 @@ fn assert_lifecycles(alerts: &[AlertEvent]) {
 fn three_pickups_at_three_beaches_give_three_alerts() {
     let cfg = Config::load_with_env(None, &[]).unwrap();
     let sc = scene("three-pickups");
-    let rec = recording(&sim::simulate(&sc, &cfg.radar, "vigie"));
+    let rec = recording(&sim::simulate_for(&sc, &cfg, "vigie"));
     let (alerts, s) = offline(&cfg, &rec);
     eprintln!("{s}");
     let r = raised(&alerts);
@@ -172,7 +172,7 @@ fn three_pickups_at_three_beaches_give_three_alerts() {
 #[test]
 fn decoys_raise_nothing() {
     let cfg = Config::load_with_env(None, &[]).unwrap();
-    let rec = recording(&sim::simulate(&scene("decoys"), &cfg.radar, "vigie"));
+    let rec = recording(&sim::simulate_for(&scene("decoys"), &cfg, "vigie"));
     let (alerts, s) = offline(&cfg, &rec);
     eprintln!("{s}");
     assert!(
@@ -188,8 +188,8 @@ fn same_seed_gives_the_same_recording() {
     let cfg = Config::load_with_env(None, &[]).unwrap();
     let sc = scene("equihen-pickup");
     assert_eq!(
-        recording(&sim::simulate(&sc, &cfg.radar, "vigie")),
-        recording(&sim::simulate(&sc, &cfg.radar, "vigie"))
+        recording(&sim::simulate_for(&sc, &cfg, "vigie")),
+        recording(&sim::simulate_for(&sc, &cfg, "vigie"))
     );
 }
 
@@ -204,7 +204,7 @@ async fn scenes_live_through_each_broker_match_offline() {
         let prefix = unique_prefix("live");
         let cfg = config(&url, &prefix);
         let sc = scene(name);
-        let lines = sim::simulate(&sc, &cfg.radar, &prefix);
+        let lines = sim::simulate_for(&sc, &cfg, &prefix);
         let rec = recording(&lines);
         let (expected, _) = offline(&cfg, &rec);
         assert_eq!(expected.is_empty(), name == "decoys");
@@ -592,11 +592,7 @@ fn offline_replay_cli_reports_bad_lines_and_summarises() {
     let dir = std::env::temp_dir().join(unique_prefix("offline"));
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = Config::load_with_env(None, &[]).unwrap();
-    let mut rec = recording(&sim::simulate(
-        &scene("equihen-pickup"),
-        &cfg.radar,
-        "vigie",
-    ));
+    let mut rec = recording(&sim::simulate_for(&scene("equihen-pickup"), &cfg, "vigie"));
     rec.insert_str(0, "this is not a recording line\n");
     let input = dir.join("rec.ndjson");
     std::fs::write(&input, rec).unwrap();
@@ -657,7 +653,7 @@ fn zone_reload_mid_alert_keeps_the_alert() {
     // Reload the zones, in reversed order, while the Équihen alert is active: the alert
     // sequence must be exactly the one without a reload.
     let cfg = Config::load_with_env(None, &[]).unwrap();
-    let lines = sim::simulate(&scene("equihen-pickup"), &cfg.radar, "vigie");
+    let lines = sim::simulate_for(&scene("equihen-pickup"), &cfg, "vigie");
     let zones = vigie::geo::zones::load(&cfg.zones.path).unwrap();
     let run = |reload_at: Option<usize>| {
         let mut p = vigie::Pipeline::new(&cfg, zones.clone(), true);
@@ -740,7 +736,7 @@ legs = [
 "#,
     )
     .unwrap();
-    let rec = recording(&sim::simulate(&sc, &cfg.radar, "kent"));
+    let rec = recording(&sim::simulate_for(&sc, &cfg, "kent"));
     assert!(rec.contains("kent/contacts/radar/langdon"));
     let (alerts, _) = offline(&cfg, &rec);
     let r = raised(&alerts);
@@ -762,11 +758,7 @@ async fn a_centre_connecting_late_sees_active_alerts_and_not_cleared_ones() {
     for (which, url) in brokers() {
         let prefix = unique_prefix("centre");
         let cfg = config(&url, &prefix);
-        let rec = recording(&sim::simulate(
-            &scene("equihen-pickup"),
-            &cfg.radar,
-            &prefix,
-        ));
+        let rec = recording(&sim::simulate_for(&scene("equihen-pickup"), &cfg, &prefix));
         let h = service::start(cfg).await.unwrap();
         let mut alerts = Sub::new(&url, &format!("{prefix}/alerts")).await;
         let u2 = url.clone();
@@ -838,7 +830,7 @@ fn every_scene_scores_clean_and_matches_its_expected_alerts() {
     let mut table = String::from("| scene | pickups | detected | false alarms | duplicates | uncleared | delays after stop (s) | mean GOSPA (m) |\n|---|---|---|---|---|---|---|---|\n");
     for name in &names {
         let sc = scene(name);
-        let rec = recording(&sim::simulate(&sc, &cfg.radar, "vigie"));
+        let rec = recording(&sim::simulate_for(&sc, &cfg, "vigie"));
         let mut a = Vec::new();
         let mut t = Vec::new();
         service::replay_offline(&cfg, rec.as_bytes(), &mut a, Some(&mut t), None).unwrap();
@@ -874,10 +866,8 @@ fn every_scene_scores_clean_and_matches_its_expected_alerts() {
             (s.pickups, 0, 0, 0),
             "{name}: {s:#?}"
         );
-        assert!(
-            s.max_delay_s.unwrap_or(0.0) <= cfg.alerts.loiter_dwell_s + 10.0,
-            "{name}: {s:#?}"
-        );
+        let max_delay = sc.max_delay_s.unwrap_or(cfg.alerts.loiter_dwell_s + 10.0);
+        assert!(s.max_delay_s.unwrap_or(0.0) <= max_delay, "{name}: {s:#?}");
         let expected_path = format!("{dir}/{name}.expected.ndjson");
         let got: String = comparable(&alerts)
             .iter()

@@ -26,6 +26,11 @@ const SEARCH_RADIUS_M: f64 = 2_000.0;
 /// Minimum hits before a tentative track may be confirmed, whatever its score: two
 /// clutter plots falling in one gate by chance must not make a track.
 const CONFIRM_HITS: u32 = 3;
+/// A track whose predicted position is more uncertain than this (1-sigma, metres) claims no
+/// radar plot: its gate would be hundreds of metres wide and catch clutter. This is the
+/// case of an AIS-only vessel coasting between class B reports (3 minutes apart when slow);
+/// a vessel the radars see keeps its uncertainty small through its own plots.
+const MAX_GATING_SIGMA_M: f64 = 100.0;
 /// Added to the cost of an association made under the manoeuvre hypothesis, so that the
 /// steady hypothesis wins whenever both fit.
 const MANOEUVRE_PENALTY: f64 = 4.0;
@@ -202,6 +207,10 @@ impl Tracker {
                 } else {
                     self.predicted(tr, p.t)
                 };
+                let pc = pred.covariance();
+                if (pc[(0, 0)] + pc[(1, 1)]) / 2.0 > MAX_GATING_SIGMA_M * MAX_GATING_SIGMA_M {
+                    continue;
+                }
                 let (mut d2, _) = position_innovation(&pred, p.z, p.r);
                 if !late
                     && tr.confirmed
