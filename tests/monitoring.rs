@@ -77,7 +77,7 @@ fn scene_recording(prefix: &str, cfg: &vigie::Config) -> (String, u64) {
         .unwrap(),
     )
     .unwrap();
-    let lines = sim::simulate_for(&sc, &cfg, prefix);
+    let lines = sim::simulate_for(&sc, cfg, prefix);
     let contacts: u64 = lines
         .iter()
         .map(|l| {
