@@ -55,6 +55,7 @@ fn offline(cfg: &Config, rec: &str) -> (Vec<AlertEvent>, service::ReplaySummary)
 
 #[test]
 fn equihen_pickup_alerts_once_and_decoys_do_not() {
+    let _heavy = heavy_blocking();
     let cfg = config("mqtt://unused:1", "vigie");
     let sc = scene("equihen-pickup");
     let rec = recording(&sim::simulate_for(&sc, &cfg, "vigie"));
@@ -145,6 +146,7 @@ fn assert_lifecycles(alerts: &[AlertEvent]) {
 
 #[test]
 fn three_pickups_at_three_beaches_give_three_alerts() {
+    let _heavy = heavy_blocking();
     let cfg = Config::load_with_env(None, &[]).unwrap();
     let sc = scene("three-pickups");
     let rec = recording(&sim::simulate_for(&sc, &cfg, "vigie"));
@@ -171,6 +173,7 @@ fn three_pickups_at_three_beaches_give_three_alerts() {
 
 #[test]
 fn decoys_raise_nothing() {
+    let _heavy = heavy_blocking();
     let cfg = Config::load_with_env(None, &[]).unwrap();
     let rec = recording(&sim::simulate_for(&scene("decoys"), &cfg, "vigie"));
     let (alerts, s) = offline(&cfg, &rec);
@@ -589,10 +592,12 @@ fn embedded_broker_port_taken_fails_with_a_fix() {
 
 #[test]
 fn offline_replay_cli_reports_bad_lines_and_summarises() {
+    let _heavy = heavy_blocking();
     let dir = std::env::temp_dir().join(unique_prefix("offline"));
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = Config::load_with_env(None, &[]).unwrap();
     let mut rec = recording(&sim::simulate_for(&scene("equihen-pickup"), &cfg, "vigie"));
+    let good_lines = rec.lines().count();
     rec.insert_str(0, "this is not a recording line\n");
     let input = dir.join("rec.ndjson");
     std::fs::write(&input, rec).unwrap();
@@ -616,7 +621,7 @@ fn offline_replay_cli_reports_bad_lines_and_summarises() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("2420 messages")
+        stdout.contains(&format!("{good_lines} messages"))
             && stdout.contains("contacts/s")
             && stdout.contains("1 bad lines"),
         "{stdout}"
@@ -650,6 +655,7 @@ fn offline_replay_cli_reports_bad_lines_and_summarises() {
 
 #[test]
 fn zone_reload_mid_alert_keeps_the_alert() {
+    let _heavy = heavy_blocking();
     // Reload the zones, in reversed order, while the Équihen alert is active: the alert
     // sequence must be exactly the one without a reload.
     let cfg = Config::load_with_env(None, &[]).unwrap();
@@ -812,6 +818,7 @@ async fn a_centre_connecting_late_sees_active_alerts_and_not_cleared_ones() {
 /// `emitted_at`). `VIGIE_BLESS=1 cargo test every_scene` rewrites the expected files.
 #[test]
 fn every_scene_scores_clean_and_matches_its_expected_alerts() {
+    let _heavy = heavy_blocking();
     let cfg = Config::load_with_env(None, &[]).unwrap();
     let zones = vigie::geo::zones::load(&cfg.zones.path).unwrap();
     let dir = format!("{}/fixtures/scenarios", env!("CARGO_MANIFEST_DIR"));

@@ -115,9 +115,16 @@ pub async fn publisher(url: &str) -> Link {
 /// drop a few QoS 1 publishes without acknowledging them (8-15 of 2,420 measured); tests
 /// that assert exact equality with offline processing must not depend on that.
 pub async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
-    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    LOCK.lock().await
+    HEAVY.lock().await
 }
+
+/// The same lock for plain (non-async) tests that process whole scenes offline: their CPU
+/// load alone was enough to make rumqttd drop a retained clear in a concurrent live test.
+pub fn heavy_blocking() -> tokio::sync::MutexGuard<'static, ()> {
+    HEAVY.blocking_lock()
+}
+
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Waits until `f` holds, polling, for at most `secs`.
 pub async fn eventually(secs: f64, mut f: impl FnMut() -> bool) -> bool {
