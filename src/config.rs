@@ -297,6 +297,18 @@ pub fn default_radars() -> Vec<RadarConfig> {
         RadarConfig::new("gris-nez", 50.8696, 1.5836),
         RadarConfig::new("boulogne", 50.7280, 1.6030),
         RadarConfig::new("le-touquet", 50.5200, 1.6000),
+        // A drone or thermal camera: reports positions, so no site.
+        RadarConfig {
+            id: "drone-1".into(),
+            lat: None,
+            lon: None,
+            range_sigma_m: d_range_sigma(),
+            bearing_sigma_deg: d_bearing_sigma(),
+            scan_period_s: 1.0,
+            range_max_m: 3000.0,
+            pd: 0.9,
+            clutter_per_scan: 0.1,
+        },
     ]
 }
 

@@ -36,6 +36,7 @@ pub struct TruthPoint {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TruthVessel {
     pub name: String,
+    pub kind: String,
     pub mmsi: Option<u32>,
     pub ais: bool,
     pub track: Vec<TruthPoint>,
@@ -133,8 +134,20 @@ pub fn truth(scene: &Scene, cfg: &Config, zones: Vec<Zone>) -> Truth {
                 reason: reason.into(),
             });
         }
+        let kind = v.kind.clone().unwrap_or_else(|| {
+            match (
+                v.legs.is_empty(),
+                v.mmsi.is_some() && v.ais != crate::sim::AisMode::None,
+            ) {
+                (true, _) => "fixed_object",
+                (false, true) => "ais_vessel",
+                (false, false) => "dark_boat",
+            }
+            .into()
+        });
         vessels.push(TruthVessel {
             name: v.name.clone(),
+            kind,
             mmsi: v.mmsi,
             ais: v.ais != crate::sim::AisMode::None,
             track,

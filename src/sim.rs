@@ -57,6 +57,10 @@ pub enum AisClass {
 #[serde(deny_unknown_fields)]
 pub struct Vessel {
     pub name: String,
+    /// What it is, for the truth and the picture: `taxi_boat`, `ferry`, `fishing`,
+    /// `lifeboat`, `yacht`, `buoy`… (default: from its AIS and motion).
+    #[serde(default)]
+    pub kind: Option<String>,
     #[serde(default)]
     pub mmsi: Option<u32>,
     #[serde(default)]
@@ -66,7 +70,8 @@ pub struct Vessel {
     /// AIS ship type (37 pleasure craft, 30 fishing, 60 passenger, 70 cargo…).
     #[serde(default)]
     pub ship_type: u8,
-    /// Per-scan detection probability (small boat 0.8, ship 0.98).
+    /// Per-scan radar detection probability (small boat 0.8, ship 0.98; 0: radars never
+    /// see it, e.g. low in the surf).
     #[serde(default = "d_pd")]
     pub pd: f64,
     pub lat: f64,
@@ -103,6 +108,9 @@ pub struct Scene {
     pub split_probability: f64,
     #[serde(default)]
     pub vessels: Vec<Vessel>,
+    /// Drones or thermal cameras: sensors that report positions, not range and bearing.
+    #[serde(default)]
+    pub observers: Vec<Observer>,
     /// Random through-traffic added to `vessels` (load scenes).
     #[serde(default)]
     pub traffic: Option<Traffic>,
@@ -110,6 +118,33 @@ pub struct Scene {
     /// more than the rule's dwell + 10 s (AIS-only boats report every 3 minutes when slow).
     #[serde(default)]
     pub max_delay_s: Option<f64>,
+}
+
+/// A drone or thermal camera watching a disc: geographic plots (`lat`, `lon`, `sigma_m`)
+/// on the topic of a configured sensor without a site.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Observer {
+    pub sensor: String,
+    pub lat: f64,
+    pub lon: f64,
+    pub radius_m: f64,
+    #[serde(default = "d_obs_sigma")]
+    pub sigma_m: f64,
+    #[serde(default = "d_obs_period")]
+    pub period_s: f64,
+    #[serde(default = "d_obs_pd")]
+    pub pd: f64,
+}
+
+fn d_obs_sigma() -> f64 {
+    8.0
+}
+fn d_obs_period() -> f64 {
+    1.0
+}
+fn d_obs_pd() -> f64 {
+    0.9
 }
 
 /// Seeded random traffic: straight runs across a box at 2-20 kn.
@@ -141,6 +176,7 @@ impl Scene {
                 let ais = rng.random::<f64>() < t.ais_fraction;
                 v.push(Vessel {
                     name: format!("traffic-{i}"),
+                    kind: Some(if ais { "ship" } else { "dark_boat" }.into()),
                     mmsi: ais.then_some(200_000_000 + i as u32),
                     ais: if ais { AisMode::Json } else { AisMode::None },
                     ais_class: AisClass::A,
@@ -392,6 +428,31 @@ pub fn simulate(
             t += r.scan_period_s;
         }
     }
+    for o in &scene.observers {
+        let centre = Point::new(o.lon, o.lat);
+        let mut t = 0.5;
+        while t < scene.duration_s {
+            let mut plots = Vec::new();
+            for tr in &trajs {
+                let (p, _) = tr.at(t);
+                if Geodesic.distance(centre, p) > o.radius_m || rng.random::<f64>() > o.pd {
+                    continue;
+                }
+                let err = o.sigma_m * gauss(&mut rng).abs();
+                let q = Geodesic.destination(p, 360.0 * rng.random::<f64>(), err);
+                plots.push(json!({"lat": round(q.y(), 1e7), "lon": round(q.x(), 1e7), "sigma_m": o.sigma_m}));
+            }
+            let te = scene.start.plus_secs(t);
+            if !plots.is_empty() {
+                lines.push(RecordLine {
+                    t_rx: te.plus_secs(0.1),
+                    topic: format!("{prefix}/contacts/radar/{}", o.sensor),
+                    payload: json!({"sensor": o.sensor, "t": rfc(te), "plots": plots}),
+                });
+            }
+            t += o.period_s;
+        }
+    }
     for (v, tr) in vessels.iter().zip(&trajs) {
         let Some(mmsi) = v.mmsi else { continue };
         if v.ais == AisMode::None {
@@ -505,6 +566,7 @@ mod tests {
     fn trajectory_runs_holds_and_circles() {
         let v = Vessel {
             name: "a".into(),
+            kind: None,
             mmsi: None,
             ais: AisMode::None,
             ais_class: AisClass::A,
