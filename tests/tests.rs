@@ -400,33 +400,37 @@ fn vigie_bin() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
 }
 
+/// `vigie run` as a child process on `url` with its own prefix.
+fn spawn_vigie(url: &str, prefix: &str) -> std::process::Child {
+    vigie_bin()
+        .args(["run", "--mqtt", url, "--metrics-listen", "127.0.0.1:0"])
+        .env("VIGIE_MQTT_PREFIX", prefix)
+        .env("VIGIE_MQTT_CLIENT_ID", format!("{prefix}-vigie"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The `state` of the next status message, waiting at most `secs`.
+async fn next_status(sub: &mut Sub, secs: f64) -> String {
+    let m = sub.next(secs).await.expect("a status message");
+    let v: Value = serde_json::from_slice(&m.payload).unwrap();
+    v["state"].as_str().unwrap_or("").to_string()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_is_online_and_last_will_says_offline_when_killed() {
     for (which, url) in brokers() {
         let prefix = unique_prefix("status");
-        let mut child = vigie_bin()
-            .args(["run", "--mqtt", &url, "--metrics-listen", "127.0.0.1:0"])
-            .env("VIGIE_MQTT_PREFIX", &prefix)
-            .env("VIGIE_MQTT_CLIENT_ID", format!("{prefix}-vigie"))
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_vigie(&url, &prefix);
         let mut sub = Sub::new(&url, &format!("{prefix}/status")).await;
-        let online = sub.next(15.0).await.expect("status published");
-        let v: Value = serde_json::from_slice(&online.payload).unwrap();
-        assert_eq!(v["state"], "online", "{which}");
+        assert_eq!(next_status(&mut sub, 15.0).await, "online", "{which}");
         child.kill().unwrap(); // SIGKILL: no goodbye, the broker's Last Will speaks.
         child.wait().unwrap();
-        let off = sub.next(15.0).await.expect("last will published");
-        let v: Value = serde_json::from_slice(&off.payload).unwrap();
-        assert_eq!(v["state"], "offline", "{which}");
+        assert_eq!(next_status(&mut sub, 15.0).await, "offline", "{which}");
         // A client arriving later sees the retained offline status.
         let mut late = Sub::new(&url, &format!("{prefix}/status")).await;
-        let r = late.next(5.0).await.expect("retained status");
-        assert_eq!(
-            serde_json::from_slice::<Value>(&r.payload).unwrap()["state"],
-            "offline"
-        );
+        assert_eq!(next_status(&mut late, 5.0).await, "offline", "{which}");
         clear_retained(&url, &prefix).await;
     }
 }
@@ -435,32 +439,20 @@ async fn status_is_online_and_last_will_says_offline_when_killed() {
 async fn sigterm_drains_publishes_offline_and_exits_zero() {
     let url = brokers().pop().unwrap().1;
     let prefix = unique_prefix("term");
-    let mut child = vigie_bin()
-        .args(["run", "--mqtt", &url, "--metrics-listen", "127.0.0.1:0"])
-        .env("VIGIE_MQTT_PREFIX", &prefix)
-        .env("VIGIE_MQTT_CLIENT_ID", format!("{prefix}-vigie"))
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = spawn_vigie(&url, &prefix);
     let mut sub = Sub::new(&url, &format!("{prefix}/status")).await;
-    assert_eq!(
-        serde_json::from_slice::<Value>(&sub.next(15.0).await.unwrap().payload).unwrap()["state"],
-        "online"
-    );
+    assert_eq!(next_status(&mut sub, 15.0).await, "online");
     let st = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(st.success());
+    let mut child = child;
     let code = tokio::task::spawn_blocking(move || child.wait().unwrap())
         .await
         .unwrap();
     assert!(code.success(), "exit status {code:?}");
-    let off = sub.next(5.0).await.expect("offline status");
-    assert_eq!(
-        serde_json::from_slice::<Value>(&off.payload).unwrap()["state"],
-        "offline"
-    );
+    assert_eq!(next_status(&mut sub, 5.0).await, "offline");
     clear_retained(&url, &prefix).await;
 }
 

@@ -93,6 +93,14 @@ impl Track {
         let (vx, vy) = self.vel();
         vx.hypot(vy)
     }
+    /// Takes a filtered state from a contact at `t`.
+    fn accept(&mut self, state: State, t: EventTime) {
+        self.state = state;
+        self.t = t;
+        self.last_hit = t;
+        self.hits += 1;
+    }
+
     /// Course over ground, degrees clockwise from grid north, in [0, 360).
     pub fn course_deg(&self) -> f64 {
         let (vx, vy) = self.vel();
@@ -274,10 +282,7 @@ impl Tracker {
             .update(&prior, &z, CovarianceUpdateMethod::JosephForm)
             .unwrap_or(prior);
         let tr = self.tracks.get_mut(&id).expect("assigned track exists");
-        tr.state = post;
-        tr.t = p.t;
-        tr.last_hit = p.t;
-        tr.hits += 1;
+        tr.accept(post, p.t);
         // Δ score = ln( Pd · N(z; ẑ, S) / λ_clutter ).
         tr.score += p.pd.ln()
             - (2.0 * std::f64::consts::PI).ln()
@@ -362,11 +367,10 @@ impl Tracker {
             }
         }
         .unwrap_or(prior);
-        let tr = self.tracks.get_mut(&id).expect("track exists");
-        tr.state = post;
-        tr.t = m.t;
-        tr.last_hit = m.t;
-        tr.hits += 1;
+        self.tracks
+            .get_mut(&id)
+            .expect("track exists")
+            .accept(post, m.t);
         AisOutcome::Updated(id)
     }
 
