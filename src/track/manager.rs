@@ -21,16 +21,14 @@ use rstar::primitives::GeomWithData;
 use rstar::RTree;
 use std::collections::{BTreeMap, HashMap};
 
-/// Radius of the R-tree search for gating candidates; the chi-square gate then decides.
-const SEARCH_RADIUS_M: f64 = 2_000.0;
+/// Bound on a gating track's predicted 1-sigma position error used to size the R-tree
+/// search (a tentative track: 6 m/s speed uncertainty over its 8 s life, plus its plot).
+const TRACK_SIGMA_BOUND_M: f64 = 150.0;
+/// Margin for the straight-line extrapolation used to place tracks in the R-tree.
+const SEARCH_MARGIN_M: f64 = 50.0;
 /// Minimum hits before a tentative track may be confirmed, whatever its score: two
 /// clutter plots falling in one gate by chance must not make a track.
 const CONFIRM_HITS: u32 = 3;
-/// A track whose predicted position is more uncertain than this (1-sigma, metres) claims no
-/// radar plot: its gate would be hundreds of metres wide and catch clutter. This is the
-/// case of an AIS-only vessel coasting between class B reports (3 minutes apart when slow);
-/// a vessel the radars see keeps its uncertainty small through its own plots.
-const MAX_GATING_SIGMA_M: f64 = 100.0;
 /// Added to the cost of an association made under the manoeuvre hypothesis, so that the
 /// steady hypothesis wins whenever both fit.
 const MANOEUVRE_PENALTY: f64 = 4.0;
@@ -200,6 +198,16 @@ impl Tracker {
                 .collect(),
         );
         let gate = self.cfg.gate_chi2;
+        // Search only as far as any gate can reach: sized from the largest plot error of
+        // the scan, not a fixed radius (a fixed 2 km returned dozens of candidates per plot
+        // in dense traffic, each costing a prediction).
+        let max_plot_var = plots
+            .iter()
+            .map(|p| p.r[0][0].max(p.r[1][1]))
+            .fold(0.0, f64::max);
+        let radius = (gate + MANOEUVRE_PENALTY).sqrt()
+            * (TRACK_SIGMA_BOUND_M * TRACK_SIGMA_BOUND_M + max_plot_var).sqrt()
+            + SEARCH_MARGIN_M;
         // (track, plot, cost); plots that fall in a confirmed track's gate; plots older
         // than every track they gate with.
         let mut edges: Vec<(u64, usize, f64)> = Vec::new();
@@ -207,18 +215,21 @@ impl Tracker {
         let mut near_confirmed = vec![false; plots.len()];
         let mut oos_only = vec![false; plots.len()];
         for (j, p) in plots.iter().enumerate() {
-            for e in tree.locate_within_distance(p.z, SEARCH_RADIUS_M * SEARCH_RADIUS_M) {
+            for e in tree.locate_within_distance(p.z, radius * radius) {
                 let tr = &self.tracks[&e.data];
+                // A track that has gone without any contact longer than a radar-only track
+                // survives claims no plot: its gate would be hundreds of metres wide and catch
+                // clutter. This is an AIS-only vessel coasting between class B reports (3
+                // minutes apart when slow); a vessel the radars see is updated by its plots.
+                if p.t.secs_since(tr.last_hit) > self.cfg.coast_s {
+                    continue;
+                }
                 let late = p.t < tr.t;
                 let pred = if late {
                     tr.state.clone()
                 } else {
                     self.predicted(tr, p.t)
                 };
-                let pc = pred.covariance();
-                if (pc[(0, 0)] + pc[(1, 1)]) / 2.0 > MAX_GATING_SIGMA_M * MAX_GATING_SIGMA_M {
-                    continue;
-                }
                 let (mut d2, _) = position_innovation(&pred, p.z, p.r);
                 if !late
                     && tr.confirmed
@@ -383,7 +394,7 @@ impl Tracker {
             .filter(|tr| tr.mmsi.is_none())
             .filter(|tr| {
                 let (x, y) = tr.pos();
-                (x - m.z[0]).hypot(y - m.z[1]) < SEARCH_RADIUS_M
+                (x - m.z[0]).hypot(y - m.z[1]) < 2_000.0
             })
             .filter_map(|tr| {
                 let (d2, _) = position_innovation(&self.predicted(tr, m.t), m.z, r);

@@ -1,0 +1,159 @@
+//! Engine step per radar scan at 10, 200 and 2,000 targets, beside decoding the same
+//! messages alone (same run), and heap bytes per track at 200, 2,000 and 20,000 tracks
+//! (counted by a global allocator wrapper, not RSS).
+//!
+//!   cargo bench --bench engine
+//!
+//! Targets move at 3-8 m/s inside the Gris-Nez radar's cover; every target is detected on
+//! every scan (so the per-scan cost is the cost of N plots), plus 5 clutter plots. The first
+//! 10 scans (track confirmation) are not timed.
+
+use std::hint::black_box;
+use std::time::Instant;
+use vigie::decode::Decoder;
+use vigie::{Config, EventTime, Pipeline};
+
+/// Counts live heap bytes exactly (RSS is too coarse: the allocator reuses freed pages).
+struct Counting;
+
+static LIVE: std::sync::atomic::AtomicIsize = std::sync::atomic::AtomicIsize::new(0);
+
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size() as isize, std::sync::atomic::Ordering::Relaxed);
+        unsafe { std::alloc::System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
+        LIVE.fetch_sub(l.size() as isize, std::sync::atomic::Ordering::Relaxed);
+        unsafe { std::alloc::System.dealloc(p, l) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+fn live_bytes() -> isize {
+    LIVE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Deterministic pseudo-random numbers in [0, 1).
+fn lcg(state: &mut u64) -> f64 {
+    *state = state
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (*state >> 11) as f64 / (1u64 << 53) as f64
+}
+
+fn main() {
+    let cfg = Config::load_with_env(None, &[]).unwrap();
+    let zones = vigie::geo::zones::load(&cfg.zones.path).unwrap();
+    let sensors: Vec<String> = cfg.radar.iter().map(|r| r.id.clone()).collect();
+    println!("| targets | engine per scan p50 / p99 | engine contacts/s | decode alone, same messages | ratio |");
+    println!("|---|---|---|---|---|");
+    for n in [10usize, 200, 2000] {
+        let mut seed = 42 + n as u64;
+        // Targets in range/bearing from the site, moving in straight lines.
+        let targets: Vec<(f64, f64, f64, f64)> = (0..n)
+            .map(|_| {
+                let r = 2000.0 + 18000.0 * lcg(&mut seed);
+                let b = 180.0 + 100.0 * lcg(&mut seed); // the sea side of Gris-Nez
+                let (x, y) = (r * b.to_radians().sin(), r * b.to_radians().cos());
+                let h = 360.0 * lcg(&mut seed);
+                let v = 3.0 + 5.0 * lcg(&mut seed);
+                (x, y, v * h.to_radians().sin(), v * h.to_radians().cos())
+            })
+            .collect();
+        let scans = 70;
+        let t0 = EventTime::parse_rfc3339("2026-03-14T05:00:00Z").unwrap();
+        let msgs: Vec<(String, Vec<u8>, EventTime)> = (0..scans)
+            .map(|k| {
+                let dt = k as f64 * 2.5;
+                let mut plots: Vec<String> = targets
+                    .iter()
+                    .map(|(x, y, vx, vy)| {
+                        let (px, py) = (x + vx * dt, y + vy * dt);
+                        let r = px.hypot(py);
+                        let b = px.atan2(py).to_degrees().rem_euclid(360.0);
+                        format!(r#"{{"range_m":{r:.1},"bearing_deg":{b:.3}}}"#)
+                    })
+                    .collect();
+                for _ in 0..5 {
+                    let r = 24000.0 * lcg(&mut seed).sqrt();
+                    plots.push(format!(
+                        r#"{{"range_m":{r:.1},"bearing_deg":{:.3}}}"#,
+                        359.0 * lcg(&mut seed)
+                    ));
+                }
+                let t = t0.plus_secs(dt);
+                let body = format!(r#"{{"t":"{}","plots":[{}]}}"#, t, plots.join(","));
+                (
+                    "vigie/contacts/radar/gris-nez".to_string(),
+                    body.into_bytes(),
+                    t,
+                )
+            })
+            .collect();
+        let mut p = Pipeline::new(&cfg, zones.clone(), true);
+        let mut times = Vec::new();
+        let mut contacts = 0usize;
+        for (i, (topic, body, t)) in msgs.iter().enumerate() {
+            let s = Instant::now();
+            let c = p.process(topic, body, *t).contacts;
+            if i >= 10 {
+                times.push(s.elapsed().as_secs_f64());
+                contacts += c;
+            }
+        }
+        let total: f64 = times.iter().sum();
+        let mut dec = Decoder::new("vigie", &sensors, 1 << 24);
+        let s = Instant::now();
+        for (topic, body, t) in &msgs[10..] {
+            let mut r = Vec::new();
+            black_box(dec.decode(topic, body, *t, &mut r).unwrap());
+        }
+        let decode = s.elapsed().as_secs_f64();
+        let (p50, p99) = (pct(&mut times, 0.5), pct(&mut times, 0.99));
+        println!(
+            "| {n} | {:.3} / {:.3} ms | {:.2} M | {:.2} M contacts/s | {:.2}x |",
+            p50 * 1e3,
+            p99 * 1e3,
+            contacts as f64 / total / 1e6,
+            contacts as f64 / decode / 1e6,
+            decode / total
+        );
+    }
+
+    println!("\n| tracks | heap growth | bytes per track |");
+    println!("|---|---|---|");
+    for n in [200usize, 2000, 20000] {
+        let mut p = Pipeline::new(&cfg, zones.clone(), true);
+        let before = live_bytes();
+        let t = EventTime::parse_rfc3339("2026-03-14T05:00:00Z").unwrap();
+        // AIS starts a confirmed track per MMSI at once.
+        for i in 0..n {
+            let lat = 50.5 + 0.6 * (i as f64 / n as f64);
+            let lon = 1.0 + 0.4 * ((i * 7919) % n) as f64 / n as f64;
+            let body = format!(
+                r#"{{"class":"AIS","type":1,"mmsi":{},"scaled":true,"lat":{lat:.6},"lon":{lon:.6},"speed":5.0,"course":90.0,"t":"{t}"}}"#,
+                200_000_000 + i
+            );
+            p.process("vigie/contacts/ais/bench", body.as_bytes(), t);
+        }
+        let after = live_bytes();
+        black_box(&p);
+        println!(
+            "| {n} | {:.0} KiB | {:.0} |",
+            (after - before) as f64 / 1024.0,
+            (after - before) as f64 / n as f64
+        );
+    }
+    println!(
+        "\nsize_of::<Track>() = {} bytes (state and covariance inline; plus map and per-track loiter state)",
+        std::mem::size_of::<vigie::track::Track>()
+    );
+}
