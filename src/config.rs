@@ -399,7 +399,7 @@ impl Config {
             );
         }
         if let Some(url) = &self.mqtt.url {
-            if let Err(e) = crate::io::mqtt::parse_url(url, "check") {
+            if let Err(e) = crate::io::mqtt::parse_url(url) {
                 return bad(
                     "mqtt.url",
                     format!("= {url:?}: {e}"),

@@ -236,10 +236,6 @@ impl Engine {
         self.counts
     }
 
-    pub fn active_alerts(&self) -> usize {
-        self.loiter.active()
-    }
-
     /// Active alerts per zone id.
     pub fn active_alerts_by_zone(&self) -> BTreeMap<&str, usize> {
         let mut m = BTreeMap::new();

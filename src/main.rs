@@ -406,9 +406,7 @@ async fn main() -> Result<()> {
 }
 
 async fn demo(cfg: Config, scene: Option<PathBuf>, speed: f64) -> Result<()> {
-    let path = scene.unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/scenarios/equihen-pickup.toml")
-    });
+    let path = scene.unwrap_or_else(|| scene_path("equihen-pickup"));
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read scene {}", path.display()))?;
     let sc: vigie::sim::Scene =
@@ -474,5 +472,5 @@ fn estimate_lines(path: &PathBuf, size: u64) -> u64 {
 }
 
 fn host_port(url: &str) -> (String, u16) {
-    vigie::io::mqtt::parse_url(url, "").unwrap_or(("127.0.0.1".into(), 1883))
+    vigie::io::mqtt::parse_url(url).unwrap_or(("127.0.0.1".into(), 1883))
 }

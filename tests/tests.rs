@@ -518,7 +518,7 @@ async fn malformed_input_is_rejected_counted_and_harmless() {
                 "unknown_topic",
             ),
         ];
-        for (i, (topic, payload, _)) in bad.iter().enumerate() {
+        for (topic, payload, _) in &bad {
             p.client
                 .publish(radar.clone(), rumqttc::QoS::AtLeastOnce, false, good_radar)
                 .await
@@ -536,7 +536,6 @@ async fn malformed_input_is_rejected_counted_and_harmless() {
                 .publish(ais.clone(), rumqttc::QoS::AtLeastOnce, false, good_ais)
                 .await
                 .unwrap();
-            let _ = i;
         }
         let m = h.metrics.clone();
         let n = bad.len() as u64;

@@ -84,11 +84,6 @@ impl Loiter {
         }
     }
 
-    /// Alerts currently raised.
-    pub fn active(&self) -> usize {
-        self.tracks.values().filter(|p| p.alert.is_some()).count()
-    }
-
     /// The zone id of each active alert, for the metrics gauge.
     pub fn active_by_zone(&self) -> impl Iterator<Item = &str> + '_ {
         self.tracks

@@ -37,8 +37,6 @@ struct RawAis {
     to_stern: Option<Value>,
     to_port: Option<Value>,
     to_starboard: Option<Value>,
-    part: Option<Value>,
-    partno: Option<Value>,
     #[serde(default)]
     exercise: bool,
 }
@@ -187,7 +185,6 @@ fn static_data(r: &RawAis, msg_type: u8, mmsi: u32) -> AisStatic {
         (Some(a), Some(b), Some(c), Some(d)) => Some([a, b, c, d]),
         _ => None,
     };
-    let _part = num(&r.partno).or(num(&r.part));
     AisStatic {
         msg_type,
         mmsi,

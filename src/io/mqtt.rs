@@ -26,7 +26,7 @@ pub enum MqttError {
 }
 
 /// `mqtt://host:port` or `tcp://host:port` (port defaults to 1883) → (host, port).
-pub fn parse_url(url: &str, _client_id: &str) -> Result<(String, u16), String> {
+pub fn parse_url(url: &str) -> Result<(String, u16), String> {
     let rest = url
         .strip_prefix("mqtt://")
         .or_else(|| url.strip_prefix("tcp://"))
@@ -101,7 +101,7 @@ pub struct Link {
 impl Link {
     /// Starts the connection task. Does not wait for the broker: see [`Link::wait_connected`].
     pub fn start(o: LinkOptions) -> Result<Link, MqttError> {
-        let (host, port) = parse_url(&o.url, &o.client_id).map_err(|reason| MqttError::Url {
+        let (host, port) = parse_url(&o.url).map_err(|reason| MqttError::Url {
             url: o.url.clone(),
             reason,
         })?;
@@ -269,19 +269,16 @@ mod tests {
     #[test]
     fn urls() {
         assert_eq!(
-            parse_url("mqtt://127.0.0.1:1883", "x").unwrap(),
+            parse_url("mqtt://127.0.0.1:1883").unwrap(),
             ("127.0.0.1".into(), 1883)
         );
+        assert_eq!(parse_url("tcp://broker").unwrap(), ("broker".into(), 1883));
         assert_eq!(
-            parse_url("tcp://broker", "x").unwrap(),
-            ("broker".into(), 1883)
-        );
-        assert_eq!(
-            parse_url("mqtt://[::1]:1884", "x").unwrap(),
+            parse_url("mqtt://[::1]:1884").unwrap(),
             ("::1".into(), 1884)
         );
-        assert!(parse_url("http://x:1", "x").is_err());
-        assert!(parse_url("mqtt://x:notaport", "x").is_err());
-        assert!(parse_url("mqtt://", "x").is_err());
+        assert!(parse_url("http://x:1").is_err());
+        assert!(parse_url("mqtt://x:notaport").is_err());
+        assert!(parse_url("mqtt://").is_err());
     }
 }

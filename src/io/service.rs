@@ -59,7 +59,7 @@ impl RejectLog {
             let n = self.counts.entry(r.reason()).or_insert(0);
             *n += 1;
             let topic: String = topic.chars().take(120).collect();
-            if n.is_power_of_ten() {
+            if is_power_of_ten(*n) {
                 tracing::warn!(
                     reason = r.reason(),
                     total = *n,
@@ -72,17 +72,11 @@ impl RejectLog {
     }
 }
 
-trait PowerOfTen {
-    fn is_power_of_ten(&self) -> bool;
-}
-impl PowerOfTen for u64 {
-    fn is_power_of_ten(&self) -> bool {
-        let mut n = *self;
-        while n >= 10 && n.is_multiple_of(10) {
-            n /= 10;
-        }
-        n == 1
+fn is_power_of_ten(mut n: u64) -> bool {
+    while n >= 10 && n.is_multiple_of(10) {
+        n /= 10;
     }
+    n == 1
 }
 
 /// The serialised alert as published, stamped with `emitted_at` now.

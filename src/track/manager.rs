@@ -19,7 +19,7 @@ use nalgebra::{Matrix4, Vector2, Vector4};
 use pathfinding::prelude::{kuhn_munkres_min, Matrix};
 use rstar::primitives::GeomWithData;
 use rstar::RTree;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Bound on a gating track's predicted 1-sigma position error used to size the R-tree
 /// search (a tentative track: 6 m/s speed uncertainty over its 8 s life, plus its plot).
@@ -208,10 +208,11 @@ impl Tracker {
         let radius = (gate + MANOEUVRE_PENALTY).sqrt()
             * (TRACK_SIGMA_BOUND_M * TRACK_SIGMA_BOUND_M + max_plot_var).sqrt()
             + SEARCH_MARGIN_M;
-        // (track, plot, cost); plots that fall in a confirmed track's gate; plots older
-        // than every track they gate with.
+        // (track, plot, cost); per plot: in some track's gate, in a confirmed track's gate,
+        // in the gate only of tracks newer than it.
         let mut edges: Vec<(u64, usize, f64)> = Vec::new();
-        let mut manoeuvres: Vec<(u64, usize)> = Vec::new();
+        let mut manoeuvres: HashSet<(u64, usize)> = HashSet::new();
+        let mut has_edge = vec![false; plots.len()];
         let mut near_confirmed = vec![false; plots.len()];
         let mut oos_only = vec![false; plots.len()];
         for (j, p) in plots.iter().enumerate() {
@@ -239,7 +240,7 @@ impl Tracker {
                     let m = self.predicted_with(tr, p.t, self.cfg.manoeuvre_noise);
                     let (dm, _) = position_innovation(&m, p.z, p.r);
                     if dm <= gate {
-                        manoeuvres.push((tr.id, j));
+                        manoeuvres.insert((tr.id, j));
                         d2 = dm + MANOEUVRE_PENALTY;
                     }
                 }
@@ -251,6 +252,7 @@ impl Tracker {
                     continue;
                 }
                 near_confirmed[j] |= tr.confirmed;
+                has_edge[j] = true;
                 edges.push((tr.id, j, d2));
             }
         }
@@ -267,11 +269,11 @@ impl Tracker {
             if used[j] || near_confirmed[j] {
                 continue;
             }
-            if oos_only[j] && !edges.iter().any(|e| e.1 == j) {
+            if oos_only[j] && !has_edge[j] {
                 self.stats.out_of_sequence += 1;
                 continue;
             }
-            if edges.iter().any(|e| e.1 == j) {
+            if has_edge[j] {
                 // Lost the assignment to another plot of a tentative track: a split.
                 continue;
             }
