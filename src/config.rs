@@ -40,6 +40,19 @@ pub struct MqttConfig {
     pub max_packet_bytes: usize,
     /// Seconds between two publications of one track on `{prefix}/tracks/{id}` (event time).
     pub track_interval_s: f64,
+    /// Keep the broker session (subscriptions and queued QoS 1 contacts) across vigie
+    /// restarts and broker outages; needs a `client_id` no other client uses.
+    pub persistent_session: bool,
+    /// Broker login. The password comes from `password_file` or the `VIGIE_MQTT_PASSWORD`
+    /// environment variable, never from this file, and is never logged.
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    /// PEM CA bundle that signed the broker's certificate (`mqtts://` URLs); absent: the
+    /// system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate and key, for brokers that authenticate clients by certificate.
+    pub client_cert_file: Option<PathBuf>,
+    pub client_key_file: Option<PathBuf>,
 }
 
 impl Default for MqttConfig {
@@ -51,6 +64,12 @@ impl Default for MqttConfig {
             embedded_listen: "127.0.0.1:1883".into(),
             max_packet_bytes: 2 * 1024 * 1024,
             track_interval_s: 1.0,
+            persistent_session: true,
+            username: None,
+            password_file: None,
+            ca_file: None,
+            client_cert_file: None,
+            client_key_file: None,
         }
     }
 }
@@ -205,6 +224,9 @@ pub struct AlertsConfig {
     pub clear_outside_s: f64,
     /// At most one `updated` event per alert per this many seconds.
     pub update_interval_s: f64,
+    /// After a restart, seconds of event time a restored active alert waits for a track to
+    /// take it over before it is cleared as `track_lost`.
+    pub restore_grace_s: f64,
 }
 
 impl Default for AlertsConfig {
@@ -217,6 +239,7 @@ impl Default for AlertsConfig {
             clear_underway_s: 5.0,
             clear_outside_s: 10.0,
             update_interval_s: 30.0,
+            restore_grace_s: 60.0,
         }
     }
 }
@@ -312,6 +335,65 @@ pub fn default_radars() -> Vec<RadarConfig> {
     ]
 }
 
+/// The broker password, read by [`MqttConfig::security`] and never stored in [`Config`].
+pub const PASSWORD_ENV: &str = "VIGIE_MQTT_PASSWORD";
+
+impl MqttConfig {
+    /// Reads the TLS material and credentials the configuration names. The password comes
+    /// from `VIGIE_MQTT_PASSWORD`, else from `password_file` (first line, trailing newline
+    /// dropped).
+    pub fn security(&self) -> Result<crate::io::mqtt::Security, ConfigError> {
+        let read = |key: &str, p: &Path| {
+            std::fs::read(p).map_err(|e| ConfigError::Invalid {
+                origin: "mqtt".into(),
+                key: format!("mqtt.{key}"),
+                problem: format!("= {}: cannot read it: {e}", p.display()),
+                fix: "check the path (relative paths are relative to the configuration file)"
+                    .into(),
+            })
+        };
+        let password = match std::env::var(PASSWORD_ENV) {
+            Ok(p) => Some(p),
+            Err(_) => match &self.password_file {
+                Some(f) => {
+                    let text = String::from_utf8_lossy(&read("password_file", f)?).into_owned();
+                    Some(text.lines().next().unwrap_or("").to_string())
+                }
+                None => None,
+            },
+        };
+        if password.is_some() && self.username.is_none() {
+            return Err(ConfigError::Invalid {
+                origin: "mqtt".into(),
+                key: "mqtt.username".into(),
+                problem: "is missing while a password is given".into(),
+                fix: "set mqtt.username (or VIGIE_MQTT_USERNAME)".into(),
+            });
+        }
+        let client_cert = match (&self.client_cert_file, &self.client_key_file) {
+            (Some(c), Some(k)) => Some((read("client_cert_file", c)?, read("client_key_file", k)?)),
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError::Invalid {
+                    origin: "mqtt".into(),
+                    key: "mqtt.client_cert_file".into(),
+                    problem: "and mqtt.client_key_file must be given together".into(),
+                    fix: "give both, or neither".into(),
+                })
+            }
+        };
+        Ok(crate::io::mqtt::Security {
+            ca_pem: match &self.ca_file {
+                Some(f) => Some(read("ca_file", f)?),
+                None => None,
+            },
+            client_cert,
+            username: self.username.clone(),
+            password,
+        })
+    }
+}
+
 /// Sections that `VIGIE_<SECTION>_<KEY>` environment variables may set.
 const ENV_SECTIONS: &[&str] = &[
     "mqtt", "zones", "ais", "tracker", "alerts", "metrics", "limits", "frame",
@@ -353,7 +435,7 @@ impl Config {
             let Some((section, key)) = rest.split_once('_') else {
                 continue;
             };
-            if !ENV_SECTIONS.contains(&section) {
+            if !ENV_SECTIONS.contains(&section) || k == PASSWORD_ENV {
                 continue;
             }
             let value = parse_env_value(v);
@@ -376,6 +458,17 @@ impl Config {
                 message: e.to_string(),
             })?;
         cfg.zones.path = resolve(base.as_deref(), &cfg.zones.path);
+        for p in [
+            &mut cfg.mqtt.password_file,
+            &mut cfg.mqtt.ca_file,
+            &mut cfg.mqtt.client_cert_file,
+            &mut cfg.mqtt.client_key_file,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *p = resolve(base.as_deref(), p);
+        }
         cfg.validate(&origin_desc)?;
         Ok(cfg)
     }

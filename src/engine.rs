@@ -256,6 +256,17 @@ impl Engine {
         self.zones = zones;
     }
 
+    /// Takes back an active alert published by an earlier run (see
+    /// [`Loiter::restore`]). Returns whether it was taken.
+    pub fn restore_alert(&mut self, ev: &AlertEvent) -> bool {
+        self.loiter.restore(ev, &self.zones, &self.frame)
+    }
+
+    /// Restored alerts no track has taken over yet.
+    pub fn restored_waiting(&self) -> usize {
+        self.loiter.orphans()
+    }
+
     /// Processes one decoded message.
     pub fn process(&mut self, d: &Decoded, out: &mut Outputs) {
         self.updated.clear();
@@ -383,6 +394,7 @@ impl Engine {
             return;
         }
         self.last_housekeeping = Some(self.now);
+        self.loiter.tick(self.now, &self.frame, &mut out.alerts);
         self.deleted.clear();
         self.tracker.expire(self.now, &mut self.deleted);
         for tr in &self.deleted {
@@ -448,6 +460,21 @@ impl Pipeline {
         let index = ZoneIndex::new(zones, &frame);
         self.live.set_zones(index.clone());
         self.exercise.set_zones(index);
+    }
+
+    /// Takes back the active alerts an earlier run left (their latest events), each into
+    /// the live or exercise engine it came from. Returns how many were taken.
+    pub fn restore_alerts(&mut self, events: &[AlertEvent]) -> usize {
+        events
+            .iter()
+            .filter(|e| {
+                if e.exercise {
+                    self.exercise.restore_alert(e)
+                } else {
+                    self.live.restore_alert(e)
+                }
+            })
+            .count()
     }
 
     /// The outputs of the last [`process`](Self::process) call.

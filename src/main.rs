@@ -472,5 +472,7 @@ fn estimate_lines(path: &PathBuf, size: u64) -> u64 {
 }
 
 fn host_port(url: &str) -> (String, u16) {
-    vigie::io::mqtt::parse_url(url).unwrap_or(("127.0.0.1".into(), 1883))
+    vigie::io::mqtt::parse_url(url)
+        .map(|a| (a.host, a.port))
+        .unwrap_or(("127.0.0.1".into(), 1883))
 }

@@ -3,7 +3,9 @@
 //! broker too (CI: the machine's Mosquitto).
 
 mod corpora;
+mod faults;
 mod monitoring;
+mod mosquitto;
 mod util;
 
 use serde_json::Value;

@@ -72,6 +72,23 @@ pub struct Loiter {
     allow: HashSet<u32>,
     exercise: bool,
     tracks: BTreeMap<u64, PerTrack>,
+    /// Alerts restored after a restart that no track has taken over yet.
+    orphans: Vec<Orphan>,
+}
+
+/// An alert that was active when vigie stopped (read back from the broker's retained
+/// `alerts/active/#` at start-up). Its track died with the old process, so the first
+/// confirmed track found near its centre, in its zone and not under way takes it over
+/// under the same id; if none does within `restore_grace_s` of event time, the boat has gone
+/// and the alert is cleared (`track_lost`). Either way a restart neither raises the pickup a
+/// second time nor leaves an alert that can never clear.
+#[derive(Debug)]
+struct Orphan {
+    alert: Active,
+    label: String,
+    last: (f64, f64, f64, Option<u32>),
+    /// Event time by which a track must take it over; set by the first time seen.
+    deadline: Option<EventTime>,
 }
 
 impl Loiter {
@@ -81,14 +98,71 @@ impl Loiter {
             cfg,
             exercise,
             tracks: BTreeMap::new(),
+            orphans: Vec::new(),
         }
+    }
+
+    /// Takes back an alert published by an earlier run (its latest retained event). Events
+    /// of the other stream (exercise vs live) and cleared ones are ignored.
+    pub fn restore(&mut self, ev: &AlertEvent, zones: &ZoneIndex, frame: &LocalFrame) -> bool {
+        if ev.exercise != self.exercise
+            || ev.state == AlertState::Cleared
+            || self.orphans.iter().any(|o| o.alert.id == ev.id)
+        {
+            return false;
+        }
+        let (x, y) = frame.to_local(ev.lat, ev.lon);
+        self.orphans.push(Orphan {
+            alert: Active {
+                id: ev.id.clone(),
+                zone: zones.index_of(&ev.zone.id),
+                zone_ref: ev.zone.clone(),
+                start: ev.t.plus_secs(-ev.dwell_s),
+                last_emit: ev.t,
+                centre: (x, y),
+            },
+            label: ev.track_id.clone(),
+            last: (x, y, ev.speed_kn / MPS_TO_KN, ev.mmsi),
+            deadline: None,
+        });
+        true
+    }
+
+    /// Restored alerts still waiting for a track.
+    pub fn orphans(&self) -> usize {
+        self.orphans.len()
+    }
+
+    /// Clears restored alerts that no track took over in time.
+    pub fn tick(&mut self, now: EventTime, frame: &LocalFrame, out: &mut Vec<AlertEvent>) {
+        let grace = self.cfg.restore_grace_s;
+        let exercise = self.exercise;
+        self.orphans.retain_mut(|o| {
+            let deadline = *o.deadline.get_or_insert(now.plus_secs(grace));
+            if now < deadline {
+                return true;
+            }
+            out.push(make_event(
+                &o.alert,
+                &o.label,
+                o.last,
+                now,
+                AlertState::Cleared,
+                Some("track_lost"),
+                frame,
+                exercise,
+            ));
+            false
+        });
     }
 
     /// The zone id of each active alert, for the metrics gauge.
     pub fn active_by_zone(&self) -> impl Iterator<Item = &str> + '_ {
         self.tracks
             .values()
-            .filter_map(|p| p.alert.as_ref().map(|a| a.zone_ref.id.as_str()))
+            .filter_map(|p| p.alert.as_ref())
+            .chain(self.orphans.iter().map(|o| &o.alert))
+            .map(|a| a.zone_ref.id.as_str())
     }
 
     /// Zones were reloaded: re-point every track and active alert at its zone by id, so
@@ -189,6 +263,28 @@ impl Loiter {
             return;
         }
 
+        if !self.orphans.is_empty() && !allowed {
+            if let Some(mut a) = adopt(&mut self.orphans, cfg, &v, zone) {
+                tracing::info!(
+                    "alert {} taken over by track {} after a restart",
+                    a.id,
+                    p.label
+                );
+                a.last_emit = v.t;
+                p.zone = zone;
+                p.moved = true;
+                p.alert = Some(a);
+                out.push(event(
+                    p,
+                    v.t,
+                    AlertState::Updated,
+                    None,
+                    frame,
+                    self.exercise,
+                ));
+                return;
+            }
+        }
         if zone != p.zone {
             p.zone = zone;
             p.samples.clear();
@@ -272,6 +368,28 @@ impl Loiter {
     }
 }
 
+/// A restored alert this track should take over: same zone, near its centre, not under
+/// way.
+fn adopt(
+    orphans: &mut Vec<Orphan>,
+    cfg: &AlertsConfig,
+    v: &TrackView,
+    zone: Option<usize>,
+) -> Option<Active> {
+    let zone = zone?;
+    if v.speed_mps > cfg.underway_kn / MPS_TO_KN {
+        return None;
+    }
+    // The circle's centre is where the boat was confined; a new track's first positions are
+    // noisier than the old filtered ones, hence twice the radius.
+    let reach = 2.0 * cfg.loiter_radius_m;
+    let i = orphans.iter().position(|o| {
+        o.alert.zone == Some(zone)
+            && (v.x - o.alert.centre.0).hypot(v.y - o.alert.centre.1) <= reach
+    })?;
+    Some(orphans.swap_remove(i).alert)
+}
+
 fn event(
     p: &PerTrack,
     t: EventTime,
@@ -281,13 +399,27 @@ fn event(
     exercise: bool,
 ) -> AlertEvent {
     let a = p.alert.as_ref().expect("event of an active alert");
-    let (x, y, speed, mmsi) = p.last;
+    make_event(a, &p.label, p.last, t, state, reason, frame, exercise)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn make_event(
+    a: &Active,
+    label: &str,
+    last: (f64, f64, f64, Option<u32>),
+    t: EventTime,
+    state: AlertState,
+    reason: Option<&str>,
+    frame: &LocalFrame,
+    exercise: bool,
+) -> AlertEvent {
+    let (x, y, speed, mmsi) = last;
     let (lat, lon) = frame.to_geodetic(x, y);
     AlertEvent {
         id: a.id.clone(),
         kind: KIND_TAXI_BOAT.into(),
         state,
-        track_id: p.label.clone(),
+        track_id: label.to_string(),
         t,
         lat: round(lat, 1e6),
         lon: round(lon, 1e6),

@@ -2,10 +2,22 @@
 //! bounded exponential back-off and jitter (rumqttc retries in a hot loop without one),
 //! logs each outage once, re-subscribes and re-announces `online` on every connection, and
 //! hands inbound publishes to a bounded channel.
+//!
+//! Nothing QoS 1 is lost across an outage. rumqttc moves un-acknowledged publications and
+//! everything still queued in its request channel into `EventLoop::pending` when a
+//! connection drops, but *throws that list away* when the broker answers the reconnection
+//! with `session_present = false` (a broker restarted without its session, or a clean
+//! session). The connection task therefore takes the QoS 1 publications out of `pending` at
+//! every failure and puts them back, in their original order, once the new connection is
+//! acknowledged. QoS 0 track states queued during an outage are stale by then and dropped.
+//!
+//! With `manual_acks`, an inbound QoS 1 message is acknowledged only after the consumer has
+//! processed it ([`Link::ack`]): a message received but not processed when vigie dies is
+//! redelivered by the broker to the persistent session on restart.
 
 use crate::metrics::Metrics;
 use crate::time::EventTime;
-use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Outgoing, Packet, QoS};
+use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Outgoing, Packet, QoS, Request};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -25,27 +37,51 @@ pub enum MqttError {
     },
 }
 
-/// `mqtt://host:port` or `tcp://host:port` (port defaults to 1883) → (host, port).
-pub fn parse_url(url: &str) -> Result<(String, u16), String> {
-    let rest = url
+/// A broker address parsed from a URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerAddr {
+    pub host: String,
+    pub port: u16,
+    /// `mqtts://` (or `ssl://`): TLS, default port 8883.
+    pub tls: bool,
+}
+
+/// `mqtt://host:port` or `tcp://host:port` (port defaults to 1883), `mqtts://host:port` or
+/// `ssl://host:port` for TLS (port defaults to 8883).
+pub fn parse_url(url: &str) -> Result<BrokerAddr, String> {
+    let (rest, tls) = if let Some(r) = url
         .strip_prefix("mqtt://")
         .or_else(|| url.strip_prefix("tcp://"))
-        .ok_or("the scheme must be mqtt:// or tcp://")?;
+    {
+        (r, false)
+    } else if let Some(r) = url
+        .strip_prefix("mqtts://")
+        .or_else(|| url.strip_prefix("ssl://"))
+    {
+        (r, true)
+    } else {
+        return Err("the scheme must be mqtt://, tcp://, mqtts:// or ssl://".into());
+    };
+    let default_port = if tls { 8883 } else { 1883 };
     let hostport = rest.trim_end_matches('/');
-    if hostport.is_empty() || hostport.contains('/') {
-        return Err("expected mqtt://HOST:PORT".into());
+    if hostport.is_empty() || hostport.contains('/') || hostport.contains('@') {
+        return Err("expected mqtt://HOST:PORT (credentials belong in mqtt.username and mqtt.password_file, not the URL)".into());
     }
     let (host, port) = match hostport.rsplit_once(':') {
         Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
             (h, p.parse::<u16>().map_err(|_| format!("bad port `{p}`"))?)
         }
-        _ => (hostport, 1883),
+        _ => (hostport, default_port),
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
     if host.is_empty() {
         return Err("empty host".into());
     }
-    Ok((host.to_string(), port))
+    Ok(BrokerAddr {
+        host: host.to_string(),
+        port,
+        tls,
+    })
 }
 
 /// One inbound publish.
@@ -54,6 +90,10 @@ pub struct Inbound {
     pub topic: String,
     pub payload: bytes::Bytes,
     pub t_rx: EventTime,
+    /// The broker sent it as a retained message (a subscription's first look at a topic).
+    pub retain: bool,
+    /// With manual acknowledgements: what to hand back to [`Link::ack`] once processed.
+    pub ack: Option<rumqttc::Publish>,
 }
 
 /// What to set up on a connection.
@@ -69,7 +109,36 @@ pub struct LinkOptions {
     pub online: Option<(String, String)>,
     pub metrics: Option<Arc<Metrics>>,
     pub inbound_capacity: usize,
+    /// Off: the broker keeps our subscriptions and queues QoS 1 messages while we are away
+    /// (needs a fixed client id).
     pub clean_session: bool,
+    /// Acknowledge inbound QoS 1 messages only when the consumer calls [`Link::ack`].
+    pub manual_acks: bool,
+    /// TLS and credentials, when the broker asks for them.
+    pub security: Security,
+}
+
+/// How to authenticate to the broker. Secrets live here only in memory: `Debug` prints
+/// neither the password nor key material, so they never reach a log line.
+#[derive(Clone, Default)]
+pub struct Security {
+    /// PEM CA bundle that signs the broker's certificate; `Some` turns TLS on.
+    pub ca_pem: Option<Vec<u8>>,
+    /// PEM client certificate and private key, for brokers that require them.
+    pub client_cert: Option<(Vec<u8>, Vec<u8>)>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for Security {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Security")
+            .field("tls", &self.ca_pem.is_some())
+            .field("client_cert", &self.client_cert.is_some())
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .finish()
+    }
 }
 
 impl LinkOptions {
@@ -84,6 +153,8 @@ impl LinkOptions {
             metrics: None,
             inbound_capacity: 4096,
             clean_session: true,
+            manual_acks: false,
+            security: Security::default(),
         }
     }
 }
@@ -101,15 +172,34 @@ pub struct Link {
 impl Link {
     /// Starts the connection task. Does not wait for the broker: see [`Link::wait_connected`].
     pub fn start(o: LinkOptions) -> Result<Link, MqttError> {
-        let (host, port) = parse_url(&o.url).map_err(|reason| MqttError::Url {
+        let addr = parse_url(&o.url).map_err(|reason| MqttError::Url {
             url: o.url.clone(),
             reason,
         })?;
-        let mut opts = MqttOptions::new(o.client_id.clone(), host, port);
+        let mut opts = MqttOptions::new(o.client_id.clone(), addr.host, addr.port);
         opts.set_keep_alive(Duration::from_secs(15));
         opts.set_max_packet_size(o.max_packet_bytes, o.max_packet_bytes);
         opts.set_clean_session(o.clean_session);
+        opts.set_manual_acks(o.manual_acks);
         opts.set_inflight(200);
+        if let Some(user) = &o.security.username {
+            opts.set_credentials(user, o.security.password.clone().unwrap_or_default());
+        }
+        if addr.tls {
+            // One process-wide crypto provider (ring); a second install is a no-op error.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            opts.set_transport(match &o.security.ca_pem {
+                Some(ca) => {
+                    rumqttc::Transport::tls(ca.clone(), o.security.client_cert.clone(), None)
+                }
+                None => rumqttc::Transport::tls_with_default_config(),
+            });
+        } else if o.security.ca_pem.is_some() {
+            return Err(MqttError::Url {
+                url: o.url.clone(),
+                reason: "a CA file is configured but the URL is not mqtts://".into(),
+            });
+        }
         if let Some((t, p)) = &o.will {
             opts.set_last_will(LastWill::new(t, p.clone(), QoS::AtLeastOnce, true));
         }
@@ -159,12 +249,25 @@ impl Link {
         true
     }
 
+    /// Acknowledges a processed inbound message (with `manual_acks`). Never blocks: if the
+    /// request queue is full the broker simply redelivers the message later.
+    pub fn ack(&self, msg: &Inbound) {
+        if let Some(p) = &msg.ack {
+            let _ = self.client.try_ack(p);
+        }
+    }
+
     /// Disconnects cleanly (no Last Will) and waits for the connection task to finish.
     pub async fn close(self) {
         let _ = self.client.disconnect().await;
         let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
     }
 }
+
+/// QoS 1 publications held across one outage at most; beyond it the oldest are dropped
+/// and counted (`vigie_publish_failures_total`). Alerts are a few hundred bytes: this is
+/// hours of alerts, and bounded memory if the broker never comes back.
+const MAX_SAVED: usize = 100_000;
 
 async fn drive(
     mut eventloop: rumqttc::EventLoop,
@@ -177,9 +280,29 @@ async fn drive(
     let mut backoff = Duration::from_millis(100);
     let mut down_since: Option<std::time::Instant> = None;
     let mut ever_connected = false;
+    // QoS 1 publications kept across an outage (see the module comment).
+    let mut saved: std::collections::VecDeque<Request> = Default::default();
     loop {
         match eventloop.poll().await {
-            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                if !saved.is_empty() {
+                    tracing::info!(
+                        "re-sending {} QoS 1 publications queued during the outage",
+                        saved.len()
+                    );
+                    for r in saved.iter_mut() {
+                        // A new session knows none of our packet ids.
+                        if let Request::Publish(p) = r {
+                            if !ack.session_present {
+                                p.pkid = 0;
+                            } else {
+                                p.dup = true;
+                            }
+                        }
+                    }
+                    saved.extend(eventloop.pending.drain(..));
+                    eventloop.pending = std::mem::take(&mut saved);
+                }
                 backoff = Duration::from_millis(100);
                 if let Some(since) = down_since.take() {
                     tracing::info!(
@@ -221,10 +344,16 @@ async fn drive(
                 let _ = connected.send(true);
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
+                let ack = (o.manual_acks && p.qos != QoS::AtMostOnce).then(|| rumqttc::Publish {
+                    payload: bytes::Bytes::new(),
+                    ..p.clone()
+                });
                 let msg = Inbound {
                     topic: p.topic.clone(),
+                    retain: p.retain,
                     payload: p.payload,
                     t_rx: EventTime::now(),
+                    ack,
                 };
                 if tx.send(msg).await.is_err() {
                     // The consumer is gone: we are shutting down.
@@ -238,6 +367,28 @@ async fn drive(
             }
             Ok(_) => {}
             Err(e) => {
+                let before = saved.len();
+                for r in eventloop.pending.drain(..) {
+                    match r {
+                        Request::Publish(p) if p.qos != QoS::AtMostOnce => {
+                            if saved.len() >= MAX_SAVED {
+                                saved.pop_front();
+                                if let Some(m) = &o.metrics {
+                                    m.publish_failures.inc();
+                                }
+                            }
+                            saved.push_back(Request::Publish(p));
+                        }
+                        // Stale track states; subscriptions are renewed on reconnection.
+                        _ => {}
+                    }
+                }
+                if saved.len() > before {
+                    tracing::debug!(
+                        "{} QoS 1 publications held for the next connection",
+                        saved.len()
+                    );
+                }
                 let _ = connected.send(false);
                 if let Some(m) = &o.metrics {
                     m.mqtt_connected.set(0);
@@ -268,15 +419,26 @@ mod tests {
 
     #[test]
     fn urls() {
+        let a = |h: &str, port, tls| BrokerAddr {
+            host: h.into(),
+            port,
+            tls,
+        };
         assert_eq!(
             parse_url("mqtt://127.0.0.1:1883").unwrap(),
-            ("127.0.0.1".into(), 1883)
+            a("127.0.0.1", 1883, false)
         );
-        assert_eq!(parse_url("tcp://broker").unwrap(), ("broker".into(), 1883));
+        assert_eq!(parse_url("tcp://broker").unwrap(), a("broker", 1883, false));
         assert_eq!(
             parse_url("mqtt://[::1]:1884").unwrap(),
-            ("::1".into(), 1884)
+            a("::1", 1884, false)
         );
+        assert_eq!(
+            parse_url("mqtts://broker").unwrap(),
+            a("broker", 8883, true)
+        );
+        assert_eq!(parse_url("ssl://b:8884").unwrap(), a("b", 8884, true));
+        assert!(parse_url("mqtt://user:pw@b:1883").is_err());
         assert!(parse_url("http://x:1").is_err());
         assert!(parse_url("mqtt://x:notaport").is_err());
         assert!(parse_url("mqtt://").is_err());

@@ -28,6 +28,8 @@ pub enum ServiceError {
     Broker(#[from] super::broker::BrokerError),
     #[error(transparent)]
     Mqtt(#[from] MqttError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     #[error("cannot listen for metrics on {addr}: {source}\n  fix: set metrics.listen (or VIGIE_METRICS_LISTEN) to a free address")]
     MetricsListen {
         addr: String,
@@ -168,7 +170,8 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
             format!("mqtt://{addr}")
         }
     };
-    let pipeline = Pipeline::new(&cfg, zone_list, false);
+    let mut pipeline = Pipeline::new(&cfg, zone_list, false);
+    let security = cfg.mqtt.security()?;
     let metrics = Arc::new(Metrics::new(pipeline.sensor_ids(), &zone_ids));
     let ready = Arc::new(Readiness::default());
     ready.zones_loaded.store(true, Ordering::Relaxed);
@@ -186,7 +189,19 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
     let status = |state: &str| {
         serde_json::json!({"state": state, "version": env!("CARGO_PKG_VERSION"), "since": EventTime::now()}).to_string()
     };
+    // Alerts still active from an earlier run come back before any contact is processed.
+    let restored = read_active_alerts(&url, &cfg, &security).await;
+    if !restored.is_empty() {
+        let n = pipeline.restore_alerts(&restored);
+        tracing::info!(
+            "restored {n} active alert(s) from {prefix}/alerts/active/#; each continues when its boat's new track is found, or clears after {} s",
+            cfg.alerts.restore_grace_s
+        );
+    }
     let mut opts = LinkOptions::new(&url, &cfg.mqtt.client_id);
+    opts.clean_session = !cfg.mqtt.persistent_session;
+    opts.manual_acks = cfg.mqtt.persistent_session;
+    opts.security = security;
     opts.max_packet_bytes = cfg.mqtt.max_packet_bytes;
     opts.subscribe = vec![format!("{prefix}/contacts/#")];
     opts.will = Some((format!("{prefix}/status"), r#"{"state":"offline"}"#.into()));
@@ -196,8 +211,12 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
     let (tx, rx) = oneshot::channel();
     let m2 = metrics.clone();
     let zones_path = cfg.zones.path.clone();
+    let persistent = cfg.mqtt.persistent_session;
     let join = tokio::spawn(async move {
-        serve_loop(link, pipeline, m2, ready, prefix, zones_path, rx).await;
+        serve_loop(
+            link, pipeline, m2, ready, prefix, zones_path, persistent, rx,
+        )
+        .await;
         http_task.abort();
     });
     Ok(ServiceHandle {
@@ -209,6 +228,45 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
     })
 }
 
+/// The latest retained event of every alert still active under `{prefix}/alerts/active/#`,
+/// read with a short-lived clean session of its own. An empty list if the broker holds none
+/// or cannot be reached in time (the service then starts without them and says so).
+async fn read_active_alerts(
+    url: &str,
+    cfg: &Config,
+    security: &super::mqtt::Security,
+) -> Vec<AlertEvent> {
+    let prefix = &cfg.mqtt.prefix;
+    let mut o = LinkOptions::new(url, &format!("{}-restore", cfg.mqtt.client_id));
+    o.subscribe = vec![format!("{prefix}/alerts/active/#")];
+    o.security = security.clone();
+    o.max_packet_bytes = cfg.mqtt.max_packet_bytes;
+    let Ok(mut link) = Link::start(o) else {
+        return vec![];
+    };
+    if link.wait_connected(url, 10).await.is_err() {
+        tracing::warn!("could not read active alerts from {url}: none restored");
+        return vec![];
+    }
+    // Retained messages follow the SubAck at once; half a second of silence means all came.
+    let mut found = vec![];
+    while let Ok(Some(m)) =
+        tokio::time::timeout(Duration::from_millis(500), link.inbound.recv()).await
+    {
+        if !m.retain || m.payload.is_empty() {
+            continue;
+        }
+        match serde_json::from_slice::<AlertEvent>(&m.payload) {
+            Ok(a) if a.state != AlertState::Cleared => found.push(a),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("ignoring retained {}: not an alert ({e})", m.topic),
+        }
+    }
+    link.close().await;
+    found
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn serve_loop(
     mut link: Link,
     mut pipeline: Pipeline,
@@ -216,6 +274,7 @@ async fn serve_loop(
     ready: Arc<Readiness>,
     prefix: String,
     zones_path: std::path::PathBuf,
+    persistent: bool,
     mut shutdown: oneshot::Receiver<()>,
 ) {
     let mut rejects = RejectLog::default();
@@ -223,7 +282,7 @@ async fn serve_loop(
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .map_err(|e| tracing::warn!("no SIGHUP zone reload: {e}"))
         .ok();
-    let handle = |msg: Inbound, pipeline: &mut Pipeline, rejects: &mut RejectLog| {
+    let handle = |msg: &Inbound, pipeline: &mut Pipeline, rejects: &mut RejectLog| {
         let t0 = Instant::now();
         pipeline.process(&msg.topic, &msg.payload, msg.t_rx);
         let out = pipeline.last_outputs();
@@ -248,19 +307,25 @@ async fn serve_loop(
             }
             msg = link.inbound.recv() => {
                 let Some(msg) = msg else { break };
-                handle(msg, &mut pipeline, &mut rejects);
+                handle(&msg, &mut pipeline, &mut rejects);
                 publish_outputs(&link.client, &prefix, pipeline.last_outputs(), &metrics).await;
+                link.ack(&msg);
             }
         }
     }
-    // Stop taking contacts; process what already arrived.
-    let _ = link
-        .client
-        .unsubscribe(format!("{prefix}/contacts/#"))
-        .await;
+    // Stop taking contacts; process what already arrived. With a persistent session the
+    // subscription stays: contacts published while vigie is down wait at the broker, and
+    // any delivered but not yet acknowledged are delivered again on the next start.
+    if !persistent {
+        let _ = link
+            .client
+            .unsubscribe(format!("{prefix}/contacts/#"))
+            .await;
+    }
     while let Ok(msg) = link.inbound.try_recv() {
-        handle(msg, &mut pipeline, &mut rejects);
+        handle(&msg, &mut pipeline, &mut rejects);
         publish_outputs(&link.client, &prefix, pipeline.last_outputs(), &metrics).await;
+        link.ack(&msg);
     }
     let _ = link
         .client
