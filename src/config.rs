@@ -272,12 +272,16 @@ pub struct FrameConfig {
 pub struct LimitsConfig {
     /// A contact message larger than this is rejected unread.
     pub max_payload_bytes: usize,
+    /// A radar message with more plots than this is rejected whole (a real scan sector
+    /// holds tens to hundreds).
+    pub max_plots_per_message: usize,
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
             max_payload_bytes: 256 * 1024,
+            max_plots_per_message: 4096,
         }
     }
 }
@@ -422,7 +426,19 @@ impl Config {
             }
             None => (String::new(), "defaults".to_string(), None),
         };
-        let mut table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        Self::parse(&text, &origin, base.as_deref(), env)
+    }
+
+    /// Parses configuration text (`origin` names it in errors; relative paths resolve
+    /// against `base`), applies `VIGIE_*` overrides from `env`, and validates.
+    pub fn parse(
+        text: &str,
+        origin: &str,
+        base: Option<&Path>,
+        env: &[(String, String)],
+    ) -> Result<Config, ConfigError> {
+        let origin = origin.to_string();
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: origin.clone(),
             message: e.to_string(),
         })?;
@@ -457,7 +473,7 @@ impl Config {
                 path: origin_desc.clone(),
                 message: e.to_string(),
             })?;
-        cfg.zones.path = resolve(base.as_deref(), &cfg.zones.path);
+        cfg.zones.path = resolve(base, &cfg.zones.path);
         for p in [
             &mut cfg.mqtt.password_file,
             &mut cfg.mqtt.ca_file,
@@ -467,7 +483,7 @@ impl Config {
         .into_iter()
         .flatten()
         {
-            *p = resolve(base.as_deref(), p);
+            *p = resolve(base, p);
         }
         cfg.validate(&origin_desc)?;
         Ok(cfg)

@@ -387,6 +387,10 @@ impl Engine {
     }
 
     fn housekeeping(&mut self, out: &mut Outputs) {
+        // No event time seen yet (e.g. only AIS reports without a usable position).
+        if self.now == EventTime(i64::MIN) {
+            return;
+        }
         if self
             .last_housekeeping
             .is_some_and(|l| self.now.secs_since(l) < HOUSEKEEPING_S)
@@ -433,7 +437,8 @@ impl Pipeline {
         let index = ZoneIndex::new(zones, &frame);
         let sensor_ids: Vec<String> = cfg.radar.iter().map(|r| r.id.clone()).collect();
         Pipeline {
-            decoder: Decoder::new(&cfg.mqtt.prefix, &sensor_ids, cfg.limits.max_payload_bytes),
+            decoder: Decoder::new(&cfg.mqtt.prefix, &sensor_ids, cfg.limits.max_payload_bytes)
+                .with_max_plots(cfg.limits.max_plots_per_message),
             live: Engine::new(cfg, index.clone(), frame.clone(), false),
             exercise: Engine::new(cfg, index, frame, true),
             force_exercise,

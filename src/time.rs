@@ -36,14 +36,17 @@ impl EventTime {
     }
 
     /// Seconds elapsed from `earlier` to `self` (negative if `earlier` is later).
+    /// Saturating: hostile input can carry any time, and a difference must never overflow
+    /// (found by the flood test: a panic in debug builds, a wrapped difference in release).
     #[inline]
     pub fn secs_since(self, earlier: EventTime) -> f64 {
-        (self.0 - earlier.0) as f64 * 1e-6
+        self.0.saturating_sub(earlier.0) as f64 * 1e-6
     }
 
+    /// Saturating, for the same reason (float-to-int casts already saturate).
     #[inline]
     pub fn plus_secs(self, s: f64) -> EventTime {
-        EventTime(self.0 + (s * 1e6).round() as i64)
+        EventTime(self.0.saturating_add((s * 1e6).round() as i64))
     }
 
     /// The current wall-clock time: for adapters only (receive stamps, `emitted_at`).
@@ -102,6 +105,14 @@ mod tests {
         assert_eq!(t.compact(), "20260314T050217Z");
         let t2 = EventTime::parse_rfc3339("2026-03-14T06:02:17.5+01:00").unwrap();
         assert_eq!(t, t2);
+    }
+
+    #[test]
+    fn extreme_times_never_overflow() {
+        let (lo, hi) = (EventTime(i64::MIN), EventTime(i64::MAX));
+        assert!(hi.secs_since(lo) > 0.0 && lo.secs_since(hi) < 0.0);
+        assert_eq!(hi.plus_secs(1e300), hi);
+        assert_eq!(lo.plus_secs(-1e300), lo);
     }
 
     #[test]

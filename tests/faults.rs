@@ -221,3 +221,443 @@ async fn vigie_killed_mid_alert_restores_it_and_clears_it_once() {
     vigie.wait().unwrap();
     centre.close().await;
 }
+
+fn run(dir: &std::path::Path, cmd: &str, args: &[&str]) {
+    let out = std::process::Command::new(cmd)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A test CA, a broker certificate for 127.0.0.1 signed by it, and a password file with
+/// vigie, a sensor and a centre. Returns the Mosquitto settings that use them.
+fn tls_material(dir: &std::path::Path, prefix: &str) -> String {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut a = vec!["req", "-x509"];
+    a.extend(ec);
+    a.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=vigie test CA",
+    ]);
+    run(dir, "openssl", &a);
+    let mut a = vec!["req"];
+    a.extend(ec);
+    a.extend([
+        "-keyout",
+        "broker.key",
+        "-out",
+        "broker.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    run(dir, "openssl", &a);
+    std::fs::write(
+        dir.join("san.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .unwrap();
+    run(
+        dir,
+        "openssl",
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "broker.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "broker.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "san.cnf",
+        ],
+    );
+    run(
+        dir,
+        "mosquitto_passwd",
+        &["-c", "-b", "passwd", "vigie", "vigie-secret-pw"],
+    );
+    run(
+        dir,
+        "mosquitto_passwd",
+        &["-b", "passwd", "gris-nez", "sensor-pw"],
+    );
+    run(
+        dir,
+        "mosquitto_passwd",
+        &["-b", "passwd", "centre", "centre-pw"],
+    );
+    // The documented ACL example, under this test's prefix.
+    let acl = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/mosquitto/acl"))
+        .unwrap()
+        .replace(" vigie/", &format!(" {prefix}/"));
+    std::fs::write(dir.join("acl"), acl).unwrap();
+    let d = dir.display();
+    format!(
+        "cafile {d}/ca.pem\ncertfile {d}/broker.pem\nkeyfile {d}/broker.key\n\
+         allow_anonymous false\npassword_file {d}/passwd\nacl_file {d}/acl\n"
+    )
+}
+
+fn tls_login(dir: &std::path::Path, user: Option<(&str, &str)>) -> Security {
+    Security {
+        ca_pem: Some(std::fs::read(dir.join("ca.pem")).unwrap()),
+        client_cert: None,
+        username: user.map(|u| u.0.to_string()),
+        password: user.map(|u| u.1.to_string()),
+    }
+}
+
+async fn tls_client(url: &str, name: &str, sec: Security, subscribe: &str) -> Result<Link, String> {
+    let mut o = LinkOptions::new(url, &format!("{name}-{}", unique_prefix("c")));
+    o.security = sec;
+    if !subscribe.is_empty() {
+        o.subscribe = vec![subscribe.to_string()];
+    }
+    let mut link = Link::start(o).map_err(|e| e.to_string())?;
+    match link.wait_connected(url, 3).await {
+        Ok(()) => Ok(link),
+        Err(e) => {
+            link.close().await;
+            Err(e.to_string())
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_password_and_acl_let_in_only_whom_they_should() {
+    if !mosquitto::available() {
+        return;
+    }
+    let dir = TempDir::new("tls");
+    let prefix = unique_prefix("tls");
+    let extra = tls_material(&dir.0, &prefix);
+    let broker = Mosquitto::start(&dir.0, &extra);
+    let url = format!("mqtts://127.0.0.1:{}", broker.port);
+
+    // vigie logs in with its password from a file and checks the broker against the test CA.
+    std::fs::write(dir.path("vigie.pw"), "vigie-secret-pw\n").unwrap();
+    let mut cfg = config(&url, &prefix);
+    cfg.mqtt.username = Some("vigie".into());
+    cfg.mqtt.password_file = Some(dir.path("vigie.pw"));
+    cfg.mqtt.ca_file = Some(dir.path("ca.pem"));
+    assert!(!format!("{:?}", cfg.mqtt.security().unwrap()).contains("vigie-secret-pw"));
+    let h = service::start(cfg).await.unwrap();
+
+    let centre = tls_client(
+        &url,
+        "centre",
+        tls_login(&dir.0, Some(("centre", "centre-pw"))),
+        &format!("{prefix}/status"),
+    )
+    .await;
+    let mut centre = centre.expect("the centre logs in");
+    let m = tokio::time::timeout(Duration::from_secs(10), centre.inbound.recv()).await;
+    let status = m.ok().flatten().expect("the centre reads vigie's status");
+    assert!(String::from_utf8_lossy(&status.payload).contains("online"));
+
+    // Nobody without a password, with a wrong one, or without TLS gets in.
+    for (what, sec, u) in [
+        ("no credentials", tls_login(&dir.0, None), url.clone()),
+        (
+            "wrong password",
+            tls_login(&dir.0, Some(("centre", "guess"))),
+            url.clone(),
+        ),
+        (
+            "plain TCP",
+            Security {
+                username: Some("centre".into()),
+                password: Some("centre-pw".into()),
+                ..Default::default()
+            },
+            format!("mqtt://127.0.0.1:{}", broker.port),
+        ),
+    ] {
+        assert!(
+            tls_client(&u, "intruder", sec, "").await.is_err(),
+            "{what} was let in"
+        );
+    }
+    // A broker certificate from another CA is refused by vigie's side too.
+    let mut other = tls_login(&dir.0, Some(("centre", "centre-pw")));
+    other.ca_pem = Some(
+        std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/other-ca.pem"
+        ))
+        .unwrap(),
+    );
+    assert!(tls_client(&url, "mitm-victim", other, "").await.is_err());
+
+    // The ACL: the sensor may publish its plots but not read status or alerts; the centre
+    // reads but cannot inject contacts.
+    let plot =
+        br#"{"sensor":"gris-nez","t":"2026-03-14T05:00:00Z","range_m":1000,"bearing_deg":200}"#;
+    let contacts = || {
+        h.metrics
+            .contacts
+            .with_label_values(&["radar", "gris-nez"])
+            .get()
+    };
+    let sensor = tls_client(
+        &url,
+        "gris-nez",
+        tls_login(&dir.0, Some(("gris-nez", "sensor-pw"))),
+        &format!("{prefix}/#"),
+    )
+    .await
+    .expect("the sensor logs in");
+    sensor
+        .client
+        .publish(
+            format!("{prefix}/contacts/radar/gris-nez"),
+            rumqttc::QoS::AtLeastOnce,
+            false,
+            plot.to_vec(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        eventually(10.0, || contacts() == 1).await,
+        "the sensor's plot reached vigie"
+    );
+    centre
+        .client
+        .publish(
+            format!("{prefix}/contacts/radar/gris-nez"),
+            rumqttc::QoS::AtLeastOnce,
+            false,
+            plot.to_vec(),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(contacts(), 1, "a centre injected a contact");
+    let mut sensor = sensor;
+    let leaked = tokio::time::timeout(Duration::from_secs(1), sensor.inbound.recv()).await;
+    assert!(
+        leaked.is_err(),
+        "the sensor read {:?}",
+        leaked.ok().flatten().map(|m| m.topic)
+    );
+    h.stop().await;
+    sensor.close().await;
+    centre.close().await;
+}
+
+/// The `i`-th hostile message: (topic suffix under the prefix, payload). Every kind is
+/// invalid in its own way, so vigie must reject each one and change nothing else.
+fn garbage(i: usize) -> (String, Vec<u8>) {
+    let valid_scan = r#"{"sensor":"gris-nez","t":"2026-03-14T05:02:17.500Z","plots":[{"range_m":4210.5,"bearing_deg":247.3}]}"#;
+    match i % 10 {
+        // Every 1000th: a payload beyond limits.max_payload_bytes (256 KiB).
+        0 if i.is_multiple_of(1000) => ("contacts/radar/gris-nez".into(), vec![b'{'; 300 * 1024]),
+        // Every 1000th (offset): more plots than limits.max_plots_per_message.
+        5 if i % 1000 == 5 => {
+            let plot = r#"{"range_m":9000,"bearing_deg":10},"#.repeat(5000);
+            let p = format!(r#"{{"sensor":"gris-nez","plots":[{}{{"range_m":1,"bearing_deg":1}}]}}"#, plot);
+            ("contacts/radar/gris-nez".into(), p.into_bytes())
+        }
+        0 => ("contacts/radar/gris-nez".into(), (0..200).map(|k| ((i * 31 + k * 7) % 256) as u8 | 0x80).collect()),
+        1 => ("contacts/radar/gris-nez".into(), valid_scan.as_bytes()[..(i % 90) + 1].to_vec()),
+        2 => (format!("contacts/radar/evil-{}", i % 50), valid_scan.replace("gris-nez", "evil").into_bytes()),
+        3 => ("contacts/ais/rx".into(), format!(r#"{{"class":"AIS","type":1,"mmsi":"{i}","lat":[],"lon":{{}}}}"#).into_bytes()),
+        4 => ("contacts/ais/rx".into(), b"!AIVDM,1,1,,A,13u?etPv2;0n:dDPwUM1U1Cb069D,0*FF\n".to_vec()),
+        // First fragments that never complete: the reassembly buffer must stay bounded.
+        5 => ("contacts/ais/rx".into(), format!("!AIVDM,2,1,{},A,55P5TL01VIaAL@7WKO@mBplU@<PDhh000000001S;AJ::4A80?4i@E53,0*00\n", i % 10).into_bytes()),
+        6 => (
+            "contacts/ais/rx".into(),
+            format!(r#"{{"class":"AIS","type":1,"mmsi":-{i},"lat":50.7,"lon":1.6}}"#).into_bytes(),
+        ),
+        7 => ("contacts/radar/gris-nez".into(), br#"{"sensor":"gris-nez","plots":[{"range_m":-5,"bearing_deg":400},{"lat":95,"lon":2,"sigma_m":0}]}"#.to_vec()),
+        8 => ("contacts/radar/gris-nez".into(), br#"{"sensor":"gris-nez","t":"yesterday","range_m":100,"bearing_deg":3}"#.to_vec()),
+        _ => ("contacts/radar/gris-nez".into(), Vec::new()),
+    }
+}
+
+/// Peak resident memory of a process, from /proc (kB).
+fn peak_rss_kb(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_garbage_changes_no_alert_and_memory_stays_bounded() {
+    if !mosquitto::available() {
+        return;
+    }
+    let _heavy = heavy().await;
+    let dir = TempDir::new("flood");
+    let broker = Mosquitto::start(&dir.0, "");
+    let url = broker.url();
+    let prefix = unique_prefix("flood");
+    let cfg = config(&url, &prefix);
+    let lines = sim::simulate_for(&scene("equihen-pickup"), &cfg, &prefix);
+    let (expected, _) = offline(&cfg, &recording(&lines));
+
+    let metrics_port = vigie::io::broker::free_port().unwrap();
+    let mut vigie = super::vigie_bin()
+        .args([
+            "run",
+            "--mqtt",
+            &url,
+            "--metrics-listen",
+            &format!("127.0.0.1:{metrics_port}"),
+        ])
+        .env("VIGIE_MQTT_PREFIX", &prefix)
+        .env("VIGIE_MQTT_CLIENT_ID", format!("{prefix}-vigie"))
+        .stderr(std::fs::File::create(dir.path("vigie.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut centre = centre(&url, &prefix, Security::default()).await;
+    let mut status = Sub::new(&url, &format!("{prefix}/status")).await;
+    assert!(status.next(20.0).await.is_some(), "vigie online");
+    let rss_before = peak_rss_kb(vigie.id());
+
+    // 100,000 hostile messages, ~42 between two valid ones, paced with the scene at 25×.
+    let flood: usize = std::env::var("VIGIE_TEST_FLOOD")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let link = publisher(&url).await;
+    let per_line = flood.div_ceil(lines.len());
+    let start = std::time::Instant::now();
+    let t0 = lines[0].t_rx;
+    let mut sent_garbage = 0;
+    for l in &lines {
+        let due = Duration::from_secs_f64(l.t_rx.secs_since(t0) / 25.0);
+        if let Some(w) = due.checked_sub(start.elapsed()) {
+            tokio::time::sleep(w).await;
+        }
+        for _ in 0..per_line.min(flood - sent_garbage) {
+            let (topic, payload) = garbage(sent_garbage);
+            sent_garbage += 1;
+            link.client
+                .publish(
+                    format!("{prefix}/{topic}"),
+                    rumqttc::QoS::AtLeastOnce,
+                    false,
+                    payload,
+                )
+                .await
+                .unwrap();
+        }
+        link.client
+            .publish(
+                l.topic.clone(),
+                rumqttc::QoS::AtLeastOnce,
+                false,
+                l.exercise_payload(),
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(sent_garbage, flood);
+    eprintln!("flood: published in {:.1} s", start.elapsed().as_secs_f64());
+    assert!(link.wait_acked((flood + lines.len()) as u64, 120.0).await);
+    link.close().await;
+    let mut got = vec![];
+    collect_alerts(&mut centre, &mut got, expected.len()).await;
+    let rss_after = peak_rss_kb(vigie.id());
+    let (_, _, body) = super::monitoring::http_get(
+        format!("127.0.0.1:{metrics_port}").parse().unwrap(),
+        "/metrics",
+    );
+    let rejected: f64 = body
+        .lines()
+        .filter(|l| l.starts_with("vigie_rejected_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    eprintln!(
+        "flood: {flood} hostile messages, {rejected} rejections counted; peak RSS {} kB before, {} kB after",
+        rss_before, rss_after
+    );
+    vigie.kill().unwrap();
+    vigie.wait().unwrap();
+
+    assert_eq!(
+        comparable(&got),
+        comparable(&expected),
+        "the flood changed the alerts"
+    );
+    assert!(
+        rejected >= flood as f64,
+        "every hostile message was counted ({rejected})"
+    );
+    // Bounded: the flood is ~70 MB on the wire; vigie's peak stays far below it.
+    assert!(rss_after < 200 * 1024, "peak RSS {rss_after} kB");
+    centre.close().await;
+}
+
+/// Regression, found by the flood test: an AIS message that decodes but carries no usable
+/// position, arriving before any contact, left the engine's clock at its "never" value;
+/// the next real contact then overflowed a time difference and killed the service.
+#[test]
+fn a_message_without_event_time_before_any_contact_is_harmless() {
+    let cfg = config("mqtt://unused:1", "vigie");
+    let zones = vigie::geo::zones::load(&cfg.zones.path).unwrap();
+    let mut p = vigie::Pipeline::new(&cfg, zones, false);
+    let t = vigie::EventTime::parse_rfc3339("2026-03-14T05:00:00Z").unwrap();
+    let out = p.process(
+        "vigie/contacts/ais/rx",
+        br#"{"class":"AIS","type":1,"mmsi":227000005,"lat":"nan","lon":1e308,"speed":-4}"#,
+        t,
+    );
+    assert!(out.accepted && out.contacts == 0);
+    for k in 0..3 {
+        let scan = format!(
+            r#"{{"sensor":"gris-nez","t":"2026-03-14T05:00:0{}Z","range_m":4000,"bearing_deg":200}}"#,
+            2 * k
+        );
+        assert_eq!(
+            p.process("vigie/contacts/radar/gris-nez", scan.as_bytes(), t)
+                .contacts,
+            1
+        );
+    }
+}
+
+/// Each kind of hostile message the flood test sends is rejected, with a reason.
+#[test]
+fn every_kind_of_hostile_message_is_rejected() {
+    let cfg = config("mqtt://unused:1", "vigie");
+    let zones = vigie::geo::zones::load(&cfg.zones.path).unwrap();
+    let mut p = vigie::Pipeline::new(&cfg, zones, false);
+    let t = vigie::EventTime::parse_rfc3339("2026-03-14T05:00:00Z").unwrap();
+    let mut reasons = std::collections::BTreeSet::new();
+    for i in (0..20).chain([1000, 1005]) {
+        let (topic, payload) = garbage(i);
+        let out = p.process(&format!("vigie/{topic}"), &payload, t);
+        assert!(!out.rejects.is_empty(), "kind {i} was not rejected");
+        assert_eq!(out.contacts, 0, "kind {i} gave contacts");
+        reasons.extend(out.rejects.iter().map(|r| r.reason()));
+    }
+    assert!(reasons.len() >= 8, "{reasons:?}");
+}

@@ -88,6 +88,19 @@ fn one(v: Value, t_rx: EventTime, out: &mut AisBatch) -> Result<(), String> {
     let mmsi = num(&r.mmsi)
         .filter(|m| (1.0..=999_999_999.0).contains(m) && m.fract() == 0.0)
         .ok_or("missing or invalid `mmsi`")? as u32;
+    // A number field holding an array, an object or a boolean is not a "not available"
+    // spelling but a broken feed: reject the report rather than guess.
+    for (name, v) in [
+        ("lat", &r.lat),
+        ("lon", &r.lon),
+        ("speed", &r.speed),
+        ("course", &r.course),
+        ("heading", &r.heading),
+    ] {
+        if matches!(v, Some(Value::Array(_) | Value::Object(_) | Value::Bool(_))) {
+            return Err(format!("`{name}` is not a number"));
+        }
+    }
     let t = event_time(&r, t_rx)?;
     out.exercise |= r.exercise;
     let scaled = r.scaled.unwrap_or(false);

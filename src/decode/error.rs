@@ -8,6 +8,8 @@ pub enum DecodeError {
     UnknownTopic(String),
     #[error("payload of {size} bytes exceeds the limit of {max} bytes")]
     TooLarge { size: usize, max: usize },
+    #[error("{n} plots in one message exceed the limit of {max} (limits.max_plots_per_message)")]
+    TooManyPlots { n: usize, max: usize },
     #[error("empty payload")]
     Empty,
     #[error("payload is not UTF-8 text")]
@@ -46,6 +48,7 @@ impl DecodeError {
         match self {
             DecodeError::UnknownTopic(_) => "unknown_topic",
             DecodeError::TooLarge { .. } => "too_large",
+            DecodeError::TooManyPlots { .. } => "too_many_plots",
             DecodeError::Empty => "empty",
             DecodeError::NotUtf8 => "not_utf8",
             DecodeError::Json(_) => "malformed_json",
@@ -65,6 +68,7 @@ impl DecodeError {
     pub const REASONS: &'static [&'static str] = &[
         "unknown_topic",
         "too_large",
+        "too_many_plots",
         "empty",
         "not_utf8",
         "malformed_json",

@@ -29,6 +29,7 @@ pub struct Decoder {
     sensors: HashMap<String, usize>,
     nmea: nmea::NmeaAssembler,
     max_payload: usize,
+    max_plots: usize,
 }
 
 impl Decoder {
@@ -43,7 +44,15 @@ impl Decoder {
                 .collect(),
             nmea: nmea::NmeaAssembler::new(),
             max_payload,
+            max_plots: usize::MAX,
         }
+    }
+
+    /// Rejects whole radar messages with more plots than this: a flood of plots would
+    /// otherwise become a flood of tentative tracks.
+    pub fn with_max_plots(mut self, max: usize) -> Self {
+        self.max_plots = max;
+        self
     }
 
     /// Splits a topic into its kind and sensor/source name.
@@ -85,8 +94,15 @@ impl Decoder {
         match kind {
             TopicKind::Radar(sensor) => {
                 let sensors = &self.sensors;
-                radar::decode(payload, sensor, |s| sensors.get(s).copied(), t_rx, rejects)
-                    .map(Decoded::Radar)
+                let scan =
+                    radar::decode(payload, sensor, |s| sensors.get(s).copied(), t_rx, rejects)?;
+                if scan.plots.len() > self.max_plots {
+                    return Err(DecodeError::TooManyPlots {
+                        n: scan.plots.len(),
+                        max: self.max_plots,
+                    });
+                }
+                Ok(Decoded::Radar(scan))
             }
             TopicKind::Ais(source) => {
                 let mut batch = AisBatch::default();

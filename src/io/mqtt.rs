@@ -166,6 +166,8 @@ pub struct Link {
     pub connected: watch::Receiver<bool>,
     /// QoS 1 publications the broker has acknowledged (PUBACK) on this link.
     pub acked: Arc<std::sync::atomic::AtomicU64>,
+    /// Retained `online` announcements published (one per connection).
+    pub online_published: Arc<std::sync::atomic::AtomicU64>,
     task: JoinHandle<()>,
 }
 
@@ -212,12 +214,22 @@ impl Link {
         let (tx, inbound) = mpsc::channel(o.inbound_capacity);
         let (ctx, connected) = watch::channel(false);
         let acked = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let task = tokio::spawn(drive(eventloop, client.clone(), o, tx, ctx, acked.clone()));
+        let online_published = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let task = tokio::spawn(drive(
+            eventloop,
+            client.clone(),
+            o,
+            tx,
+            ctx,
+            acked.clone(),
+            online_published.clone(),
+        ));
         Ok(Link {
             client,
             inbound,
             connected,
             acked,
+            online_published,
             task,
         })
     }
@@ -276,6 +288,7 @@ async fn drive(
     tx: mpsc::Sender<Inbound>,
     connected: watch::Sender<bool>,
     acked: Arc<std::sync::atomic::AtomicU64>,
+    online_published: Arc<std::sync::atomic::AtomicU64>,
 ) {
     let mut backoff = Duration::from_millis(100);
     let mut down_since: Option<std::time::Instant> = None;
@@ -328,8 +341,11 @@ async fn drive(
                     }
                 }
                 if let Some((t, p)) = &o.online {
-                    if let Err(e) = client.try_publish(t, QoS::AtLeastOnce, true, p.clone()) {
-                        tracing::error!("cannot publish status on {t}: {e}");
+                    match client.try_publish(t, QoS::AtLeastOnce, true, p.clone()) {
+                        Ok(()) => {
+                            online_published.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        Err(e) => tracing::error!("cannot publish status on {t}: {e}"),
                     }
                 }
                 // "Connected" means able to receive: with subscriptions, wait for SubAck.

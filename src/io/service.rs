@@ -89,8 +89,15 @@ pub fn stamp(a: &AlertEvent) -> String {
 }
 
 /// Publishes what one message caused. Alerts (QoS 1) wait for room in the client queue;
-/// track states (QoS 0, droppable) never block tracking.
-pub async fn publish_outputs(client: &AsyncClient, prefix: &str, out: &Outputs, metrics: &Metrics) {
+/// track states (QoS 0, droppable) never block tracking. Returns the number of QoS 1
+/// publications requested (for the acknowledgement count at shutdown).
+pub async fn publish_outputs(
+    client: &AsyncClient,
+    prefix: &str,
+    out: &Outputs,
+    metrics: &Metrics,
+) -> u64 {
+    let mut qos1 = 0;
     for a in &out.alerts {
         let json = stamp(a);
         let active = format!("{prefix}/alerts/active/{}", a.id);
@@ -103,12 +110,15 @@ pub async fn publish_outputs(client: &AsyncClient, prefix: &str, out: &Outputs, 
             (format!("{prefix}/alerts"), json, false),
             (active, retained, true),
         ] {
-            if let Err(e) = client
+            match client
                 .publish(topic, QoS::AtLeastOnce, retain, payload)
                 .await
             {
-                metrics.publish_failures.inc();
-                tracing::error!("cannot publish alert {}: {e}", a.id);
+                Ok(()) => qos1 += 1,
+                Err(e) => {
+                    metrics.publish_failures.inc();
+                    tracing::error!("cannot publish alert {}: {e}", a.id);
+                }
             }
         }
         tracing::info!(
@@ -130,6 +140,7 @@ pub async fn publish_outputs(client: &AsyncClient, prefix: &str, out: &Outputs, 
             metrics.publish_failures.inc();
         }
     }
+    qos1
 }
 
 /// A running service, for `main` and tests.
@@ -278,6 +289,8 @@ async fn serve_loop(
     mut shutdown: oneshot::Receiver<()>,
 ) {
     let mut rejects = RejectLog::default();
+    // QoS 1 publications requested (alerts), to wait for their acknowledgement at shutdown.
+    let mut qos1: u64 = 0;
     let mut connected = link.connected.clone();
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .map_err(|e| tracing::warn!("no SIGHUP zone reload: {e}"))
@@ -308,7 +321,7 @@ async fn serve_loop(
             msg = link.inbound.recv() => {
                 let Some(msg) = msg else { break };
                 handle(&msg, &mut pipeline, &mut rejects);
-                publish_outputs(&link.client, &prefix, pipeline.last_outputs(), &metrics).await;
+                qos1 += publish_outputs(&link.client, &prefix, pipeline.last_outputs(), &metrics).await;
                 link.ack(&msg);
             }
         }
@@ -324,7 +337,7 @@ async fn serve_loop(
     }
     while let Ok(msg) = link.inbound.try_recv() {
         handle(&msg, &mut pipeline, &mut rejects);
-        publish_outputs(&link.client, &prefix, pipeline.last_outputs(), &metrics).await;
+        qos1 += publish_outputs(&link.client, &prefix, pipeline.last_outputs(), &metrics).await;
         link.ack(&msg);
     }
     let _ = link
@@ -336,7 +349,17 @@ async fn serve_loop(
             r#"{"state":"offline"}"#,
         )
         .await;
-    tracing::info!("published offline status; disconnecting");
+    // PUBACKs come in order: once as many as we published (alerts, every `online`, this
+    // `offline`) are in, nothing we sent is still only in flight.
+    let want = qos1 + link.online_published.load(Ordering::Relaxed) + 1;
+    if link.wait_acked(want, 5.0).await {
+        tracing::info!("published offline status; every alert acknowledged; disconnecting");
+    } else {
+        tracing::warn!(
+            "the broker acknowledged {} of {want} QoS 1 publications within 5 s; disconnecting anyway",
+            link.acked.load(Ordering::Relaxed)
+        );
+    }
     link.close().await;
 }
 
