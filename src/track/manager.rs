@@ -247,6 +247,16 @@ impl Tracker {
                 if d2.is_nan() || d2 > gate + MANOEUVRE_PENALTY {
                     continue;
                 }
+                // Already updated by a plot of this very instant (another sector message of
+                // the same scan): a track takes one plot per scan, and this plot is a split
+                // or clutter beside it, as it would be in a single message. Without this,
+                // message batching changed tracks (test
+                // `message_batching_changes_no_track_and_no_alert`).
+                if tr.last_hit == p.t {
+                    near_confirmed[j] |= tr.confirmed;
+                    has_edge[j] = true;
+                    continue;
+                }
                 if late {
                     oos_only[j] = true;
                     continue;
