@@ -190,6 +190,8 @@ pub struct TrackerConfig {
     pub ais_coast_s: f64,
     /// Hard cap on live tracks; beyond it new tracks are refused and counted.
     pub max_tracks: usize,
+    /// A dark track faster than this is clutter, not a boat: never confirmed.
+    pub max_speed_kn: f64,
 }
 
 impl Default for TrackerConfig {
@@ -204,6 +206,7 @@ impl Default for TrackerConfig {
             coast_s: 30.0,
             ais_coast_s: 400.0,
             max_tracks: 50_000,
+            max_speed_kn: 60.0,
         }
     }
 }

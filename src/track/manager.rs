@@ -37,6 +37,7 @@ const MANOEUVRE_PENALTY: f64 = 4.0;
 const MANOEUVRE_MAX_DT_S: f64 = 6.0;
 /// Costs are scaled to integers for Kuhn–Munkres (which needs a total order).
 const COST_SCALE: f64 = 1e6;
+const KN_TO_MPS: f64 = 1852.0 / 3600.0;
 
 /// A position measurement in the local frame, ready for the filter.
 #[derive(Clone, Copy, Debug)]
@@ -120,6 +121,8 @@ pub struct TrackerStats {
     pub out_of_sequence: u64,
     /// New tracks refused because `max_tracks` was reached.
     pub refused: u64,
+    /// Confirmed dark tracks that went faster than `max_speed_kn` and lost confirmation.
+    pub demoted: u64,
 }
 
 #[derive(Debug)]
@@ -312,7 +315,18 @@ impl Tracker {
             - 0.5 * ln_det
             - 0.5 * d2
             - p.clutter_density.max(1e-15).ln();
-        if !tr.confirmed && tr.hits >= CONFIRM_HITS && tr.score >= self.cfg.confirm_score {
+        // No small boat does 60 kn: a dark track that claims to is clutter strung together
+        // (busy-night had confirmed "tracks" at 66-148 kn). It is not confirmed, or stops
+        // being so; AIS-identified tracks are vessels whatever their filter says.
+        let implausible =
+            tr.mmsi.is_none() && tr.speed_mps() > self.cfg.max_speed_kn * KN_TO_MPS;
+        if implausible {
+            if tr.confirmed {
+                tr.confirmed = false;
+                self.stats.demoted += 1;
+            }
+        } else if !tr.confirmed && tr.hits >= CONFIRM_HITS && tr.score >= self.cfg.confirm_score
+        {
             tr.confirmed = true;
             self.stats.confirmed += 1;
         }
