@@ -318,15 +318,13 @@ impl Tracker {
         // No small boat does 60 kn: a dark track that claims to is clutter strung together
         // (busy-night had confirmed "tracks" at 66-148 kn). It is not confirmed, or stops
         // being so; AIS-identified tracks are vessels whatever their filter says.
-        let implausible =
-            tr.mmsi.is_none() && tr.speed_mps() > self.cfg.max_speed_kn * KN_TO_MPS;
+        let implausible = tr.mmsi.is_none() && tr.speed_mps() > self.cfg.max_speed_kn * KN_TO_MPS;
         if implausible {
             if tr.confirmed {
                 tr.confirmed = false;
                 self.stats.demoted += 1;
             }
-        } else if !tr.confirmed && tr.hits >= CONFIRM_HITS && tr.score >= self.cfg.confirm_score
-        {
+        } else if !tr.confirmed && tr.hits >= CONFIRM_HITS && tr.score >= self.cfg.confirm_score {
             tr.confirmed = true;
             self.stats.confirmed += 1;
         }
