@@ -235,9 +235,11 @@ fn run(dir: &std::path::Path, cmd: &str, args: &[&str]) {
     );
 }
 
-/// A test CA, a broker certificate for 127.0.0.1 signed by it, and a password file with
-/// vigie, a sensor and a centre. Returns the Mosquitto settings that use them.
-fn tls_material(dir: &std::path::Path, prefix: &str) -> String {
+/// A test CA, a broker certificate for 127.0.0.1 and a client certificate signed by it, and
+/// a password file with vigie, a sensor and a centre. Returns the Mosquitto settings that
+/// use them: the main listener asks for a password; a second one, on `cert_port`, for a
+/// client certificate as well.
+fn tls_material(dir: &std::path::Path, prefix: &str, cert_port: u16) -> String {
     let ec = [
         "-newkey",
         "ec",
@@ -295,6 +297,43 @@ fn tls_material(dir: &std::path::Path, prefix: &str) -> String {
             "san.cnf",
         ],
     );
+    let mut a = vec!["req"];
+    a.extend(ec);
+    a.extend([
+        "-keyout",
+        "client.key",
+        "-out",
+        "client.csr",
+        "-subj",
+        "/CN=centre",
+    ]);
+    run(dir, "openssl", &a);
+    std::fs::write(
+        dir.join("client.cnf"),
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+    )
+    .unwrap();
+    run(
+        dir,
+        "openssl",
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "client.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "client.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "client.cnf",
+        ],
+    );
     run(
         dir,
         "mosquitto_passwd",
@@ -318,7 +357,10 @@ fn tls_material(dir: &std::path::Path, prefix: &str) -> String {
     let d = dir.display();
     format!(
         "cafile {d}/ca.pem\ncertfile {d}/broker.pem\nkeyfile {d}/broker.key\n\
-         allow_anonymous false\npassword_file {d}/passwd\nacl_file {d}/acl\n"
+         allow_anonymous false\npassword_file {d}/passwd\nacl_file {d}/acl\n\
+         listener {cert_port} 127.0.0.1\n\
+         cafile {d}/ca.pem\ncertfile {d}/broker.pem\nkeyfile {d}/broker.key\n\
+         require_certificate true\n"
     )
 }
 
@@ -354,7 +396,8 @@ async fn tls_password_and_acl_let_in_only_whom_they_should() {
     }
     let dir = TempDir::new("tls");
     let prefix = unique_prefix("tls");
-    let extra = tls_material(&dir.0, &prefix);
+    let cert_port = vigie::io::broker::free_port().unwrap();
+    let extra = tls_material(&dir.0, &prefix, cert_port);
     let broker = Mosquitto::start(&dir.0, &extra);
     let url = format!("mqtts://127.0.0.1:{}", broker.port);
 
@@ -402,6 +445,22 @@ async fn tls_password_and_acl_let_in_only_whom_they_should() {
             "{what} was let in"
         );
     }
+    // The listener that also demands a client certificate: with one signed by the CA the
+    // centre gets in; with the password alone it does not.
+    let cert_url = format!("mqtts://127.0.0.1:{cert_port}");
+    let mut with_cert = tls_login(&dir.0, Some(("centre", "centre-pw")));
+    with_cert.client_cert = Some((
+        std::fs::read(dir.path("client.pem")).unwrap(),
+        std::fs::read(dir.path("client.key")).unwrap(),
+    ));
+    let c = tls_client(&cert_url, "centre-cert", with_cert, "").await;
+    c.expect("a client certificate from the CA is accepted")
+        .close()
+        .await;
+    let no_cert = tls_login(&dir.0, Some(("centre", "centre-pw")));
+    assert!(tls_client(&cert_url, "centre-nocert", no_cert, "")
+        .await
+        .is_err());
     // A broker certificate from another CA is refused by vigie's side too.
     let mut other = tls_login(&dir.0, Some(("centre", "centre-pw")));
     other.ca_pem = Some(
