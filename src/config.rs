@@ -192,6 +192,11 @@ pub struct TrackerConfig {
     pub max_tracks: usize,
     /// A dark track faster than this is clutter, not a boat: never confirmed.
     pub max_speed_kn: f64,
+    /// Clutter map cell side, metres (0 turns the map off: clutter is then assumed uniform
+    /// at each radar's `clutter_per_scan`).
+    pub clutter_map_cell_m: f64,
+    /// How long the clutter map remembers, seconds of event time (exponential forgetting).
+    pub clutter_map_tau_s: f64,
 }
 
 impl Default for TrackerConfig {
@@ -207,6 +212,8 @@ impl Default for TrackerConfig {
             ais_coast_s: 400.0,
             max_tracks: 50_000,
             max_speed_kn: 60.0,
+            clutter_map_cell_m: 250.0,
+            clutter_map_tau_s: 600.0,
         }
     }
 }

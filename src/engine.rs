@@ -16,6 +16,7 @@ use crate::decode::{DecodeError, Decoder};
 use crate::geo::frame::LocalFrame;
 use crate::geo::zones::ZoneIndex;
 use crate::time::EventTime;
+use crate::track::clutter::ClutterMap;
 use crate::track::manager::{AisMeasurement, AisOutcome};
 use crate::track::{Measurement, Track, Tracker, TrackerStats};
 use serde::Serialize;
@@ -100,6 +101,7 @@ struct SensorGeom {
     bearing_var: f64,
     pd: f64,
     clutter_density: f64,
+    scan_period_s: f64,
 }
 
 impl SensorGeom {
@@ -115,6 +117,7 @@ impl SensorGeom {
             pd: r.pd,
             clutter_density: r.clutter_per_scan
                 / (std::f64::consts::PI * r.range_max_m * r.range_max_m),
+            scan_period_s: r.scan_period_s,
         }
     }
 
@@ -185,6 +188,7 @@ pub struct Engine {
     sensors: Vec<SensorGeom>,
     zones: ZoneIndex,
     tracker: Tracker,
+    clutter: Option<ClutterMap>,
     loiter: Loiter,
     exercise: bool,
     track_interval_s: f64,
@@ -214,6 +218,12 @@ impl Engine {
             frame,
             zones,
             tracker: Tracker::new(cfg.tracker.clone(), cfg.ais.clone()),
+            clutter: (cfg.tracker.clutter_map_cell_m > 0.0).then(|| {
+                ClutterMap::new(
+                    cfg.tracker.clutter_map_cell_m,
+                    cfg.tracker.clutter_map_tau_s,
+                )
+            }),
             loiter: Loiter::new(cfg.alerts.clone(), exercise),
             exercise,
             track_interval_s: cfg.mqtt.track_interval_s,
@@ -335,7 +345,20 @@ impl Engine {
             out.event_time = out.event_time.max(Some(p.t));
         }
         out.event_time = out.event_time.max(Some(scan.t));
-        self.tracker.plots(&self.meas, &mut self.updated);
+        if let Some(map) = &mut self.clutter {
+            for m in &mut self.meas {
+                let learned = map.density(scan.sensor, m.z[0], m.z[1], m.t, geom.scan_period_s);
+                m.clutter_density = m.clutter_density.max(learned);
+            }
+            self.tracker.plots(&self.meas, &mut self.updated);
+            for (m, &free) in self.meas.iter().zip(self.tracker.unclaimed()) {
+                if free {
+                    map.add(scan.sensor, m.z[0], m.z[1], m.t);
+                }
+            }
+        } else {
+            self.tracker.plots(&self.meas, &mut self.updated);
+        }
     }
 
     fn emit_updates(&mut self, out: &mut Outputs) {

@@ -141,6 +141,8 @@ pub struct Tracker {
     by_mmsi: HashMap<u32, u64>,
     next_id: u64,
     pub stats: TrackerStats,
+    /// Per plot of the last scan: in no confirmed track's gate (a clutter candidate).
+    unclaimed: Vec<bool>,
 }
 
 impl Tracker {
@@ -152,7 +154,15 @@ impl Tracker {
             by_mmsi: HashMap::new(),
             next_id: 1,
             stats: TrackerStats::default(),
+            unclaimed: Vec::new(),
         }
+    }
+
+    /// For each plot of the last [`plots`](Self::plots) call: whether it fell in no
+    /// confirmed track's gate. Those are what a clutter map learns from; plots of real
+    /// targets being tracked (and their splits) never count as clutter.
+    pub fn unclaimed(&self) -> &[bool] {
+        &self.unclaimed
     }
 
     pub fn get(&self, id: u64) -> Option<&Track> {
@@ -186,6 +196,7 @@ impl Tracker {
 
     /// Processes the plots of one scan; pushes the ids of tracks it updated.
     pub fn plots(&mut self, plots: &[Measurement], updated: &mut Vec<u64>) {
+        self.unclaimed.clear();
         if plots.is_empty() {
             return;
         }
@@ -269,6 +280,7 @@ impl Tracker {
                 edges.push((tr.id, j, d2));
             }
         }
+        self.unclaimed.extend(near_confirmed.iter().map(|&n| !n));
         // Not assigning a track costs as much as the worst association it could make.
         let assigned = assign(&edges, plots.len(), gate + MANOEUVRE_PENALTY);
         let mut used = vec![false; plots.len()];

@@ -1,4 +1,5 @@
 //! Multi-target tracking: Kalman models, gating and assignment, track management.
+pub mod clutter;
 pub mod kalman;
 pub mod manager;
 

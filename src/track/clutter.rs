@@ -1,0 +1,149 @@
+//! Clutter map: the false-plot density each sensor produces, learned per map cell.
+//!
+//! The track score weighs every plot against the clutter density where it fell:
+//! `Δscore = ln(Pd · N(z; ẑ, S) / λ)`. A single configured λ (clutter spread evenly over
+//! the coverage) is badly wrong on this coast: surf, breakwaters and beaches return far more
+//! false plots than open water, exactly where taxi-boats loiter. Measured before this map:
+//! an hour of clutter with half of it in the surf confirmed 86 false tracks. The map counts,
+//! per sensor and cell, the plots that fell in no confirmed track's gate, with exponential
+//! forgetting (time constant `tau_s` of event time), and the density at a plot is the
+//! larger of the configured one and the learned one, so the map can only make confirmation
+//! harder where clutter has been seen, never easier.
+//!
+//! Deterministic: driven by plot event times only; a `HashMap` is used for lookups, never
+//! iterated in an order that could change a result.
+
+use crate::time::EventTime;
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Copy)]
+struct Cell {
+    /// Decayed count of clutter candidates as of `last`.
+    count: f64,
+    last: EventTime,
+}
+
+#[derive(Debug)]
+pub struct ClutterMap {
+    cell_m: f64,
+    tau_s: f64,
+    cells: HashMap<(u16, i32, i32), Cell>,
+    /// First scan seen per sensor: until `tau_s` has passed, counts are divided by the time
+    /// actually observed, not by `tau_s` (no under-estimate while warming up).
+    first: HashMap<u16, EventTime>,
+    /// More cells than this triggers a prune of the faded ones.
+    max_cells: usize,
+}
+
+impl ClutterMap {
+    /// `cell_m`: cell side in metres; `tau_s`: forgetting time constant in seconds.
+    pub fn new(cell_m: f64, tau_s: f64) -> Self {
+        ClutterMap {
+            cell_m,
+            tau_s,
+            cells: HashMap::new(),
+            first: HashMap::new(),
+            max_cells: 500_000,
+        }
+    }
+
+    fn key(&self, sensor: usize, x: f64, y: f64) -> (u16, i32, i32) {
+        let c = |v: f64| {
+            (v / self.cell_m)
+                .floor()
+                .clamp(i32::MIN as f64, i32::MAX as f64) as i32
+        };
+        (sensor.min(u16::MAX as usize) as u16, c(x), c(y))
+    }
+
+    /// Learned false plots per square metre per scan of `sensor` at (x, y), at time `t`, for
+    /// a sensor scanning every `period_s`. Zero where nothing has been seen.
+    pub fn density(&self, sensor: usize, x: f64, y: f64, t: EventTime, period_s: f64) -> f64 {
+        let Some(cell) = self.cells.get(&self.key(sensor, x, y)) else {
+            return 0.0;
+        };
+        let age = t.secs_since(cell.last).max(0.0);
+        let count = cell.count * (-age / self.tau_s).exp();
+        let observed = self
+            .first
+            .get(&(sensor.min(u16::MAX as usize) as u16))
+            .map_or(self.tau_s, |f| t.secs_since(*f).clamp(period_s, self.tau_s));
+        // A steady rate r gives count ≈ r·τ (or r·observed while warming up).
+        let rate = count / observed;
+        rate * period_s / (self.cell_m * self.cell_m)
+    }
+
+    /// Records a plot that fell in no confirmed track's gate.
+    pub fn add(&mut self, sensor: usize, x: f64, y: f64, t: EventTime) {
+        if !(x.is_finite() && y.is_finite()) {
+            return;
+        }
+        let key = self.key(sensor, x, y);
+        self.first.entry(key.0).or_insert(t);
+        let tau = self.tau_s;
+        let cell = self.cells.entry(key).or_insert(Cell {
+            count: 0.0,
+            last: t,
+        });
+        let age = t.secs_since(cell.last).max(0.0);
+        cell.count = cell.count * (-age / tau).exp() + 1.0;
+        cell.last = cell.last.max(t);
+        if self.cells.len() > self.max_cells {
+            self.prune(t);
+        }
+    }
+
+    /// Drops cells whose decayed count has fallen below a tenth of a plot: bounded memory
+    /// however long vigie runs and wherever clutter wanders.
+    pub fn prune(&mut self, now: EventTime) {
+        let tau = self.tau_s;
+        self.cells
+            .retain(|_, c| c.count * (-now.secs_since(c.last).max(0.0) / tau).exp() >= 0.1);
+    }
+
+    pub fn cells(&self) -> usize {
+        self.cells.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn learns_a_steady_rate_and_forgets_it() {
+        let mut m = ClutterMap::new(250.0, 600.0);
+        let t0 = EventTime::from_secs(1_000_000);
+        // One false plot every other scan (2.5 s) in one cell for an hour.
+        for k in 0..1440 {
+            if k % 2 == 0 {
+                m.add(0, 100.0, 100.0, t0.plus_secs(k as f64 * 2.5));
+            }
+        }
+        let t = t0.plus_secs(3600.0);
+        let d = m.density(0, 120.0, 80.0, t, 2.5);
+        let expected = 0.5 / (250.0 * 250.0);
+        assert!((d / expected - 1.0).abs() < 0.05, "{d} vs {expected}");
+        // Another sensor, another cell: nothing learned.
+        assert_eq!(m.density(1, 100.0, 100.0, t, 2.5), 0.0);
+        assert_eq!(m.density(0, 400.0, 100.0, t, 2.5), 0.0);
+        // An hour later with no clutter: forgotten (e^-6).
+        let later = m.density(0, 100.0, 100.0, t.plus_secs(3600.0), 2.5);
+        assert!(later < expected * 0.01);
+        m.prune(t.plus_secs(3600.0 * 3.0));
+        assert_eq!(m.cells(), 0);
+    }
+
+    #[test]
+    fn warming_up_does_not_underestimate() {
+        let mut m = ClutterMap::new(250.0, 600.0);
+        let t0 = EventTime::from_secs(1_000_000);
+        for k in 0..24 {
+            m.add(0, 0.0, 0.0, t0.plus_secs(k as f64 * 2.5));
+        }
+        // One plot per scan for one minute: the rate is already one per scan.
+        let d = m.density(0, 0.0, 0.0, t0.plus_secs(60.0), 2.5);
+        let expected = 1.0 / (250.0 * 250.0);
+        assert!((d / expected - 1.0).abs() < 0.1, "{d} vs {expected}");
+    }
+}
