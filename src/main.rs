@@ -96,6 +96,9 @@ enum Cmd {
         /// Stop after this many seconds (default: until SIGINT/SIGTERM).
         #[arg(long)]
         seconds: Option<f64>,
+        /// Configuration whose [mqtt] TLS and login settings to use (mqtts:// brokers).
+        #[arg(long, env = "VIGIE_CONFIG")]
+        config: Option<PathBuf>,
     },
     /// Replay a recording: live onto a broker (paced), or offline through the engine.
     Replay {
@@ -108,6 +111,7 @@ enum Cmd {
         /// Process with no broker, as fast as possible, deterministically.
         #[arg(long)]
         offline: bool,
+        /// Offline: the engine's configuration. Live: its [mqtt] TLS and login settings.
         #[arg(long, env = "VIGIE_CONFIG")]
         config: Option<PathBuf>,
         #[arg(long, required_if_eq("offline", "true"))]
@@ -324,7 +328,9 @@ async fn main() -> Result<()> {
             out,
             prefix,
             seconds,
+            config,
         } => {
+            let security = load_config(config.as_ref())?.mqtt.security()?;
             let f = std::fs::File::create(&out)
                 .with_context(|| format!("cannot create {}", out.display()))?;
             let mut w = BufWriter::new(f);
@@ -334,7 +340,7 @@ async fn main() -> Result<()> {
                     None => shutdown_signal().await,
                 }
             };
-            let n = service::record(&mqtt, &prefix, &mut w, stop).await?;
+            let n = service::record(&mqtt, &prefix, &security, &mut w, stop).await?;
             eprintln!("recorded {n} messages to {}", out.display());
         }
         Cmd::Replay {
@@ -397,7 +403,8 @@ async fn main() -> Result<()> {
                         _ => bail!("--speed must be a positive number or `max`, not `{s}`"),
                     },
                 };
-                let n = service::replay_live(&url, open()?, speed).await?;
+                let security = load_config(config.as_ref())?.mqtt.security()?;
+                let n = service::replay_live(&url, &security, open()?, speed).await?;
                 eprintln!("replayed {n} messages onto {url} (marked as exercise data)");
             }
         }
@@ -436,8 +443,9 @@ async fn demo(cfg: Config, scene: Option<PathBuf>, speed: f64) -> Result<()> {
         .map(|l| serde_json::to_string(l).expect("serialises") + "\n")
         .collect();
     let u2 = url.clone();
-    let replay =
-        tokio::spawn(async move { service::replay_live(&u2, rec.as_bytes(), Some(speed)).await });
+    let replay = tokio::spawn(async move {
+        service::replay_live(&u2, &Default::default(), rec.as_bytes(), Some(speed)).await
+    });
     let printer = tokio::spawn(async move {
         while let Some(m) = sub.inbound.recv().await {
             println!("{}  {}", m.topic, String::from_utf8_lossy(&m.payload));

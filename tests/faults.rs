@@ -516,6 +516,20 @@ async fn tls_password_and_acl_let_in_only_whom_they_should() {
         .unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(contacts(), 1, "a centre injected a contact");
+    // `vigie replay --mqtt mqtts://… --config` logs in the same way (here as the sensor).
+    let line = format!(
+        r#"{{"t_rx":"2026-03-14T05:00:01Z","topic":"{prefix}/contacts/radar/gris-nez","payload":{}}}"#,
+        std::str::from_utf8(plot).unwrap()
+    );
+    let sensor_login = tls_login(&dir.0, Some(("gris-nez", "sensor-pw")));
+    let n = service::replay_live(&url, &sensor_login, format!("{line}\n").as_bytes(), None)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    assert!(
+        eventually(10.0, || contacts() == 2).await,
+        "the replayed plot reached vigie"
+    );
     let mut sensor = sensor;
     let leaked = tokio::time::timeout(Duration::from_secs(1), sensor.inbound.recv()).await;
     assert!(

@@ -119,7 +119,7 @@ async fn exposition_passes_promtool_and_counts_what_the_scene_contained() {
         eventually(10.0, || http_get(addr, "/readyz").0.contains("200")).await,
         "ready once connected"
     );
-    service::replay_live(&url, rec.as_bytes(), Some(20.0))
+    service::replay_live(&url, &Default::default(), rec.as_bytes(), Some(20.0))
         .await
         .unwrap();
     // Wait until every contact of the scene has been processed.
@@ -280,7 +280,7 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
         "prometheus listens"
     );
     // The scene at 50x real time: 22 s of scrapes during a pickup.
-    service::replay_live(&url, rec.as_bytes(), Some(50.0))
+    service::replay_live(&url, &Default::default(), rec.as_bytes(), Some(50.0))
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;

@@ -219,7 +219,7 @@ async fn scenes_live_through_each_broker_match_offline() {
         // 200× real time (5.5 s for the 18-minute Équihen scene). Unpaced (`--speed max`), a
         // burst of 2,400 QoS 1 messages overflows Mosquitto's default per-client queue
         // (max_queued_messages 1000) and the broker drops messages: see README.
-        let n = service::replay_live(&url, rec.as_bytes(), Some(200.0))
+        let n = service::replay_live(&url, &Default::default(), rec.as_bytes(), Some(200.0))
             .await
             .unwrap();
         assert_eq!(n as usize, lines.len());
@@ -364,7 +364,7 @@ async fn record_then_replay_reproduces_the_messages() {
         let (u2, p2) = (url.clone(), prefix.clone());
         let rec_task = tokio::spawn(async move {
             let mut buf: Vec<u8> = Vec::new();
-            service::record(&u2, &p2, &mut buf, async {
+            service::record(&u2, &p2, &Default::default(), &mut buf, async {
                 let _ = stop_rx.await;
             })
             .await
@@ -385,7 +385,7 @@ async fn record_then_replay_reproduces_the_messages() {
         assert_eq!(recorded.lines().count(), msgs.len(), "{which}: {recorded}");
         // Replay it and capture what arrives on the same topics.
         let mut sub = Sub::new(&url, &format!("{prefix}/contacts/#")).await;
-        service::replay_live(&url, recorded.as_bytes(), Some(100.0))
+        service::replay_live(&url, &Default::default(), recorded.as_bytes(), Some(100.0))
             .await
             .unwrap();
         let got = sub.drain(1.0).await;
@@ -761,10 +761,9 @@ async fn a_centre_connecting_late_sees_active_alerts_and_not_cleared_ones() {
         let h = service::start(cfg).await.unwrap();
         let mut alerts = Sub::new(&url, &format!("{prefix}/alerts")).await;
         let u2 = url.clone();
-        let replay =
-            tokio::spawn(
-                async move { service::replay_live(&u2, rec.as_bytes(), Some(100.0)).await },
-            );
+        let replay = tokio::spawn(async move {
+            service::replay_live(&u2, &Default::default(), rec.as_bytes(), Some(100.0)).await
+        });
         let mut id = None;
         let mut checked_active = false;
         while let Some(m) = alerts.next(30.0).await {

@@ -459,13 +459,13 @@ pub fn replay_offline(
 /// (`None`: as fast as possible). Returns the number of messages published.
 pub async fn replay_live(
     url: &str,
+    security: &super::mqtt::Security,
     input: impl BufRead,
     speed: Option<f64>,
 ) -> Result<u64, ServiceError> {
-    let mut link = Link::start(LinkOptions::new(
-        url,
-        &format!("vigie-replay-{}", std::process::id()),
-    ))?;
+    let mut o = LinkOptions::new(url, &format!("vigie-replay-{}", std::process::id()));
+    o.security = security.clone();
+    let mut link = Link::start(o)?;
     link.wait_connected(url, 10).await?;
     let start = Instant::now();
     let mut base: Option<EventTime> = None;
@@ -518,10 +518,12 @@ pub async fn replay_live(
 pub async fn record(
     url: &str,
     prefix: &str,
+    security: &super::mqtt::Security,
     out: &mut (dyn Write + Send),
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<u64, ServiceError> {
     let mut o = LinkOptions::new(url, &format!("vigie-record-{}", std::process::id()));
+    o.security = security.clone();
     o.subscribe = vec![format!("{prefix}/contacts/#")];
     let mut link = Link::start(o)?;
     link.wait_connected(url, 10).await?;
