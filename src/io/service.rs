@@ -106,9 +106,15 @@ pub async fn publish_outputs(
         } else {
             json.clone()
         };
+        // The retained state first, then the event: the broker handles one connection's
+        // publications in order, so a centre that has seen an event on `alerts` can rely on
+        // the retained topic already saying as much, and a vigie killed between the two
+        // leaves an alert it can restore (event first, a kill -9 in between left a `raised`
+        // that no restarted vigie knew of and nothing would ever clear; the restart test
+        // caught it under load).
         for (topic, payload, retain) in [
-            (format!("{prefix}/alerts"), json, false),
             (active, retained, true),
+            (format!("{prefix}/alerts"), json, false),
         ] {
             match client
                 .publish(topic, QoS::AtLeastOnce, retain, payload)
