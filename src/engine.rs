@@ -15,6 +15,7 @@ use crate::contact::{AisReport, Decoded, PlotPos, RadarScan};
 use crate::decode::{DecodeError, Decoder};
 use crate::geo::frame::LocalFrame;
 use crate::geo::zones::ZoneIndex;
+use crate::geo::KN_TO_MPS;
 use crate::time::EventTime;
 use crate::track::clutter::ClutterMap;
 use crate::track::manager::{AisMeasurement, AisOutcome};
@@ -22,7 +23,6 @@ use crate::track::{Measurement, Track, Tracker, TrackerStats};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
-const KN_TO_MPS: f64 = 1852.0 / 3600.0;
 /// Housekeeping (track deletion, gauges) runs at most once per this much event time.
 const HOUSEKEEPING_S: f64 = 1.0;
 
@@ -270,11 +270,6 @@ impl Engine {
     /// [`Loiter::restore`]). Returns whether it was taken.
     pub fn restore_alert(&mut self, ev: &AlertEvent) -> bool {
         self.loiter.restore(ev, &self.zones, &self.frame)
-    }
-
-    /// Restored alerts no track has taken over yet.
-    pub fn restored_waiting(&self) -> usize {
-        self.loiter.orphans()
     }
 
     /// Processes one decoded message.

@@ -240,115 +240,45 @@ fn run(dir: &std::path::Path, cmd: &str, args: &[&str]) {
 /// use them: the main listener asks for a password; a second one, on `cert_port`, for a
 /// client certificate as well.
 fn tls_material(dir: &std::path::Path, prefix: &str, cert_port: u16) -> String {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let mut a = vec!["req", "-x509"];
-    a.extend(ec);
-    a.extend([
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=vigie test CA",
-    ]);
-    run(dir, "openssl", &a);
-    let mut a = vec!["req"];
-    a.extend(ec);
-    a.extend([
-        "-keyout",
-        "broker.key",
-        "-out",
-        "broker.csr",
-        "-subj",
-        "/CN=localhost",
-    ]);
-    run(dir, "openssl", &a);
-    std::fs::write(
-        dir.join("san.cnf"),
+    let ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    let openssl = |args: String| run(dir, "openssl", &args.split(' ').collect::<Vec<_>>());
+    openssl(format!(
+        "req -x509 {ec} -keyout ca.key -out ca.pem -days 2 -subj /CN=vigie-test-CA"
+    ));
+    // A key and a certificate signed by the CA, with the given X.509 v3 extensions.
+    let signed = |name: &str, cn: &str, extensions: &str| {
+        openssl(format!(
+            "req {ec} -keyout {name}.key -out {name}.csr -subj /CN={cn}"
+        ));
+        std::fs::write(dir.join(format!("{name}.cnf")), extensions).unwrap();
+        openssl(format!(
+            "x509 -req -in {name}.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+             -out {name}.pem -days 2 -extfile {name}.cnf"
+        ));
+    };
+    signed(
+        "broker",
+        "localhost",
         "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
-    )
-    .unwrap();
-    run(
-        dir,
-        "openssl",
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "broker.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "broker.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "san.cnf",
-        ],
     );
-    let mut a = vec!["req"];
-    a.extend(ec);
-    a.extend([
-        "-keyout",
-        "client.key",
-        "-out",
-        "client.csr",
-        "-subj",
-        "/CN=centre",
-    ]);
-    run(dir, "openssl", &a);
-    std::fs::write(
-        dir.join("client.cnf"),
+    // rustls sends it, Mosquitto (OpenSSL) wants a v3 client certificate for client auth.
+    signed(
+        "client",
+        "centre",
         "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
-    )
-    .unwrap();
-    run(
-        dir,
-        "openssl",
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "client.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "client.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "client.cnf",
-        ],
     );
-    run(
-        dir,
-        "mosquitto_passwd",
-        &["-c", "-b", "passwd", "vigie", "vigie-secret-pw"],
-    );
-    run(
-        dir,
-        "mosquitto_passwd",
-        &["-b", "passwd", "gris-nez", "sensor-pw"],
-    );
-    run(
-        dir,
-        "mosquitto_passwd",
-        &["-b", "passwd", "centre", "centre-pw"],
-    );
+    for (user, pw) in [
+        ("vigie", "vigie-secret-pw"),
+        ("gris-nez", "sensor-pw"),
+        ("centre", "centre-pw"),
+    ] {
+        // The first user creates the file.
+        let mut args = vec!["-b", "passwd", user, pw];
+        if user == "vigie" {
+            args.insert(0, "-c");
+        }
+        run(dir, "mosquitto_passwd", &args);
+    }
     // The documented ACL example, under this test's prefix.
     let acl = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/mosquitto/acl"))
         .unwrap()
@@ -574,11 +504,12 @@ fn garbage(i: usize) -> (String, Vec<u8>) {
 
 /// Peak resident memory of a process, from /proc (kB).
 fn peak_rss_kb(pid: u32) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    // Never a silent 0: the memory bound below must not pass for want of a reading.
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc is readable");
     s.lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+        .expect("VmHWM in /proc/PID/status")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,18 +16,11 @@ use vigie::io::service;
 use vigie::sim;
 
 fn have(tool: &str) -> bool {
-    let found = Command::new(tool)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var_os("VIGIE_REQUIRE_PROMETHEUS").is_none(),
-            "{tool} is required (VIGIE_REQUIRE_PROMETHEUS is set): apt-get install prometheus"
-        );
-        eprintln!("skipped: {tool} not installed (apt-get install prometheus)");
-    }
-    found
+    super::util::tool_available(
+        tool,
+        "VIGIE_REQUIRE_PROMETHEUS",
+        "apt-get install prometheus",
+    )
 }
 
 /// A plain HTTP/1.1 GET; returns (status line, headers, body).

@@ -8,20 +8,11 @@ use std::time::Duration;
 /// Is the `mosquitto` binary here? Without it the tests that need one are skipped with a
 /// message, unless `VIGIE_REQUIRE_MOSQUITTO=1` (CI) makes its absence a failure.
 pub fn available() -> bool {
-    let found = Command::new("mosquitto")
-        .arg("-h")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        assert!(
-            std::env::var("VIGIE_REQUIRE_MOSQUITTO").is_err(),
-            "VIGIE_REQUIRE_MOSQUITTO is set but `mosquitto` is not installed"
-        );
-        eprintln!("skipped: `mosquitto` not installed (apt-get install mosquitto)");
-    }
-    found
+    super::util::tool_available(
+        "mosquitto",
+        "VIGIE_REQUIRE_MOSQUITTO",
+        "apt-get install mosquitto",
+    )
 }
 
 /// A folder for one test's files, removed when dropped.

@@ -44,15 +44,19 @@ fn comparable(alerts: &[AlertEvent]) -> Vec<AlertEvent> {
         .collect()
 }
 
-fn offline(cfg: &Config, rec: &str) -> (Vec<AlertEvent>, service::ReplaySummary) {
-    let mut out = Vec::new();
-    let s = service::replay_offline(cfg, rec.as_bytes(), &mut out, None, None).unwrap();
-    let alerts = String::from_utf8(out)
+/// One JSON value per line, as `replay --offline` writes alerts and tracks.
+fn ndjson<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Vec<T> {
+    std::str::from_utf8(bytes)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    (alerts, s)
+        .collect()
+}
+
+fn offline(cfg: &Config, rec: &str) -> (Vec<AlertEvent>, service::ReplaySummary) {
+    let mut out = Vec::new();
+    let s = service::replay_offline(cfg, rec.as_bytes(), &mut out, None, None).unwrap();
+    (ndjson(&out), s)
 }
 
 #[test]
@@ -842,16 +846,8 @@ fn every_scene_scores_clean_and_matches_its_expected_alerts() {
         let mut a = Vec::new();
         let mut t = Vec::new();
         service::replay_offline(&cfg, rec.as_bytes(), &mut a, Some(&mut t), None).unwrap();
-        let alerts: Vec<AlertEvent> = String::from_utf8(a)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        let tracks: Vec<vigie::TrackState> = String::from_utf8(t)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let alerts: Vec<AlertEvent> = ndjson(&a);
+        let tracks: Vec<vigie::TrackState> = ndjson(&t);
         let truth = vigie::score::truth(&sc, &cfg, zones.clone());
         let s = vigie::score::score(&truth, &alerts, Some(&tracks));
         let delays = s
@@ -994,16 +990,8 @@ fn message_batching_changes_no_track_and_no_alert() {
         let (mut alerts, mut tracks) = (Vec::new(), Vec::new());
         service::replay_offline(&cfg, rec.as_bytes(), &mut alerts, Some(&mut tracks), None)
             .unwrap();
-        let tracks: Vec<serde_json::Value> = String::from_utf8(tracks)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        let alerts: Vec<AlertEvent> = String::from_utf8(alerts)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let tracks: Vec<serde_json::Value> = ndjson(&tracks);
+        let alerts: Vec<AlertEvent> = ndjson(&alerts);
         // Track labels (T7, T12, …) number tentative tracks in the order they begin, which
         // depends on message boundaries; everything else must not. So each track is named
         // by its first confirmed state, and its states are compared without the label.

@@ -158,3 +158,22 @@ pub async fn clear_retained(url: &str, prefix: &str) {
     }
     p.close().await;
 }
+
+/// Is `tool` installed (on the PATH)? Without it, tests that need it skip with a message,
+/// unless the environment variable `require` is set (CI), which makes its absence a failure.
+pub fn tool_available(tool: &str, require: &str, install: &str) -> bool {
+    let found = std::process::Command::new(tool)
+        .arg("--help")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        assert!(
+            std::env::var_os(require).is_none(),
+            "{tool} is required ({require} is set): {install}"
+        );
+        eprintln!("skipped: {tool} not installed ({install})");
+    }
+    found
+}

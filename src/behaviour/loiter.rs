@@ -128,11 +128,6 @@ impl Loiter {
         true
     }
 
-    /// Restored alerts still waiting for a track.
-    pub fn orphans(&self) -> usize {
-        self.orphans.len()
-    }
-
     /// Clears restored alerts that no track took over in time.
     pub fn tick(&mut self, now: EventTime, frame: &LocalFrame, out: &mut Vec<AlertEvent>) {
         let grace = self.cfg.restore_grace_s;

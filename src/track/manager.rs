@@ -13,6 +13,7 @@ use super::kalman::{
     position_innovation, ConstantVelocity, PosVelObservation, PositionObservation, State,
 };
 use crate::config::{AisConfig, TrackerConfig};
+use crate::geo::KN_TO_MPS;
 use crate::time::EventTime;
 use adskalman::{CovarianceUpdateMethod, ObservationModel, TransitionModelLinearNoControl};
 use nalgebra::{Matrix4, Vector2, Vector4};
@@ -37,7 +38,6 @@ const MANOEUVRE_PENALTY: f64 = 4.0;
 const MANOEUVRE_MAX_DT_S: f64 = 6.0;
 /// Costs are scaled to integers for Kuhn–Munkres (which needs a total order).
 const COST_SCALE: f64 = 1e6;
-const KN_TO_MPS: f64 = 1852.0 / 3600.0;
 
 /// A position measurement in the local frame, ready for the filter.
 #[derive(Clone, Copy, Debug)]
@@ -121,8 +121,6 @@ pub struct TrackerStats {
     pub out_of_sequence: u64,
     /// New tracks refused because `max_tracks` was reached.
     pub refused: u64,
-    /// Confirmed dark tracks that went faster than `max_speed_kn` and lost confirmation.
-    pub demoted: u64,
 }
 
 #[derive(Debug)]
@@ -332,10 +330,7 @@ impl Tracker {
         // being so; AIS-identified tracks are vessels whatever their filter says.
         let implausible = tr.mmsi.is_none() && tr.speed_mps() > self.cfg.max_speed_kn * KN_TO_MPS;
         if implausible {
-            if tr.confirmed {
-                tr.confirmed = false;
-                self.stats.demoted += 1;
-            }
+            tr.confirmed = false;
         } else if !tr.confirmed && tr.hits >= CONFIRM_HITS && tr.score >= self.cfg.confirm_score {
             tr.confirmed = true;
             self.stats.confirmed += 1;
