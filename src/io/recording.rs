@@ -128,6 +128,65 @@ pub fn read<R: BufRead>(r: R) -> impl Iterator<Item = Result<RecordLine, Recordi
     })
 }
 
+/// One recording line as the bytes to process: what offline replay needs, without the JSON
+/// tree of [`RecordLine`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawLine {
+    pub t_rx: EventTime,
+    pub topic: String,
+    pub payload: Vec<u8>,
+}
+
+#[derive(Deserialize)]
+struct BorrowedLine<'a> {
+    t_rx: EventTime,
+    #[serde(borrow)]
+    topic: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    payload: &'a serde_json::value::RawValue,
+}
+
+/// Like [`read`], but hands over each payload's own bytes instead of a parsed tree.
+///
+/// Why: building the payload's `Value` and serialising it back cost more instructions than
+/// tracking the whole load scene (profile in BENCHMARKS.md). JSON payloads are passed on as
+/// written in the recording (the decoder parses them once, typed); string payloads (NMEA)
+/// are unescaped. The bytes equal [`RecordLine::payload_bytes`] up to insignificant JSON
+/// whitespace (a test checks this on every scene).
+pub fn read_raw<R: BufRead>(r: R) -> impl Iterator<Item = Result<RawLine, RecordingError>> {
+    r.lines().enumerate().filter_map(|(i, line)| {
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => return Some(Err(RecordingError::Io(e))),
+        };
+        if line.trim().is_empty() {
+            return None;
+        }
+        let bad = |e: serde_json::Error| RecordingError::BadLine {
+            line: i + 1,
+            message: e.to_string(),
+        };
+        let b: BorrowedLine = match serde_json::from_str(&line) {
+            Ok(b) => b,
+            Err(e) => return Some(Err(bad(e))),
+        };
+        let raw = b.payload.get();
+        let payload = if raw.starts_with('"') {
+            match serde_json::from_str::<String>(raw) {
+                Ok(s) => s.into_bytes(),
+                Err(e) => return Some(Err(bad(e))),
+            }
+        } else {
+            raw.as_bytes().to_vec()
+        };
+        Some(Ok(RawLine {
+            t_rx: b.t_rx,
+            topic: b.topic.into_owned(),
+            payload,
+        }))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,5 +238,42 @@ mod tests {
         assert!(r[0].is_ok());
         assert!(matches!(r[1], Err(RecordingError::BadLine { line: 2, .. })));
         assert!(matches!(r[2], Err(RecordingError::BadLine { line: 4, .. })));
+        let raw: Vec<_> = read_raw(text.as_bytes()).collect();
+        assert_eq!(raw.len(), 3);
+        assert_eq!(raw[0].as_ref().unwrap().payload, b"1");
+        assert!(matches!(
+            raw[1],
+            Err(RecordingError::BadLine { line: 2, .. })
+        ));
+        assert!(matches!(
+            raw[2],
+            Err(RecordingError::BadLine { line: 4, .. })
+        ));
+    }
+
+    #[test]
+    fn raw_lines_carry_the_same_payload_bytes() {
+        let lines = [
+            RecordLine::new(
+                EventTime(7000),
+                "a/b",
+                br#"{"plots":[{"range_m":1.5}],"t":"x"}"#,
+            ),
+            RecordLine::new(
+                EventTime(8000),
+                "a/c",
+                b"!AIVDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ,0*4A\n\\c:1\\\"q\"\n",
+            ),
+            RecordLine::new(EventTime(9000), "a/d", br#"[{"mmsi":1},{"mmsi":2.5}]"#),
+        ];
+        let text: String = lines
+            .iter()
+            .map(|l| serde_json::to_string(l).unwrap() + "\n")
+            .collect();
+        let raw: Vec<RawLine> = read_raw(text.as_bytes()).map(Result::unwrap).collect();
+        for (l, r) in lines.iter().zip(&raw) {
+            assert_eq!((r.t_rx, r.topic.as_str()), (l.t_rx, l.topic.as_str()));
+            assert_eq!(r.payload, l.payload_bytes());
+        }
     }
 }

@@ -413,7 +413,7 @@ pub fn replay_offline(
     let t0 = Instant::now();
     let mut rejects = RejectLog::default();
     let mut buf = Vec::with_capacity(256);
-    for item in recording::read(input) {
+    for item in recording::read_raw(input) {
         let line = match item {
             Ok(l) => l,
             Err(recording::RecordingError::BadLine { line, message }) => {
@@ -429,8 +429,7 @@ pub fn replay_offline(
             p.inc(1);
         }
         s.messages += 1;
-        let payload = line.payload_bytes();
-        let out = pipeline.process(&line.topic, &payload, line.t_rx);
+        let out = pipeline.process(&line.topic, &line.payload, line.t_rx);
         rejects.log(&line.topic, out);
         s.contacts += out.contacts as u64;
         s.rejected += out.rejects.len() as u64;
