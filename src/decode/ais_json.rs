@@ -10,43 +10,105 @@ use super::radar::json_error;
 use super::DecodeError;
 use crate::contact::{AisBatch, AisPosition, AisReport, AisStatic};
 use crate::time::EventTime;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// The fields vigie reads; everything else a feed sends is ignored.
+///
+/// Parsed typed in one pass. Why not through a `serde_json::Value`: building the tree and
+/// converting it cost 18 k instructions per report, a fifth of the whole load-scene replay
+/// (BENCHMARKS.md).
 #[derive(Deserialize, Default)]
 struct RawAis {
     class: Option<String>,
     #[serde(rename = "type")]
-    msg_type: Option<Value>,
-    mmsi: Option<Value>,
+    msg_type: Option<Field>,
+    mmsi: Option<Field>,
     scaled: Option<bool>,
-    lat: Option<Value>,
-    lon: Option<Value>,
-    speed: Option<Value>,
-    course: Option<Value>,
-    heading: Option<Value>,
-    status: Option<Value>,
+    lat: Option<Field>,
+    lon: Option<Field>,
+    speed: Option<Field>,
+    course: Option<Field>,
+    heading: Option<Field>,
+    status: Option<Field>,
     t: Option<String>,
-    rxuxtime: Option<Value>,
-    rxtime: Option<Value>,
+    rxuxtime: Option<Field>,
+    rxtime: Option<Field>,
     shipname: Option<String>,
     callsign: Option<String>,
-    shiptype: Option<Value>,
-    to_bow: Option<Value>,
-    to_stern: Option<Value>,
-    to_port: Option<Value>,
-    to_starboard: Option<Value>,
+    shiptype: Option<Field>,
+    to_bow: Option<Field>,
+    to_stern: Option<Field>,
+    to_port: Option<Field>,
+    to_starboard: Option<Field>,
     #[serde(default)]
     exercise: bool,
 }
 
+/// A field that should hold a number, as the feed sent it (`null` is `None` around it).
+enum Field {
+    Number(f64),
+    /// gpsd's `"nan"` and `"n/a"`, numbers sent as strings, AIS-catcher's `rxtime`.
+    Text(String),
+    /// An array, an object or a boolean: a broken feed.
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Field {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Field;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number or a string")
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Field, E> {
+                Ok(Field::Number(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Field, E> {
+                Ok(Field::Number(v as f64))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Field, E> {
+                Ok(Field::Number(v as f64))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Field, E> {
+                Ok(Field::Text(v.to_string()))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Field, E> {
+                Ok(Field::Other)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Field, A::Error> {
+                while a.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Field::Other)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Field, A::Error> {
+                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Field::Other)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Field, E> {
+                Err(E::invalid_type(de::Unexpected::Unit, &self))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// A number, or `None` for every "not available" spelling and anything that is not one.
-fn num(v: &Option<Value>) -> Option<f64> {
+fn num(v: &Option<Field>) -> Option<f64> {
     match v {
-        Some(Value::Number(n)) => n.as_f64().filter(|x| x.is_finite()),
-        Some(Value::String(s)) => s.trim().parse::<f64>().ok().filter(|x| x.is_finite()),
+        Some(Field::Number(n)) => Some(*n).filter(|x| x.is_finite()),
+        Some(Field::Text(s)) => s.trim().parse::<f64>().ok().filter(|x| x.is_finite()),
         _ => None,
+    }
+}
+
+/// A syntax error spoils the whole message; a well-formed report of the wrong shape is
+/// rejected alone.
+fn element_error(e: serde_json::Error) -> Result<String, DecodeError> {
+    match e.classify() {
+        serde_json::error::Category::Data => Ok(e.to_string()),
+        _ => Err(json_error(e)),
     }
 }
 
@@ -58,27 +120,36 @@ pub fn decode(
     out: &mut AisBatch,
     rejects: &mut Vec<DecodeError>,
 ) -> Result<(), DecodeError> {
-    let value: Value = serde_json::from_slice(payload).map_err(json_error)?;
-    match value {
-        Value::Array(items) => {
+    match payload.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => {
+            let items: Vec<&RawValue> = serde_json::from_slice(payload).map_err(json_error)?;
             for (index, item) in items.into_iter().enumerate() {
-                if let Err(reason) = one(item, t_rx, out) {
+                let r = serde_json::from_str::<RawAis>(item.get())
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| one(r, t_rx, out));
+                if let Err(reason) = r {
                     rejects.push(DecodeError::BadAisJson { index, reason });
                 }
             }
             Ok(())
         }
-        v @ Value::Object(_) => {
-            one(v, t_rx, out).map_err(|reason| DecodeError::BadAisJson { index: 0, reason })
+        Some(b'{') => {
+            let r = match serde_json::from_slice::<RawAis>(payload) {
+                Ok(r) => one(r, t_rx, out),
+                Err(e) => Err(element_error(e)?),
+            };
+            r.map_err(|reason| DecodeError::BadAisJson { index: 0, reason })
         }
-        _ => Err(DecodeError::Json(
-            "expected a JSON object or an array of objects".into(),
-        )),
+        _ => {
+            serde_json::from_slice::<IgnoredAny>(payload).map_err(json_error)?;
+            Err(DecodeError::Json(
+                "expected a JSON object or an array of objects".into(),
+            ))
+        }
     }
 }
 
-fn one(v: Value, t_rx: EventTime, out: &mut AisBatch) -> Result<(), String> {
-    let r: RawAis = serde_json::from_value(v).map_err(|e| e.to_string())?;
+fn one(r: RawAis, t_rx: EventTime, out: &mut AisBatch) -> Result<(), String> {
     if let Some(c) = &r.class {
         if c != "AIS" {
             return Err(format!("class `{c}` is not AIS"));
@@ -97,7 +168,7 @@ fn one(v: Value, t_rx: EventTime, out: &mut AisBatch) -> Result<(), String> {
         ("course", &r.course),
         ("heading", &r.heading),
     ] {
-        if matches!(v, Some(Value::Array(_) | Value::Object(_) | Value::Bool(_))) {
+        if matches!(v, Some(Field::Other)) {
             return Err(format!("`{name}` is not a number"));
         }
     }
@@ -130,7 +201,7 @@ fn event_time(r: &RawAis, t_rx: EventTime) -> Result<EventTime, String> {
     if let Some(s) = num(&r.rxuxtime) {
         return EventTime::from_unix_secs_f64(s).ok_or_else(|| format!("bad rxuxtime {s}"));
     }
-    if let Some(Value::String(s)) = &r.rxtime {
+    if let Some(Field::Text(s)) = &r.rxtime {
         // AIS-catcher: "20240314050217" (UTC, to the second).
         return chrono::NaiveDateTime::parse_from_str(s, "%Y%m%d%H%M%S")
             .map(|d| EventTime(d.and_utc().timestamp_micros()))
@@ -188,7 +259,7 @@ fn position(
 
 fn static_data(r: &RawAis, msg_type: u8, mmsi: u32) -> AisStatic {
     let text = |s: &Option<String>| s.as_ref().map(|s| s.trim_end().to_string());
-    let dim = |v: &Option<Value>| num(v).map(|x| x.clamp(0.0, 511.0) as u16);
+    let dim = |v: &Option<Field>| num(v).map(|x| x.clamp(0.0, 511.0) as u16);
     let dims = match (
         dim(&r.to_bow),
         dim(&r.to_stern),
