@@ -10,7 +10,8 @@
 //! same input always gives the same tracks, whatever the hash seed.
 
 use super::kalman::{
-    position_innovation, ConstantVelocity, PosVelObservation, PositionObservation, State,
+    position_innovation, predicted_position_innovation, ConstantVelocity, PosVelObservation,
+    PositionObservation, State,
 };
 use crate::config::{AisConfig, TrackerConfig};
 use crate::geo::KN_TO_MPS;
@@ -199,16 +200,6 @@ impl Tracker {
             return;
         }
         let t0 = plots[0].t;
-        let tree: RTree<GeomWithData<[f64; 2], u64>> = RTree::bulk_load(
-            self.tracks
-                .values()
-                .map(|tr| {
-                    let x = tr.state.state();
-                    let dt = t0.secs_since(tr.t).max(0.0);
-                    GeomWithData::new([x[0] + x[2] * dt, x[1] + x[3] * dt], tr.id)
-                })
-                .collect(),
-        );
         let gate = self.cfg.gate_chi2;
         // Search only as far as any gate can reach: sized from the largest plot error of
         // the scan, not a fixed radius (a fixed 2 km returned dozens of candidates per plot
@@ -220,6 +211,20 @@ impl Tracker {
         let radius = (gate + MANOEUVRE_PENALTY).sqrt()
             * (TRACK_SIGMA_BOUND_M * TRACK_SIGMA_BOUND_M + max_plot_var).sqrt()
             + SEARCH_MARGIN_M;
+        // The index is over the scan's plots, queried at each track's predicted position:
+        // a scan holds fewer plots than the picture holds tracks (one radar of five, or one
+        // sector), and a track outside the scan's bounding box costs one comparison. Bulk
+        // loading an R-tree of every track for every scan was 46 % of all instructions on
+        // the load scene (BENCHMARKS.md).
+        let index: RTree<GeomWithData<[f64; 2], usize>> = RTree::bulk_load(
+            plots
+                .iter()
+                .enumerate()
+                .map(|(j, p)| GeomWithData::new(p.z, j))
+                .collect(),
+        );
+        let bbox = index.root().envelope();
+        let (lo, hi) = (bbox.lower(), bbox.upper());
         // (track, plot, cost); per plot: in some track's gate, in a confirmed track's gate,
         // in the gate only of tracks newer than it.
         let mut edges: Vec<(u64, usize, f64)> = Vec::new();
@@ -227,30 +232,39 @@ impl Tracker {
         let mut has_edge = vec![false; plots.len()];
         let mut near_confirmed = vec![false; plots.len()];
         let mut oos_only = vec![false; plots.len()];
-        for (j, p) in plots.iter().enumerate() {
-            for e in tree.locate_within_distance(p.z, radius * radius) {
-                let tr = &self.tracks[&e.data];
+        for tr in self.tracks.values() {
+            let x = tr.state.state();
+            let dt = t0.secs_since(tr.t).max(0.0);
+            let at = [x[0] + x[2] * dt, x[1] + x[3] * dt];
+            if at[0] < lo[0] - radius
+                || at[0] > hi[0] + radius
+                || at[1] < lo[1] - radius
+                || at[1] > hi[1] + radius
+            {
+                continue;
+            }
+            for e in index.locate_within_distance(at, radius * radius) {
+                let j = e.data;
+                let p = &plots[j];
                 // A track that has gone without any contact longer than a radar-only track
-                // survives claims no plot: its gate would be hundreds of metres wide and catch
-                // clutter. This is an AIS-only vessel coasting between class B reports (3
-                // minutes apart when slow); a vessel the radars see is updated by its plots.
+                // survives claims no plot: its gate would be hundreds of metres wide and
+                // catch clutter. This is an AIS-only vessel coasting between class B reports
+                // (3 minutes apart when slow); a vessel the radars see is updated by its
+                // plots.
                 if p.t.secs_since(tr.last_hit) > self.cfg.coast_s {
                     continue;
                 }
                 let late = p.t < tr.t;
-                let pred = if late {
-                    tr.state.clone()
-                } else {
-                    self.predicted(tr, p.t)
-                };
-                let (mut d2, _) = position_innovation(&pred, p.z, p.r);
+                let dt = if late { 0.0 } else { p.t.secs_since(tr.t) };
+                let q = self.cfg.process_noise;
+                let (mut d2, _) = predicted_position_innovation(&tr.state, dt, q, p.z, p.r);
                 if !late
                     && tr.confirmed
                     && (d2.is_nan() || d2 > gate)
                     && p.t.secs_since(tr.t) <= MANOEUVRE_MAX_DT_S
                 {
-                    let m = self.predicted_with(tr, p.t, self.cfg.manoeuvre_noise);
-                    let (dm, _) = position_innovation(&m, p.z, p.r);
+                    let qm = self.cfg.manoeuvre_noise;
+                    let (dm, _) = predicted_position_innovation(&tr.state, dt, qm, p.z, p.r);
                     if dm <= gate {
                         manoeuvres.insert((tr.id, j));
                         d2 = dm + MANOEUVRE_PENALTY;
