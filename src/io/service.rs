@@ -88,16 +88,64 @@ pub fn stamp(a: &AlertEvent) -> String {
     serde_json::to_string(&a).expect("alerts serialise")
 }
 
-/// Publishes what one message caused. Alerts (QoS 1) wait for room in the client queue;
-/// track states (QoS 0, droppable) never block tracking. Returns the number of QoS 1
-/// publications requested (for the acknowledgement count at shutdown).
-pub async fn publish_outputs(
+/// QoS 1 publications (alerts, status) waiting for room in the MQTT client's request queue.
+///
+/// Why the processing loop never waits for that room: the connection task hands each
+/// received contact to the loop and waits when the loop is behind; had the loop in turn
+/// waited for room in the request queue, which only the connection task drains, both would
+/// have waited for ever. The latency benchmark found this flat out: vigie stopped, missed its
+/// keep-alives and the broker dropped it. Order is kept: nothing is handed over while older
+/// publications wait.
+#[derive(Default)]
+pub struct Outbox {
+    queue: std::collections::VecDeque<(String, String, bool)>,
+    /// Publications handed to the client, for the acknowledgement count at shutdown.
+    pub requested: u64,
+}
+
+/// Alerts held while the client queue is full; beyond, the oldest are dropped and counted
+/// (`vigie_publish_failures_total`). Reached only if the connection task is gone for good.
+const MAX_OUTBOX: usize = 100_000;
+
+impl Outbox {
+    pub fn push(&mut self, topic: String, payload: String, retain: bool, metrics: &Metrics) {
+        if self.queue.len() >= MAX_OUTBOX {
+            self.queue.pop_front();
+            metrics.publish_failures.inc();
+        }
+        self.queue.push_back((topic, payload, retain));
+    }
+
+    /// Hands over as many as the client queue takes; true if some still wait.
+    pub fn flush(&mut self, client: &AsyncClient) -> bool {
+        while let Some((topic, payload, retain)) = self.queue.front() {
+            if client
+                .try_publish(topic.clone(), QoS::AtLeastOnce, *retain, payload.clone())
+                .is_err()
+            {
+                return true;
+            }
+            self.requested += 1;
+            self.queue.pop_front();
+        }
+        false
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+}
+
+/// Publishes what one message caused, without ever waiting: alerts (QoS 1) go through the
+/// [`Outbox`], track states (QoS 0, droppable) are dropped and counted when the client queue
+/// is full.
+pub fn publish_outputs(
     client: &AsyncClient,
     prefix: &str,
     out: &Outputs,
     metrics: &Metrics,
-) -> u64 {
-    let mut qos1 = 0;
+    outbox: &mut Outbox,
+) {
     for a in &out.alerts {
         let json = stamp(a);
         let active = format!("{prefix}/alerts/active/{}", a.id);
@@ -112,26 +160,16 @@ pub async fn publish_outputs(
         // leaves an alert it can restore (event first, a kill -9 in between left a `raised`
         // that no restarted vigie knew of and nothing would ever clear; the restart test
         // caught it under load).
-        for (topic, payload, retain) in [
-            (active, retained, true),
-            (format!("{prefix}/alerts"), json, false),
-        ] {
-            match client
-                .publish(topic, QoS::AtLeastOnce, retain, payload)
-                .await
-            {
-                Ok(()) => qos1 += 1,
-                Err(e) => {
-                    metrics.publish_failures.inc();
-                    tracing::error!("cannot publish alert {}: {e}", a.id);
-                }
-            }
-        }
+        outbox.push(active, retained, true, metrics);
+        outbox.push(format!("{prefix}/alerts"), json, false, metrics);
         tracing::info!(
             id = %a.id, state = a.state.as_str(), zone = %a.zone.id, exercise = a.exercise,
             "alert {} {} in {} (dwell {:.0} s)", a.id, a.state.as_str(), a.zone.name, a.dwell_s
         );
     }
+    // Alerts leave before the scan's track states (hundreds after a radar scan), not
+    // behind them in the client queue and on the wire: 5.8 → see BENCHMARKS.md.
+    outbox.flush(client);
     for t in out.tracks.iter().filter(|t| t.publish) {
         let topic = if t.exercise {
             format!("{prefix}/exercise/tracks/{}", t.track_id)
@@ -146,7 +184,6 @@ pub async fn publish_outputs(
             metrics.publish_failures.inc();
         }
     }
-    qos1
 }
 
 /// A running service, for `main` and tests.
@@ -295,8 +332,9 @@ async fn serve_loop(
     mut shutdown: oneshot::Receiver<()>,
 ) {
     let mut rejects = RejectLog::default();
-    // QoS 1 publications requested (alerts), to wait for their acknowledgement at shutdown.
-    let mut qos1: u64 = 0;
+    // Alerts waiting for room in the client queue; counts what was handed over, to wait for
+    // its acknowledgement at shutdown.
+    let mut outbox = Outbox::default();
     let mut connected = link.connected.clone();
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .map_err(|e| tracing::warn!("no SIGHUP zone reload: {e}"))
@@ -327,8 +365,11 @@ async fn serve_loop(
             msg = link.inbound.recv() => {
                 let Some(msg) = msg else { break };
                 handle(&msg, &mut pipeline, &mut rejects);
-                qos1 += publish_outputs(&link.client, &prefix, pipeline.last_outputs(), &metrics).await;
+                publish_outputs(&link.client, &prefix, pipeline.last_outputs(), &metrics, &mut outbox);
                 link.ack(&msg);
+            }
+            _ = tokio::time::sleep(Duration::from_millis(2)), if !outbox.is_empty() => {
+                outbox.flush(&link.client);
             }
         }
     }
@@ -343,21 +384,31 @@ async fn serve_loop(
     }
     while let Ok(msg) = link.inbound.try_recv() {
         handle(&msg, &mut pipeline, &mut rejects);
-        qos1 += publish_outputs(&link.client, &prefix, pipeline.last_outputs(), &metrics).await;
+        publish_outputs(
+            &link.client,
+            &prefix,
+            pipeline.last_outputs(),
+            &metrics,
+            &mut outbox,
+        );
         link.ack(&msg);
     }
-    let _ = link
-        .client
-        .publish(
-            format!("{prefix}/status"),
-            QoS::AtLeastOnce,
-            true,
-            r#"{"state":"offline"}"#,
-        )
-        .await;
+    outbox.push(
+        format!("{prefix}/status"),
+        r#"{"state":"offline"}"#.into(),
+        true,
+        &metrics,
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while outbox.flush(&link.client) && Instant::now() < deadline {
+        // Contacts still arriving would block the connection task, which must drain the
+        // queue: let them go unacknowledged (a persistent session gets them again).
+        while link.inbound.try_recv().is_ok() {}
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
     // PUBACKs come in order: once as many as we published (alerts, every `online`, this
     // `offline`) are in, nothing we sent is still only in flight.
-    let want = qos1 + link.online_published.load(Ordering::Relaxed) + 1;
+    let want = outbox.requested + link.online_published.load(Ordering::Relaxed);
     if link.wait_acked(want, 5.0).await {
         tracing::info!("published offline status; every alert acknowledged; disconnecting");
     } else {
