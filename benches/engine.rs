@@ -36,6 +36,18 @@ fn live_bytes() -> isize {
     LIVE.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// Resident set size from /proc (Linux), in bytes; 0 elsewhere.
+fn rss_bytes() -> isize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<isize>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
 fn pct(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[((v.len() - 1) as f64 * p).round() as usize]
@@ -128,11 +140,12 @@ fn main() {
         );
     }
 
-    println!("\n| tracks | heap growth | bytes per track |");
-    println!("|---|---|---|");
+    println!("\n| tracks | heap growth | bytes per track | RSS growth | RSS per track |");
+    println!("|---|---|---|---|---|");
     for n in [200usize, 2000, 20000] {
         let mut p = Pipeline::new(&cfg, zones.clone(), true);
         let before = live_bytes();
+        let rss_before = rss_bytes();
         let t = EventTime::parse_rfc3339("2026-03-14T05:00:00Z").unwrap();
         // AIS starts a confirmed track per MMSI at once.
         for i in 0..n {
@@ -145,15 +158,77 @@ fn main() {
             p.process("vigie/contacts/ais/bench", body.as_bytes(), t);
         }
         let after = live_bytes();
+        let rss = rss_bytes() - rss_before;
         black_box(&p);
         println!(
-            "| {n} | {:.0} KiB | {:.0} |",
+            "| {n} | {:.0} KiB | {:.0} | {:.0} KiB | {:.0} |",
             (after - before) as f64 / 1024.0,
-            (after - before) as f64 / n as f64
+            (after - before) as f64 / n as f64,
+            rss as f64 / 1024.0,
+            rss as f64 / n as f64
         );
     }
+    soak(&cfg, &zones);
     println!(
         "\nsize_of::<Track>() = {} bytes (state and covariance inline; plus map and per-track loiter state)",
         std::mem::size_of::<vigie::track::Track>()
+    );
+}
+
+/// An accelerated day: `VIGIE_BENCH_HOURS` (default 24) consecutive simulated hours, each
+/// with its own 200 vessels crossing (150 with AIS) seen by the five radars with clutter,
+/// through one pipeline as fast as it goes. Tracks come and go every hour; live heap and
+/// RSS are read after each hour. Anything kept per track, per MMSI, per zone or per clutter
+/// cell that is never released shows as growth from hour to hour.
+fn soak(cfg: &Config, zones: &[vigie::geo::zones::Zone]) {
+    let hours: usize = std::env::var("VIGIE_BENCH_HOURS")
+        .ok()
+        .and_then(|h| h.parse().ok())
+        .unwrap_or(24);
+    let mut p = Pipeline::new(cfg, zones.to_vec(), false);
+    let start = EventTime::parse_rfc3339("2026-03-20T00:00:00Z").unwrap();
+    let base = live_bytes();
+    println!("\n| hour | contacts so far | tracks now | heap (pipeline) | RSS |");
+    println!("|---|---|---|---|---|");
+    let mut contacts = 0usize;
+    let wall = Instant::now();
+    let mut engine_s = 0.0;
+    for h in 0..hours {
+        let text = format!(
+            "name = \"soak\"\nstart = \"{}\"\nduration_s = 3600\nseed = {}\n[traffic]\ncount = 200\nlat = [50.45, 51.15]\nlon = [1.00, 1.50]\nais_fraction = 0.75\n",
+            start.plus_secs(h as f64 * 3600.0),
+            100 + h
+        );
+        let scene: vigie::sim::Scene = toml::from_str(&text).unwrap();
+        let lines: Vec<(String, Vec<u8>, EventTime)> =
+            vigie::sim::simulate_for(&scene, cfg, "vigie")
+                .into_iter()
+                .map(|l| (l.topic.clone(), l.payload_bytes(), l.t_rx))
+                .collect();
+        let s = Instant::now();
+        for (topic, body, t) in &lines {
+            contacts += p.process(topic, body, *t).contacts;
+        }
+        engine_s += s.elapsed().as_secs_f64();
+        drop(lines);
+        let h = h + 1;
+        if h <= 2 || h % 6 == 0 || h == hours {
+            println!(
+                "| {h} | {:.1} M | {} | {:.0} KiB | {:.1} MiB |",
+                contacts as f64 / 1e6,
+                {
+                    let c = p.live().track_counts();
+                    c.tentative + c.confirmed_dark + c.confirmed_ais
+                },
+                (live_bytes() - base) as f64 / 1024.0,
+                rss_bytes() as f64 / (1 << 20) as f64
+            );
+        }
+    }
+    println!(
+        "\n{hours} h of event time: {:.1} M contacts through the engine in {engine_s:.1} s ({:.2} M contacts/s; {:.0} s in all with the simulation)",
+        contacts as f64 / 1e6,
+        contacts as f64 / engine_s / 1e6,
+        wall.elapsed().as_secs_f64()
     );
 }
