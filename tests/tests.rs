@@ -2,6 +2,7 @@
 //! runs against the embedded broker and, when `VIGIE_TEST_MQTT_URL` is set, against that
 //! broker too (CI: the machine's Mosquitto).
 
+mod accuracy;
 mod corpora;
 mod faults;
 mod monitoring;

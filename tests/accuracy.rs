@@ -1,0 +1,162 @@
+//! Tracking accuracy against the Cramér–Rao bound (issue 3).
+//!
+//! A boat follows the constant-velocity model the tracker assumes — velocity driven by white
+//! acceleration noise of the configured intensity `tracker.process_noise` — and one radar
+//! (Gris-Nez: 15 m in range, 0.3° in bearing, 2.5 s scans) sees it on every scan, with no
+//! clutter. For that model the posterior Cramér–Rao bound (Tichavský et al., 1998) follows
+//! the information recursion
+//!
+//!   J(k+1) = (Q + F J(k)⁻¹ Fᵀ)⁻¹ + Hᵀ R⁻¹ H,
+//!
+//! with H the Jacobian of (range, bearing) at the true position: no unbiased tracker can
+//! have a smaller mean squared position error. Why this model and not a target on rails:
+//! a tracker that allows for manoeuvres (q > 0) cannot reach the bound of a target it
+//! knows cannot manoeuvre, while a target that does follow its model tests exactly what can
+//! go wrong here — the converted polar measurement and its covariance, the filter, gating
+//! and track management — against the best any estimator could do.
+
+use nalgebra::{Matrix2, Matrix2x4, Matrix4};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use vigie::geo::frame::LocalFrame;
+use vigie::{Config, EventTime, Pipeline};
+
+/// A standard normal draw (Box–Muller).
+fn normal(rng: &mut StdRng) -> f64 {
+    let (u, v): (f64, f64) = (rng.random::<f64>().max(1e-300), rng.random());
+    (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+}
+
+fn cv(dt: f64, q: f64) -> (Matrix4<f64>, Matrix4<f64>) {
+    #[rustfmt::skip]
+    let f = Matrix4::new(
+        1.0, 0.0, dt, 0.0,
+        0.0, 1.0, 0.0, dt,
+        0.0, 0.0, 1.0, 0.0,
+        0.0, 0.0, 0.0, 1.0,
+    );
+    let (a, b) = (dt * dt * dt / 3.0, dt * dt / 2.0);
+    #[rustfmt::skip]
+    let qm = Matrix4::new(
+        a, 0.0, b, 0.0,
+        0.0, a, 0.0, b,
+        b, 0.0, dt, 0.0,
+        0.0, b, 0.0, dt,
+    ) * q;
+    (f, qm)
+}
+
+#[test]
+fn position_error_is_within_five_percent_of_the_cramer_rao_bound() {
+    let cfg = Config::load_with_env(None, &[]).unwrap();
+    let zones = vigie::geo::zones::load(&cfg.zones.path).unwrap();
+    let radar = cfg.radar.iter().find(|r| r.id == "gris-nez").unwrap();
+    let site = LocalFrame::new(radar.lat.unwrap(), radar.lon.unwrap());
+    let (sr, sb) = (radar.range_sigma_m, radar.bearing_sigma_deg.to_radians());
+    let dt = radar.scan_period_s;
+    let q = cfg.tracker.process_noise;
+    let (f, qm) = cv(dt, q);
+    let r_inv = Matrix2::new(1.0 / (sr * sr), 0.0, 0.0, 1.0 / (sb * sb));
+    // Cholesky factor of one axis' [position, velocity] noise.
+    let (qa, qb, qc) = (qm[(0, 0)], qm[(0, 2)], qm[(2, 2)]);
+    let l11 = qa.sqrt();
+    let (l21, l22) = (qb / l11, (qc - qb * qb / qa).sqrt());
+
+    let (runs, scans, settle) = (200, 160, 80);
+    let t0 = EventTime::parse_rfc3339("2026-03-14T05:00:00Z").unwrap();
+    let (mut se, mut crb, mut n, mut missed) = (0.0, 0.0, 0usize, 0usize);
+    let mut rng = StdRng::seed_from_u64(3);
+    let mut confirmed_at = vec![None; runs];
+    for run in 0..runs {
+        let mut p = Pipeline::new(&cfg, zones.clone(), false);
+        // West of the site, 6-10 km out, heading north-north-west at 3 m/s.
+        let mut x = [-6000.0 - 4000.0 * rng.random::<f64>(), -3000.0, -1.0, 2.8];
+        // Diffuse prior information: the bound of the window below does not depend on it.
+        let mut j = Matrix4::from_diagonal(&nalgebra::Vector4::new(1e-8, 1e-8, 1e-4, 1e-4));
+        for k in 0..scans {
+            if k > 0 {
+                for axis in 0..2 {
+                    let (w1, w2) = (normal(&mut rng), normal(&mut rng));
+                    let v = x[axis + 2];
+                    x[axis] += v * dt + l11 * w1;
+                    x[axis + 2] = v + l21 * w1 + l22 * w2;
+                }
+            }
+            let (e, nn) = (x[0], x[1]);
+            let range = e.hypot(nn);
+            let bearing = e.atan2(nn);
+            // Information recursion at the true position.
+            let h = Matrix2x4::new(
+                e / range,
+                nn / range,
+                0.0,
+                0.0,
+                nn / (range * range),
+                -e / (range * range),
+                0.0,
+                0.0,
+            );
+            let prior = (qm + f * j.try_inverse().unwrap() * f.transpose())
+                .try_inverse()
+                .unwrap();
+            j = if k == 0 { j } else { prior } + h.transpose() * r_inv * h;
+            let plot = format!(
+                r#"{{"t":"{}","plots":[{{"range_m":{:.2},"bearing_deg":{:.5}}}]}}"#,
+                t0.plus_secs(k as f64 * dt),
+                range + sr * normal(&mut rng),
+                (bearing + sb * normal(&mut rng))
+                    .to_degrees()
+                    .rem_euclid(360.0)
+            );
+            let t = t0.plus_secs(k as f64 * dt);
+            let out = p.process("vigie/contacts/radar/gris-nez", plot.as_bytes(), t);
+            if !out.tracks.is_empty() && confirmed_at[run].is_none() {
+                confirmed_at[run] = Some(k);
+            }
+            if k < settle {
+                continue;
+            }
+            // The 99.9 % gate lets about one true plot in a thousand go (a 4σ bearing
+            // error, say): the track then coasts that scan and publishes nothing.
+            let [s] = &out.tracks[..] else {
+                missed += 1;
+                continue;
+            };
+            let (te, tn) = site.to_local(s.lat, s.lon);
+            se += (te - e).powi(2) + (tn - nn).powi(2);
+            let cov = j.try_inverse().unwrap();
+            crb += cov[(0, 0)] + cov[(1, 1)];
+            n += 1;
+        }
+    }
+    let (rms, bound) = ((se / n as f64).sqrt(), (crb / n as f64).sqrt());
+    eprintln!(
+        "position RMS error {rms:.2} m, Cramér–Rao bound {bound:.2} m: ratio {:.3} ({n} track states, {runs} runs, {missed} scans without an update)",
+        rms / bound
+    );
+    assert!(missed * 200 <= n, "{missed} of {n} scans without an update");
+    // Every plot detected, no clutter, a fresh picture: confirmation needs the third plot
+    // (scan index 2) at least. Reported, not asserted: the clutter map learns a new boat's
+    // first plots as clutter (it cannot tell them apart yet): on a fresh map confirmation
+    // came at the 6th plot (median), up to the 17th; without the map, always the 3rd. Two
+    // attempts to keep a track's own plots out of its clutter density let surf clutter
+    // confirm 11-15 false tracks an hour instead of 3 (issue 3 notes).
+    let mut at: Vec<usize> = confirmed_at.iter().map(|c| c.expect("confirmed")).collect();
+    at.sort_unstable();
+    eprintln!(
+        "confirmed at plot: median {}, max {} (3rd plot = index 2)",
+        at[at.len() / 2] + 1,
+        at[at.len() - 1] + 1
+    );
+    assert!(at[0] >= 2, "confirmed before its third plot");
+    assert!(
+        rms <= 1.05 * bound,
+        "RMS {rms:.2} m > 1.05 × bound {bound:.2} m"
+    );
+    // Below the bound by more than the Monte Carlo noise means the bound or the simulated
+    // noise is wrong, not that the tracker is better than possible.
+    assert!(
+        rms >= 0.95 * bound,
+        "RMS {rms:.2} m < 0.95 × bound {bound:.2} m"
+    );
+}
