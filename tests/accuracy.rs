@@ -67,7 +67,7 @@ fn position_error_is_within_five_percent_of_the_cramer_rao_bound() {
     let (mut se, mut crb, mut n, mut missed) = (0.0, 0.0, 0usize, 0usize);
     let mut rng = StdRng::seed_from_u64(3);
     let mut confirmed_at = vec![None; runs];
-    for run in 0..runs {
+    for confirmed in confirmed_at.iter_mut() {
         let mut p = Pipeline::new(&cfg, zones.clone(), false);
         // West of the site, 6-10 km out, heading north-north-west at 3 m/s.
         let mut x = [-6000.0 - 4000.0 * rng.random::<f64>(), -3000.0, -1.0, 2.8];
@@ -110,8 +110,8 @@ fn position_error_is_within_five_percent_of_the_cramer_rao_bound() {
             );
             let t = t0.plus_secs(k as f64 * dt);
             let out = p.process("vigie/contacts/radar/gris-nez", plot.as_bytes(), t);
-            if !out.tracks.is_empty() && confirmed_at[run].is_none() {
-                confirmed_at[run] = Some(k);
+            if !out.tracks.is_empty() && confirmed.is_none() {
+                *confirmed = Some(k);
             }
             if k < settle {
                 continue;
