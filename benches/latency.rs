@@ -14,7 +14,8 @@
 //! For each rate:
 //! 1. **broker hop**: the same payloads (same sizes, a sequence number in their first bytes)
 //!    publisher → broker → subscriber, QoS 1, at the same rate, for 3 s;
-//! 2. **through vigie**: a fresh vigie takes the whole input at that rate; each track state
+//! 2. **through vigie**: a fresh `vigie run` (its own process, as deployed) takes the whole
+//!    input at that rate; each track state
 //!    and alert it publishes is matched, by the event time it carries, to the first contact
 //!    message with that time: latency = its arrival at a subscriber − that message's
 //!    publication. That path crosses the broker twice (contact in, output out), so vigie's
@@ -30,7 +31,6 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use vigie::io::mqtt::{Link, LinkOptions};
-use vigie::io::service;
 use vigie::Pipeline;
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
@@ -132,15 +132,20 @@ async fn broker_hop(
     (lat, inputs.len() - got.len(), per_s)
 }
 
-fn processed(h: &service::ServiceHandle) -> u64 {
-    use prometheus::core::Collector;
-    h.metrics
-        .messages
-        .collect()
-        .iter()
-        .flat_map(|f| f.get_metric())
-        .map(|m| m.get_counter().get_value() as u64)
-        .sum()
+/// Contact messages vigie has processed: the sum of `vigie_messages_total` on its metrics
+/// endpoint (0 until it answers).
+fn processed(metrics: &str) -> u64 {
+    use std::io::{Read, Write};
+    let Ok(mut c) = std::net::TcpStream::connect(metrics) else {
+        return 0;
+    };
+    let _ = c.write_all(b"GET /metrics HTTP/1.0\r\nHost: vigie\r\n\r\n");
+    let mut body = String::new();
+    let _ = c.read_to_string(&mut body);
+    body.lines()
+        .filter(|l| l.starts_with("vigie_messages_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
 }
 
 struct Run {
@@ -159,12 +164,27 @@ struct Run {
 
 /// A fresh vigie takes the whole input at `rate`.
 async fn through_vigie(url: &str, tag: &str, inputs: &[Input], rate: Option<f64>) -> Run {
-    let mut cfg = vigie::Config::load_with_env(None, &[]).unwrap();
-    cfg.mqtt.url = Some(url.to_string());
-    cfg.mqtt.prefix = tag.to_string();
-    cfg.mqtt.client_id = format!("{tag}-vigie");
-    cfg.metrics.listen = "127.0.0.1:0".into();
-    let h = service::start(cfg).await.unwrap();
+    // vigie as deployed: its own process, so that its threads are its own.
+    let metrics = format!("127.0.0.1:{}", vigie::io::broker::free_port().unwrap());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["run", "--mqtt", url, "--metrics-listen", &metrics])
+        .env("VIGIE_MQTT_PREFIX", tag)
+        .env("VIGIE_MQTT_CLIENT_ID", format!("{tag}-vigie"))
+        .env("RUST_LOG", "warn")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("vigie binary (cargo builds it for benches)");
+    let mut status = link(url, &format!("{tag}-status"), vec![format!("{tag}/status")]).await;
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(15), status.inbound.recv())
+            .await
+            .expect("vigie online within 15 s")
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap_or_default();
+        if v["state"] == "online" {
+            break;
+        }
+    }
     let mut out = link(
         url,
         &format!("{tag}-outsub"),
@@ -172,12 +192,18 @@ async fn through_vigie(url: &str, tag: &str, inputs: &[Input], rate: Option<f64>
     )
     .await;
     let publ = link(url, &format!("{tag}-inpub"), vec![]).await;
+    // Until 3 s of silence after the last contact went out (outputs can be seconds apart).
+    let publishing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let still = publishing.clone();
     let recv = tokio::spawn(async move {
         let mut got = Vec::new();
-        while let Ok(Some(m)) =
-            tokio::time::timeout(Duration::from_secs(3), out.inbound.recv()).await
-        {
-            got.push((Instant::now(), m.topic, m.payload));
+        loop {
+            match tokio::time::timeout(Duration::from_secs(3), out.inbound.recv()).await {
+                Ok(Some(m)) => got.push((Instant::now(), m.topic, m.payload)),
+                Ok(None) => break,
+                Err(_) if still.load(std::sync::atomic::Ordering::Relaxed) => {}
+                Err(_) => break,
+            }
         }
         got
     });
@@ -188,12 +214,13 @@ async fn through_vigie(url: &str, tag: &str, inputs: &[Input], rate: Option<f64>
         )
     })
     .await;
+    publishing.store(false, std::sync::atomic::Ordering::Relaxed);
     let offered_per_s =
         inputs.len() as f64 / sent.last().unwrap().duration_since(sent[0]).as_secs_f64();
     // Until vigie has processed everything, or nothing moves for 3 s.
     let (mut last, mut since) = (0, Instant::now());
     let done = loop {
-        let p = processed(&h);
+        let p = processed(&metrics);
         if p >= inputs.len() as u64 {
             break Instant::now();
         }
@@ -202,16 +229,14 @@ async fn through_vigie(url: &str, tag: &str, inputs: &[Input], rate: Option<f64>
         } else if since.elapsed() > Duration::from_secs(3) {
             break since;
         }
-        tokio::time::sleep(Duration::from_micros(500)).await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
     };
-    let processed = processed(&h);
-    eprintln!(
-        "processing: {} messages, {:.3} s in all",
-        h.metrics.processing.get_sample_count(),
-        h.metrics.processing.get_sample_sum()
-    );
+    let processed = processed(&metrics);
     let got = recv.await.unwrap();
-    h.stop().await;
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
     let mut first: HashMap<&str, (Instant, bool)> = HashMap::new();
     for (inp, at) in inputs.iter().zip(&sent) {
         if let Some(k) = &inp.key {

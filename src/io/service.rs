@@ -146,6 +146,18 @@ pub fn publish_outputs(
     metrics: &Metrics,
     outbox: &mut Outbox,
 ) {
+    publish_alerts(client, prefix, out, metrics, outbox);
+    publish_tracks(client, prefix, out, metrics);
+}
+
+/// The alerts of [`publish_outputs`].
+pub fn publish_alerts(
+    client: &AsyncClient,
+    prefix: &str,
+    out: &Outputs,
+    metrics: &Metrics,
+    outbox: &mut Outbox,
+) {
     for a in &out.alerts {
         let json = stamp(a);
         let active = format!("{prefix}/alerts/active/{}", a.id);
@@ -167,9 +179,11 @@ pub fn publish_outputs(
             "alert {} {} in {} (dwell {:.0} s)", a.id, a.state.as_str(), a.zone.name, a.dwell_s
         );
     }
-    // Alerts leave before the scan's track states (hundreds after a radar scan), not
-    // behind them in the client queue and on the wire: 5.8 → see BENCHMARKS.md.
     outbox.flush(client);
+}
+
+/// The track states of [`publish_outputs`].
+pub fn publish_tracks(client: &AsyncClient, prefix: &str, out: &Outputs, metrics: &Metrics) {
     for t in out.tracks.iter().filter(|t| t.publish) {
         let topic = if t.exercise {
             format!("{prefix}/exercise/tracks/{}", t.track_id)
@@ -365,8 +379,23 @@ async fn serve_loop(
             msg = link.inbound.recv() => {
                 let Some(msg) = msg else { break };
                 handle(&msg, &mut pipeline, &mut rejects);
-                publish_outputs(&link.client, &prefix, pipeline.last_outputs(), &metrics, &mut outbox);
+                let out = pipeline.last_outputs();
+                publish_alerts(&link.client, &prefix, out, &metrics, &mut outbox);
+                // Let the connection task send each alert at once, on its own: not behind
+                // this scan's track states (hundreds after a radar scan), which the broker
+                // would read and route first, nor behind the next contacts (tokio lets this
+                // loop run on while messages are ready, and the woken connection task waits
+                // on this worker). Alerts reached a subscriber ~5 ms after the radar scan that
+                // proved them, ~1 ms of it processing (latency bench, BENCHMARKS.md).
+                if !out.alerts.is_empty() {
+                    tokio::task::yield_now().await;
+                }
+                let out = pipeline.last_outputs();
+                publish_tracks(&link.client, &prefix, out, &metrics);
                 link.ack(&msg);
+                if !out.tracks.is_empty() {
+                    tokio::task::yield_now().await;
+                }
             }
             _ = tokio::time::sleep(Duration::from_millis(2)), if !outbox.is_empty() => {
                 outbox.flush(&link.client);
