@@ -188,8 +188,10 @@ fn soak(cfg: &Config, zones: &[vigie::geo::zones::Zone]) {
     let mut p = Pipeline::new(cfg, zones.to_vec(), false);
     let start = EventTime::parse_rfc3339("2026-03-20T00:00:00Z").unwrap();
     let base = live_bytes();
-    println!("\n| hour | contacts so far | tracks now | heap (pipeline) | RSS |");
-    println!("|---|---|---|---|---|");
+    println!(
+        "\n| hour | contacts so far | tracks now | clutter-map cells | heap (pipeline) | RSS |"
+    );
+    println!("|---|---|---|---|---|---|");
     let mut contacts = 0usize;
     let wall = Instant::now();
     let mut engine_s = 0.0;
@@ -214,12 +216,13 @@ fn soak(cfg: &Config, zones: &[vigie::geo::zones::Zone]) {
         let h = h + 1;
         if h <= 2 || h % 6 == 0 || h == hours {
             println!(
-                "| {h} | {:.1} M | {} | {:.0} KiB | {:.1} MiB |",
+                "| {h} | {:.1} M | {} | {} | {:.0} KiB | {:.1} MiB |",
                 contacts as f64 / 1e6,
                 {
                     let c = p.live().track_counts();
                     c.tentative + c.confirmed_dark + c.confirmed_ais
                 },
+                p.live().clutter_cells(),
                 (live_bytes() - base) as f64 / 1024.0,
                 rss_bytes() as f64 / (1 << 20) as f64
             );

@@ -246,6 +246,12 @@ impl Engine {
         self.counts
     }
 
+    /// Cells the clutter map holds (0 without one): bounded by the radars' coverage, and
+    /// pruned beyond a ceiling.
+    pub fn clutter_cells(&self) -> usize {
+        self.clutter.as_ref().map_or(0, |m| m.cells())
+    }
+
     /// Active alerts per zone id.
     pub fn active_alerts_by_zone(&self) -> BTreeMap<&str, usize> {
         let mut m = BTreeMap::new();
