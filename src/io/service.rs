@@ -134,6 +134,10 @@ impl Outbox {
     pub fn is_empty(&self) -> bool {
         self.queue.is_empty()
     }
+
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
 }
 
 /// Publishes what one message caused, without ever waiting: alerts (QoS 1) go through the
@@ -434,6 +438,13 @@ async fn serve_loop(
         // queue: let them go unacknowledged (a persistent session gets them again).
         while link.inbound.try_recv().is_ok() {}
         tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    if !outbox.is_empty() {
+        tracing::error!(
+            "{} alert or status publications could not be handed to the MQTT client within 5 s of shutdown; they are lost",
+            outbox.len()
+        );
+        metrics.publish_failures.inc_by(outbox.len() as u64);
     }
     // PUBACKs come in order: once as many as we published (alerts, every `online`, this
     // `offline`) are in, nothing we sent is still only in flight.
