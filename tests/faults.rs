@@ -64,7 +64,11 @@ async fn next_alert(link: &mut Link, secs: f64) -> Option<AlertEvent> {
 /// Alert events until `want` have arrived (then one more second of quiet), or 60 s.
 async fn collect_alerts(link: &mut Link, got: &mut Vec<AlertEvent>, want: usize) {
     loop {
-        let wait = if got.len() < want { 60.0 } else { 1.0 };
+        // Broker redeliveries (identical events) do not count towards `want`.
+        let distinct = (0..got.len())
+            .filter(|&i| !got[..i].contains(&got[i]))
+            .count();
+        let wait = if distinct < want { 60.0 } else { 1.0 };
         match next_alert(link, wait).await {
             Some(a) => got.push(a),
             None => break,
@@ -109,6 +113,18 @@ async fn broker_killed_mid_scenario_loses_no_alert() {
     tokio::task::block_in_place(|| broker.restart());
     feed.await.unwrap();
     collect_alerts(&mut centre, &mut got, expected.len()).await;
+    // QoS 1 is at least once: a delivery whose acknowledgement the killed broker had not
+    // saved comes again after its restart (seen in CI under load: `raised` twice). Such a
+    // redelivery is byte-identical, `emitted_at` included; an event vigie published twice
+    // would carry two `emitted_at`s and is not removed here.
+    let before = got.len();
+    let mut seen = vec![];
+    got.retain(|a| {
+        let new = !seen.contains(a);
+        seen.push(a.clone());
+        new
+    });
+    eprintln!("{} broker redeliveries removed", before - got.len());
 
     // Every event, exactly once, in order: the same sequence as processing the scene offline.
     assert_eq!(
