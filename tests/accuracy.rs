@@ -27,6 +27,9 @@ fn normal(rng: &mut StdRng) -> f64 {
     (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
 }
 
+/// F and Q of the constant-velocity model, written out here rather than taken from
+/// `vigie::track::kalman::ConstantVelocity`: the truth and the bound must not share the code
+/// under test, or an error in it would go unseen.
 fn cv(dt: f64, q: f64) -> (Matrix4<f64>, Matrix4<f64>) {
     #[rustfmt::skip]
     let f = Matrix4::new(

@@ -111,7 +111,15 @@ fn mark_nmea(text: &str) -> String {
 /// Reads a recording line by line; a bad line is returned as an error item (with its line
 /// number) and reading goes on.
 pub fn read<R: BufRead>(r: R) -> impl Iterator<Item = Result<RecordLine, RecordingError>> {
-    r.lines().enumerate().filter_map(|(i, line)| {
+    parse_lines(r, |line| serde_json::from_str::<RecordLine>(line))
+}
+
+/// Each non-blank line through `parse`, its errors numbered by line.
+fn parse_lines<R: BufRead, T>(
+    r: R,
+    parse: impl Fn(&str) -> Result<T, serde_json::Error>,
+) -> impl Iterator<Item = Result<T, RecordingError>> {
+    r.lines().enumerate().filter_map(move |(i, line)| {
         let line = match line {
             Ok(l) => l,
             Err(e) => return Some(Err(RecordingError::Io(e))),
@@ -119,12 +127,10 @@ pub fn read<R: BufRead>(r: R) -> impl Iterator<Item = Result<RecordLine, Recordi
         if line.trim().is_empty() {
             return None;
         }
-        Some(
-            serde_json::from_str::<RecordLine>(&line).map_err(|e| RecordingError::BadLine {
-                line: i + 1,
-                message: e.to_string(),
-            }),
-        )
+        Some(parse(&line).map_err(|e| RecordingError::BadLine {
+            line: i + 1,
+            message: e.to_string(),
+        }))
     })
 }
 
@@ -154,36 +160,19 @@ struct BorrowedLine<'a> {
 /// are unescaped. The bytes equal [`RecordLine::payload_bytes`] up to insignificant JSON
 /// whitespace (a test checks this on every scene).
 pub fn read_raw<R: BufRead>(r: R) -> impl Iterator<Item = Result<RawLine, RecordingError>> {
-    r.lines().enumerate().filter_map(|(i, line)| {
-        let line = match line {
-            Ok(l) => l,
-            Err(e) => return Some(Err(RecordingError::Io(e))),
-        };
-        if line.trim().is_empty() {
-            return None;
-        }
-        let bad = |e: serde_json::Error| RecordingError::BadLine {
-            line: i + 1,
-            message: e.to_string(),
-        };
-        let b: BorrowedLine = match serde_json::from_str(&line) {
-            Ok(b) => b,
-            Err(e) => return Some(Err(bad(e))),
-        };
+    parse_lines(r, |line| {
+        let b: BorrowedLine = serde_json::from_str(line)?;
         let raw = b.payload.get();
         let payload = if raw.starts_with('"') {
-            match serde_json::from_str::<String>(raw) {
-                Ok(s) => s.into_bytes(),
-                Err(e) => return Some(Err(bad(e))),
-            }
+            serde_json::from_str::<String>(raw)?.into_bytes()
         } else {
             raw.as_bytes().to_vec()
         };
-        Some(Ok(RawLine {
+        Ok(RawLine {
             t_rx: b.t_rx,
             topic: b.topic.into_owned(),
             payload,
-        }))
+        })
     })
 }
 
