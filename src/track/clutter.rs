@@ -14,7 +14,7 @@
 //! iterated in an order that could change a result.
 
 use crate::time::EventTime;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 #[derive(Debug, Clone, Copy)]
 struct Cell {
@@ -27,10 +27,10 @@ struct Cell {
 pub struct ClutterMap {
     cell_m: f64,
     tau_s: f64,
-    cells: HashMap<(u16, i32, i32), Cell>,
+    cells: FxHashMap<(u16, i32, i32), Cell>,
     /// First scan seen per sensor: until `tau_s` has passed, counts are divided by the time
     /// actually observed, not by `tau_s` (no under-estimate while warming up).
-    first: HashMap<u16, EventTime>,
+    first: FxHashMap<u16, EventTime>,
     /// More cells than this triggers a prune of the faded ones.
     max_cells: usize,
     /// Faded cells are also pruned every `tau_s` of event time: without it a day of
@@ -45,8 +45,8 @@ impl ClutterMap {
         ClutterMap {
             cell_m,
             tau_s,
-            cells: HashMap::new(),
-            first: HashMap::new(),
+            cells: FxHashMap::default(),
+            first: FxHashMap::default(),
             max_cells: 500_000,
             last_prune: None,
         }

@@ -2,13 +2,14 @@
 //! AIS identity fusion, coasting and deletion.
 //!
 //! One job per step, as in Stone Soup's simple tracker: predict (constant velocity),
-//! hypothesise (gate with an R-tree over predicted positions, never all tracks × all
+//! hypothesise (gate with a grid over predicted positions, never all tracks × all
 //! plots), associate (Kuhn–Munkres per cluster of tracks and plots that share gates),
 //! update (adskalman), initiate (one-point, tentative), confirm (sequential log-likelihood
 //! ratio score plus a minimum number of hits), delete (by time since the last contact).
 //! Tracks live in a `BTreeMap` keyed by id so every iteration is in a fixed order: the
 //! same input always gives the same tracks, whatever the hash seed.
 
+use super::grid::Grid;
 use super::kalman::{
     position_innovation, predicted_position_innovation, ConstantVelocity, PosVelObservation,
     PositionObservation, State,
@@ -19,9 +20,8 @@ use crate::time::EventTime;
 use adskalman::{CovarianceUpdateMethod, ObservationModel, TransitionModelLinearNoControl};
 use nalgebra::{Matrix4, Vector2, Vector4};
 use pathfinding::prelude::{kuhn_munkres_min, Matrix};
-use rstar::primitives::GeomWithData;
-use rstar::RTree;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
 
 /// Bound on a gating track's predicted 1-sigma position error used to size the R-tree
 /// search (a tentative track: 6 m/s speed uncertainty over its 8 s life, plus its plot).
@@ -78,8 +78,13 @@ pub struct Track {
 }
 
 impl Track {
-    pub fn label(&self) -> String {
-        format!("T{}", self.id)
+    /// The id operators see (`T` and the number), built without allocating or going
+    /// through `fmt` (which cost 3 % of the load-scene replay).
+    pub fn label(&self) -> compact_str::CompactString {
+        let mut digits = itoa::Buffer::new();
+        let mut s = compact_str::CompactString::const_new("T");
+        s.push_str(digits.format(self.id));
+        s
     }
     pub fn pos(&self) -> (f64, f64) {
         let x = self.state.state();
@@ -91,7 +96,8 @@ impl Track {
     }
     pub fn speed_mps(&self) -> f64 {
         let (vx, vy) = self.vel();
-        vx.hypot(vy)
+        // Not `hypot`: speeds never overflow, and libm's hypot was 4 % of all instructions.
+        (vx * vx + vy * vy).sqrt()
     }
     /// Takes a filtered state from a contact at `t`.
     fn accept(&mut self, state: State, t: EventTime) {
@@ -137,11 +143,13 @@ pub struct Tracker {
     cfg: TrackerConfig,
     ais: AisConfig,
     tracks: BTreeMap<u64, Track>,
-    by_mmsi: HashMap<u32, u64>,
+    by_mmsi: FxHashMap<u32, u64>,
     next_id: u64,
     pub stats: TrackerStats,
     /// Per plot of the last scan: in no confirmed track's gate (a clutter candidate).
     unclaimed: Vec<bool>,
+    /// Gating index of predicted track positions, rebuilt per scan in place.
+    grid: Grid,
 }
 
 impl Tracker {
@@ -150,10 +158,11 @@ impl Tracker {
             cfg,
             ais,
             tracks: BTreeMap::new(),
-            by_mmsi: HashMap::new(),
+            by_mmsi: FxHashMap::default(),
             next_id: 1,
             stats: TrackerStats::default(),
             unclaimed: Vec::new(),
+            grid: Grid::default(),
         }
     }
 
@@ -211,27 +220,20 @@ impl Tracker {
         let radius = (gate + MANOEUVRE_PENALTY).sqrt()
             * (TRACK_SIGMA_BOUND_M * TRACK_SIGMA_BOUND_M + max_plot_var).sqrt()
             + SEARCH_MARGIN_M;
-        // The index is over the scan's plots, queried at each track's predicted position:
-        // a scan holds fewer plots than the picture holds tracks (one radar of five, or one
-        // sector), and a track outside the scan's bounding box costs one comparison. Bulk
-        // loading an R-tree of every track for every scan was 46 % of all instructions on
-        // the load scene (BENCHMARKS.md).
-        let index: RTree<GeomWithData<[f64; 2], usize>> = RTree::bulk_load(
-            plots
-                .iter()
-                .enumerate()
-                .map(|(j, p)| GeomWithData::new(p.z, j))
-                .collect(),
-        );
-        let bbox = index.root().envelope();
-        let (lo, hi) = (bbox.lower(), bbox.upper());
-        // (track, plot, cost); per plot: in some track's gate, in a confirmed track's gate,
-        // in the gate only of tracks newer than it.
-        let mut edges: Vec<(u64, usize, f64)> = Vec::new();
-        let mut manoeuvres: HashSet<(u64, usize)> = HashSet::new();
-        let mut has_edge = vec![false; plots.len()];
-        let mut near_confirmed = vec![false; plots.len()];
-        let mut oos_only = vec![false; plots.len()];
+        // Index the predicted positions of the tracks near this scan, then look up each
+        // plot: a scan covers one radar's area (or one sector), so most of the picture is
+        // skipped by one bounding-box test per track. The grid is rebuilt per scan into
+        // reused buffers (an R-tree bulk load per scan was 15 % of all instructions on the
+        // load scene, BENCHMARKS.md).
+        let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
+        for p in plots {
+            for k in 0..2 {
+                lo[k] = lo[k].min(p.z[k]);
+                hi[k] = hi[k].max(p.z[k]);
+            }
+        }
+        let mut near: Vec<&Track> = Vec::new();
+        self.grid.reset(radius);
         for tr in self.tracks.values() {
             let x = tr.state.state();
             let dt = t0.secs_since(tr.t).max(0.0);
@@ -243,21 +245,32 @@ impl Tracker {
             {
                 continue;
             }
-            for e in index.locate_within_distance(at, radius * radius) {
-                let j = e.data;
-                let p = &plots[j];
+            self.grid.push(at, near.len() as u32);
+            near.push(tr);
+        }
+        self.grid.build();
+        // (track, plot, cost, under the manoeuvre hypothesis); per plot: in some track's
+        // gate, in a confirmed track's gate, in the gate only of tracks newer than it.
+        let mut edges: Vec<Edge> = Vec::new();
+        let mut has_edge = vec![false; plots.len()];
+        let mut near_confirmed = vec![false; plots.len()];
+        let mut oos_only = vec![false; plots.len()];
+        for (j, p) in plots.iter().enumerate() {
+            self.grid.within(p.z, radius, |slot| {
+                let tr = near[slot as usize];
                 // A track that has gone without any contact longer than a radar-only track
                 // survives claims no plot: its gate would be hundreds of metres wide and
                 // catch clutter. This is an AIS-only vessel coasting between class B reports
                 // (3 minutes apart when slow); a vessel the radars see is updated by its
                 // plots.
                 if p.t.secs_since(tr.last_hit) > self.cfg.coast_s {
-                    continue;
+                    return;
                 }
                 let late = p.t < tr.t;
                 let dt = if late { 0.0 } else { p.t.secs_since(tr.t) };
                 let q = self.cfg.process_noise;
                 let (mut d2, _) = predicted_position_innovation(&tr.state, dt, q, p.z, p.r);
+                let mut manoeuvre = false;
                 if !late
                     && tr.confirmed
                     && (d2.is_nan() || d2 > gate)
@@ -266,12 +279,12 @@ impl Tracker {
                     let qm = self.cfg.manoeuvre_noise;
                     let (dm, _) = predicted_position_innovation(&tr.state, dt, qm, p.z, p.r);
                     if dm <= gate {
-                        manoeuvres.insert((tr.id, j));
+                        manoeuvre = true;
                         d2 = dm + MANOEUVRE_PENALTY;
                     }
                 }
                 if d2.is_nan() || d2 > gate + MANOEUVRE_PENALTY {
-                    continue;
+                    return;
                 }
                 // Already updated by a plot of this very instant (another sector message of
                 // the same scan): a track takes one plot per scan, and this plot is a split
@@ -281,26 +294,36 @@ impl Tracker {
                 if tr.last_hit == p.t {
                     near_confirmed[j] |= tr.confirmed;
                     has_edge[j] = true;
-                    continue;
+                    return;
                 }
                 if late {
                     oos_only[j] = true;
-                    continue;
+                    return;
                 }
                 near_confirmed[j] |= tr.confirmed;
                 has_edge[j] = true;
-                edges.push((tr.id, j, d2));
-            }
+                edges.push(Edge {
+                    track: tr.id,
+                    plot: j,
+                    cost: d2,
+                    manoeuvre,
+                });
+            });
         }
         self.unclaimed.extend(near_confirmed.iter().map(|&n| !n));
         // Not assigning a track costs as much as the worst association it could make.
         let assigned = assign(&edges, plots.len(), gate + MANOEUVRE_PENALTY);
         let mut used = vec![false; plots.len()];
-        for (id, j) in assigned {
+        for e in assigned {
+            let Edge {
+                track,
+                plot: j,
+                manoeuvre,
+                ..
+            } = edges[e];
             used[j] = true;
-            let manoeuvre = manoeuvres.contains(&(id, j));
-            self.update_with_plot(id, &plots[j], manoeuvre);
-            updated.push(id);
+            self.update_with_plot(track, &plots[j], manoeuvre);
+            updated.push(track);
         }
         for (j, p) in plots.iter().enumerate() {
             if used[j] || near_confirmed[j] {
@@ -439,7 +462,7 @@ impl Tracker {
             .filter(|tr| tr.mmsi.is_none())
             .filter(|tr| {
                 let (x, y) = tr.pos();
-                (x - m.z[0]).hypot(y - m.z[1]) < 2_000.0
+                (x - m.z[0]).powi(2) + (y - m.z[1]).powi(2) < 2_000.0 * 2_000.0
             })
             .filter_map(|tr| {
                 let (d2, _) = position_innovation(&self.predicted(tr, m.t), m.z, r);
@@ -511,10 +534,21 @@ impl Tracker {
     }
 }
 
+/// A possible association of one track with one plot.
+#[derive(Clone, Copy, Debug)]
+struct Edge {
+    track: u64,
+    plot: usize,
+    /// Squared Mahalanobis distance, plus the penalty under the manoeuvre hypothesis.
+    cost: f64,
+    manoeuvre: bool,
+}
+
 /// Global nearest neighbour: solves the assignment separately for each cluster of tracks
 /// and plots linked by gates, with a "no plot" option per track costing the gate value.
-/// Returns (track id, plot index) pairs in a deterministic order.
-fn assign(edges: &[(u64, usize, f64)], n_plots: usize, gate: f64) -> Vec<(u64, usize)> {
+/// Returns the indices of the chosen edges, in a deterministic order whatever the order
+/// of `edges`.
+fn assign(edges: &[Edge], n_plots: usize, gate: f64) -> Vec<usize> {
     if edges.is_empty() {
         return Vec::new();
     }
@@ -527,29 +561,32 @@ fn assign(edges: &[(u64, usize, f64)], n_plots: usize, gate: f64) -> Vec<(u64, u
         }
         i
     }
-    let mut first_plot: BTreeMap<u64, usize> = BTreeMap::new();
-    for &(tid, j, _) in edges {
-        let root = *first_plot.entry(tid).or_insert(j);
-        let (a, b) = (find(&mut parent, root), find(&mut parent, j));
+    let mut first_plot: FxHashMap<u64, usize> =
+        FxHashMap::with_capacity_and_hasher(edges.len(), Default::default());
+    for e in edges {
+        let root = *first_plot.entry(e.track).or_insert(e.plot);
+        let (a, b) = (find(&mut parent, root), find(&mut parent, e.plot));
         if a != b {
             parent[a.max(b)] = a.min(b);
         }
     }
-    let mut clusters: BTreeMap<usize, Vec<(u64, usize, f64)>> = BTreeMap::new();
-    for &e in edges {
-        let root = find(&mut parent, e.1);
-        clusters.entry(root).or_default().push(e);
-    }
+    // Edges sorted by (cluster root, track, plot): each cluster is one run, in a fixed order.
+    let mut order: Vec<(usize, u64, usize, usize)> = (0..edges.len())
+        .map(|i| {
+            let e = &edges[i];
+            (find(&mut parent, e.plot), e.track, e.plot, i)
+        })
+        .collect();
+    order.sort_unstable();
     let mut out = Vec::new();
-    for (_, es) in clusters {
+    for es in order.chunk_by(|a, b| a.0 == b.0) {
         if es.len() == 1 {
-            out.push((es[0].0, es[0].1));
+            out.push(es[0].3);
             continue;
         }
-        let mut tids: Vec<u64> = es.iter().map(|e| e.0).collect();
-        tids.sort_unstable();
+        let mut tids: Vec<u64> = es.iter().map(|e| e.1).collect();
         tids.dedup();
-        let mut pids: Vec<usize> = es.iter().map(|e| e.1).collect();
+        let mut pids: Vec<usize> = es.iter().map(|e| e.2).collect();
         pids.sort_unstable();
         pids.dedup();
         let (n, m) = (tids.len(), pids.len());
@@ -558,15 +595,17 @@ fn assign(edges: &[(u64, usize, f64)], n_plots: usize, gate: f64) -> Vec<(u64, u
         for (i, _) in tids.iter().enumerate() {
             w[(i, m + i)] = (gate * COST_SCALE) as i64;
         }
-        for &(tid, j, c) in &es {
+        let mut which = vec![usize::MAX; n * m];
+        for &(_, tid, j, ei) in es {
             let i = tids.binary_search(&tid).expect("track in cluster");
             let k = pids.binary_search(&j).expect("plot in cluster");
-            w[(i, k)] = (c * COST_SCALE) as i64;
+            w[(i, k)] = (edges[ei].cost * COST_SCALE) as i64;
+            which[i * m + k] = ei;
         }
         let (_, cols) = kuhn_munkres_min(&w);
         for (i, &k) in cols.iter().enumerate() {
             if k < m && w[(i, k)] < forbidden {
-                out.push((tids[i], pids[k]));
+                out.push(which[i * m + k]);
             }
         }
     }
@@ -618,8 +657,17 @@ mod tests {
     fn assignment_prefers_the_global_optimum() {
         // Track A at 0, track B at 10: plot at 9 is nearer A's rival... GNN must give
         // plot 0 → A and plot 9 → B.
-        let edges = [(1, 0, 0.1), (1, 1, 8.0), (2, 1, 0.2), (2, 0, 9.0)];
-        let mut a = assign(&edges, 2, 13.8);
+        let edges =
+            [(1, 0, 0.1), (1, 1, 8.0), (2, 1, 0.2), (2, 0, 9.0)].map(|(track, plot, cost)| Edge {
+                track,
+                plot,
+                cost,
+                manoeuvre: false,
+            });
+        let mut a: Vec<(u64, usize)> = assign(&edges, 2, 13.8)
+            .into_iter()
+            .map(|e| (edges[e].track, edges[e].plot))
+            .collect();
         a.sort();
         assert_eq!(a, vec![(1, 0), (2, 1)]);
     }

@@ -1,5 +1,6 @@
 //! Multi-target tracking: Kalman models, gating and assignment, track management.
 pub mod clutter;
+pub mod grid;
 pub mod kalman;
 pub mod manager;
 
