@@ -20,8 +20,10 @@ use crate::time::EventTime;
 use crate::track::clutter::ClutterMap;
 use crate::track::manager::{AisMeasurement, AisOutcome};
 use crate::track::{Measurement, Track, Tracker, TrackerStats};
+use compact_str::CompactString;
+use rustc_hash::FxHashMap;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// Housekeeping (track deletion, gauges) runs at most once per this much event time.
 const HOUSEKEEPING_S: f64 = 1.0;
@@ -30,7 +32,9 @@ const HOUSEKEEPING_S: f64 = 1.0;
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct TrackState {
     pub t: EventTime,
-    pub track_id: String,
+    /// `T` and a number: kept inline (no allocation per state; one state is built per
+    /// track update).
+    pub track_id: CompactString,
     pub lat: f64,
     pub lon: f64,
     pub speed_kn: f64,
@@ -194,8 +198,8 @@ pub struct Engine {
     track_interval_s: f64,
     now: EventTime,
     last_housekeeping: Option<EventTime>,
-    last_published: BTreeMap<u64, EventTime>,
-    vessels: HashMap<u32, VesselInfo>,
+    last_published: FxHashMap<u64, EventTime>,
+    vessels: FxHashMap<u32, VesselInfo>,
     counts: TrackCounts,
     // Scratch buffers, reused.
     meas: Vec<Measurement>,
@@ -229,8 +233,8 @@ impl Engine {
             track_interval_s: cfg.mqtt.track_interval_s,
             now: EventTime(i64::MIN),
             last_housekeeping: None,
-            last_published: BTreeMap::new(),
-            vessels: HashMap::new(),
+            last_published: FxHashMap::default(),
+            vessels: FxHashMap::default(),
             counts: TrackCounts::default(),
             meas: Vec::new(),
             updated: Vec::new(),

@@ -500,7 +500,7 @@ pub fn replay_offline(
     let zone_list = zones::load(&cfg.zones.path)?;
     let mut pipeline = Pipeline::new(cfg, zone_list, true);
     let mut s = ReplaySummary::default();
-    let mut confirmed = std::collections::HashSet::new();
+    let mut confirmed = rustc_hash::FxHashSet::default();
     let t0 = Instant::now();
     let mut rejects = RejectLog::default();
     let mut buf = Vec::with_capacity(256);
@@ -532,7 +532,9 @@ pub fn replay_offline(
                 .map_err(io_err("writing alerts"))?;
         }
         for t in &out.tracks {
-            confirmed.insert(t.track_id.clone());
+            if !confirmed.contains(&t.track_id) {
+                confirmed.insert(t.track_id.clone());
+            }
             if let Some(w) = tracks_out.as_deref_mut() {
                 buf.clear();
                 serde_json::to_writer(&mut buf, t).expect("tracks serialise");
