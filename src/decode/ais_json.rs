@@ -13,84 +13,110 @@ use crate::time::EventTime;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 
 /// The fields vigie reads; everything else a feed sends is ignored.
 ///
 /// Parsed typed in one pass. Why not through a `serde_json::Value`: building the tree and
 /// converting it cost 18 k instructions per report, a fifth of the whole load-scene replay
 /// (BENCHMARKS.md).
+///
+/// Strings are borrowed from the payload where it has no escapes: the two every report
+/// carries (`class`, `t`) were two allocations per report.
 #[derive(Deserialize, Default)]
-struct RawAis {
-    class: Option<String>,
+struct RawAis<'a> {
+    #[serde(borrow)]
+    class: Option<Cow<'a, str>>,
     #[serde(rename = "type")]
-    msg_type: Option<Field>,
-    mmsi: Option<Field>,
+    #[serde(borrow)]
+    msg_type: Option<Field<'a>>,
+    #[serde(borrow)]
+    mmsi: Option<Field<'a>>,
     scaled: Option<bool>,
-    lat: Option<Field>,
-    lon: Option<Field>,
-    speed: Option<Field>,
-    course: Option<Field>,
-    heading: Option<Field>,
-    status: Option<Field>,
-    t: Option<String>,
-    rxuxtime: Option<Field>,
-    rxtime: Option<Field>,
-    shipname: Option<String>,
-    callsign: Option<String>,
-    shiptype: Option<Field>,
-    to_bow: Option<Field>,
-    to_stern: Option<Field>,
-    to_port: Option<Field>,
-    to_starboard: Option<Field>,
+    #[serde(borrow)]
+    lat: Option<Field<'a>>,
+    #[serde(borrow)]
+    lon: Option<Field<'a>>,
+    #[serde(borrow)]
+    speed: Option<Field<'a>>,
+    #[serde(borrow)]
+    course: Option<Field<'a>>,
+    #[serde(borrow)]
+    heading: Option<Field<'a>>,
+    #[serde(borrow)]
+    status: Option<Field<'a>>,
+    #[serde(borrow)]
+    t: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    rxuxtime: Option<Field<'a>>,
+    #[serde(borrow)]
+    rxtime: Option<Field<'a>>,
+    #[serde(borrow)]
+    shipname: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    callsign: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    shiptype: Option<Field<'a>>,
+    #[serde(borrow)]
+    to_bow: Option<Field<'a>>,
+    #[serde(borrow)]
+    to_stern: Option<Field<'a>>,
+    #[serde(borrow)]
+    to_port: Option<Field<'a>>,
+    #[serde(borrow)]
+    to_starboard: Option<Field<'a>>,
     #[serde(default)]
     exercise: bool,
 }
 
 /// A field that should hold a number, as the feed sent it (`null` is `None` around it).
-enum Field {
+enum Field<'a> {
     Number(f64),
     /// gpsd's `"nan"` and `"n/a"`, numbers sent as strings, AIS-catcher's `rxtime`.
-    Text(String),
+    Text(Cow<'a, str>),
     /// An array, an object or a boolean: a broken feed.
     Other,
 }
 
-impl<'de> Deserialize<'de> for Field {
+impl<'de: 'a, 'a> Deserialize<'de> for Field<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Field;
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Field<'a>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a number or a string")
             }
-            fn visit_f64<E>(self, v: f64) -> Result<Field, E> {
+            fn visit_f64<E>(self, v: f64) -> Result<Field<'a>, E> {
                 Ok(Field::Number(v))
             }
-            fn visit_u64<E>(self, v: u64) -> Result<Field, E> {
+            fn visit_u64<E>(self, v: u64) -> Result<Field<'a>, E> {
                 Ok(Field::Number(v as f64))
             }
-            fn visit_i64<E>(self, v: i64) -> Result<Field, E> {
+            fn visit_i64<E>(self, v: i64) -> Result<Field<'a>, E> {
                 Ok(Field::Number(v as f64))
             }
-            fn visit_str<E>(self, v: &str) -> Result<Field, E> {
-                Ok(Field::Text(v.to_string()))
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Field<'a>, E> {
+                Ok(Field::Text(Cow::Borrowed(v)))
             }
-            fn visit_bool<E>(self, _: bool) -> Result<Field, E> {
+            fn visit_str<E>(self, v: &str) -> Result<Field<'a>, E> {
+                Ok(Field::Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Field<'a>, E> {
                 Ok(Field::Other)
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Field, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Field<'a>, A::Error> {
                 while a.next_element::<IgnoredAny>()?.is_some() {}
                 Ok(Field::Other)
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Field, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Field<'a>, A::Error> {
                 while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
                 Ok(Field::Other)
             }
-            fn visit_unit<E: de::Error>(self) -> Result<Field, E> {
+            fn visit_unit<E: de::Error>(self) -> Result<Field<'a>, E> {
                 Err(E::invalid_type(de::Unexpected::Unit, &self))
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V(std::marker::PhantomData))
     }
 }
 
@@ -258,7 +284,7 @@ fn position(
 }
 
 fn static_data(r: &RawAis, msg_type: u8, mmsi: u32) -> AisStatic {
-    let text = |s: &Option<String>| s.as_ref().map(|s| s.trim_end().to_string());
+    let text = |s: &Option<Cow<str>>| s.as_ref().map(|s| s.trim_end().to_string());
     let dim = |v: &Option<Field>| num(v).map(|x| x.clamp(0.0, 511.0) as u16);
     let dims = match (
         dim(&r.to_bow),

@@ -159,8 +159,18 @@ struct BorrowedLine<'a> {
 /// written in the recording (the decoder parses them once, typed); string payloads (NMEA)
 /// are unescaped. The bytes equal [`RecordLine::payload_bytes`] up to insignificant JSON
 /// whitespace (a test checks this on every scene).
+///
+/// Lines as vigie writes them are split without a JSON parser (see [`split_line`]);
+/// any other spelling goes through serde_json.
 pub fn read_raw<R: BufRead>(r: R) -> impl Iterator<Item = Result<RawLine, RecordingError>> {
     parse_lines(r, |line| {
+        if let Some((t_rx, topic, payload)) = split_line(line.as_bytes()) {
+            return Ok(RawLine {
+                t_rx,
+                topic: topic.to_string(),
+                payload: payload.to_vec(),
+            });
+        }
         let b: BorrowedLine = serde_json::from_str(line)?;
         let raw = b.payload.get();
         let payload = if raw.starts_with('"') {
@@ -174,6 +184,75 @@ pub fn read_raw<R: BufRead>(r: R) -> impl Iterator<Item = Result<RawLine, Record
             payload,
         })
     })
+}
+
+/// Splits a line written exactly as vigie writes it,
+/// `{"t_rx":"<UTC time>","topic":"<no escapes>","payload":<object or array>}`, into its
+/// three parts without parsing the payload. `None` for any other spelling (field order,
+/// whitespace, escapes, a string payload), which then goes through serde_json.
+///
+/// Why: serde_json had to walk every payload to find where it ends, and the decoder then
+/// walked it again: a tenth of the load-scene replay. Here one byte loop checks that the
+/// payload is a single bracket-balanced value ending the line. What it does not check is
+/// the payload's own syntax: a broken payload reaches the decoder, which rejects it (counted
+/// and logged as a rejected message, as it would be live) instead of the line being
+/// skipped as unreadable.
+fn split_line(line: &[u8]) -> Option<(EventTime, &str, &[u8])> {
+    let rest = line.strip_prefix(br#"{"t_rx":""#)?;
+    let q = rest.iter().position(|&c| c == b'"')?;
+    let t_rx = EventTime::parse_rfc3339(std::str::from_utf8(&rest[..q]).ok()?).ok()?;
+    let rest = rest[q + 1..].strip_prefix(br#","topic":""#)?;
+    let q = rest.iter().position(|&c| c == b'"' || c == b'\\')?;
+    if rest[q] != b'"' {
+        return None;
+    }
+    let topic = std::str::from_utf8(&rest[..q]).ok()?;
+    let rest = rest[q + 1..].strip_prefix(br#","payload":"#)?;
+    let payload = rest.trim_ascii_end().strip_suffix(b"}")?;
+    (value_len(payload)? == payload.len()).then_some((t_rx, topic, payload))
+}
+
+/// Bytes [`value_len`] must look at: quotes, backslashes and brackets.
+const SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[b'{' as usize] = true;
+    t[b'}' as usize] = true;
+    t[b'[' as usize] = true;
+    t[b']' as usize] = true;
+    t
+};
+
+/// Length of the object or array that starts `b`, by bracket depth outside strings. Other
+/// bytes are skipped through a table (a byte-by-byte state machine cost as much as the
+/// JSON parse it replaces).
+fn value_len(b: &[u8]) -> Option<usize> {
+    if !matches!(b.first(), Some(b'{' | b'[')) {
+        return None;
+    }
+    let (mut depth, mut in_str, mut i) = (0usize, false, 0);
+    while i < b.len() {
+        let c = b[i];
+        if !SPECIAL[c as usize] {
+            i += 1;
+            continue;
+        }
+        match (in_str, c) {
+            (true, b'\\') => i += 1,
+            (_, b'"') => in_str = !in_str,
+            (true, _) => {}
+            (false, b'{' | b'[') => depth += 1,
+            (false, _) => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+        }
+        i += 1;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -238,6 +317,40 @@ mod tests {
             raw[2],
             Err(RecordingError::BadLine { line: 4, .. })
         ));
+    }
+
+    #[test]
+    fn lines_split_without_a_parser_only_when_written_as_vigie_writes_them() {
+        let ok = br#"{"t_rx":"2026-03-14T05:02:17.500Z","topic":"a/b","payload":{"s":"}]\"{","p":[1,[2]]}}"#;
+        let (t, topic, payload) = split_line(ok).unwrap();
+        assert_eq!(
+            t,
+            EventTime::parse_rfc3339("2026-03-14T05:02:17.500Z").unwrap()
+        );
+        assert_eq!(topic, "a/b");
+        assert_eq!(payload, br#"{"s":"}]\"{","p":[1,[2]]}"#);
+        for other in [
+            // Another field after the payload: the payload is not the rest of the line.
+            &br#"{"t_rx":"2026-03-14T05:02:17.500Z","topic":"a","payload":{"x":1},"y":{"z":2}}"#[..],
+            br#"{"t_rx":"2026-03-14T05:02:17.500Z","topic":"a","payload":{"x":1}}}"#,
+            br#"{"t_rx":"2026-03-14T05:02:17.500Z","topic":"a","payload":{"x":1}"#,
+            br#"{"t_rx":"2026-03-14T05:02:17.500Z","topic":"a","payload":"!AIVDM"}"#,
+            br#"{"t_rx":"2026-03-14T05:02:17.500Z","topic":"a\/b","payload":{}}"#,
+            br#"{"topic":"a","t_rx":"2026-03-14T05:02:17.500Z","payload":{}}"#,
+            br#"{"t_rx": "2026-03-14T05:02:17.500Z","topic":"a","payload":{}}"#,
+            br#"{"t_rx":"2026-03-14T06:02:17.5+01:00","topic":"a","payload":[]}"#,
+        ] {
+            let l = std::str::from_utf8(other).unwrap();
+            let fast = split_line(other);
+            assert!(
+                fast.is_none() || l.contains("+01:00"),
+                "{l}: split as {fast:?}"
+            );
+        }
+        // The last one is still read (by chrono), and the others by serde_json.
+        let text = "{\"t_rx\":\"2026-03-14T05:02:17.500Z\",\"topic\":\"a\",\"payload\":{\"x\":1},\"y\":{\"z\":2}}\n";
+        let raw: Vec<RawLine> = read_raw(text.as_bytes()).map(Result::unwrap).collect();
+        assert_eq!(raw[0].payload, br#"{"x":1}"#);
     }
 
     #[test]
