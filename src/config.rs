@@ -197,6 +197,10 @@ pub struct TrackerConfig {
     pub clutter_map_cell_m: f64,
     /// How long the clutter map remembers, seconds of event time (exponential forgetting).
     pub clutter_map_tau_s: f64,
+    /// A plot outside confirmed tracks is learned as clutter only this many seconds later,
+    /// and not at all if the track it started or updated has been confirmed by then: a new
+    /// boat's first plots must not count as clutter against its own confirmation.
+    pub clutter_map_delay_s: f64,
 }
 
 impl Default for TrackerConfig {
@@ -214,6 +218,7 @@ impl Default for TrackerConfig {
             max_speed_kn: 60.0,
             clutter_map_cell_m: 250.0,
             clutter_map_tau_s: 600.0,
+            clutter_map_delay_s: 10.0,
         }
     }
 }
@@ -630,6 +635,25 @@ impl Config {
         ] {
             if !(v.is_finite() && v > 0.0) {
                 return bad(k, format!("= {v} must be > 0"), "give a positive number");
+            }
+        }
+        for (k, v) in [
+            (
+                "tracker.clutter_map_cell_m",
+                self.tracker.clutter_map_cell_m,
+            ),
+            ("tracker.clutter_map_tau_s", self.tracker.clutter_map_tau_s),
+            (
+                "tracker.clutter_map_delay_s",
+                self.tracker.clutter_map_delay_s,
+            ),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return bad(
+                    k,
+                    format!("= {v} must be >= 0"),
+                    "give 0 or a positive number",
+                );
             }
         }
         Ok(())

@@ -148,6 +148,8 @@ pub struct Tracker {
     pub stats: TrackerStats,
     /// Per plot of the last scan: in no confirmed track's gate (a clutter candidate).
     unclaimed: Vec<bool>,
+    /// Per plot of the last scan: the track that took it (updated or started by it).
+    taken_by: Vec<Option<u64>>,
     /// Gating index of predicted track positions, rebuilt per scan in place.
     grid: Grid,
 }
@@ -162,6 +164,7 @@ impl Tracker {
             next_id: 1,
             stats: TrackerStats::default(),
             unclaimed: Vec::new(),
+            taken_by: Vec::new(),
             grid: Grid::default(),
         }
     }
@@ -171,6 +174,12 @@ impl Tracker {
     /// targets being tracked (and their splits) never count as clutter.
     pub fn unclaimed(&self) -> &[bool] {
         &self.unclaimed
+    }
+
+    /// For each plot of the last [`plots`](Self::plots) call: the track it updated or
+    /// started, if any. A clutter map asks later whether that track was confirmed.
+    pub fn taken_by(&self) -> &[Option<u64>] {
+        &self.taken_by
     }
 
     pub fn get(&self, id: u64) -> Option<&Track> {
@@ -205,6 +214,8 @@ impl Tracker {
     /// Processes the plots of one scan; pushes the ids of tracks it updated.
     pub fn plots(&mut self, plots: &[Measurement], updated: &mut Vec<u64>) {
         self.unclaimed.clear();
+        self.taken_by.clear();
+        self.taken_by.resize(plots.len(), None);
         if plots.is_empty() {
             return;
         }
@@ -322,6 +333,7 @@ impl Tracker {
                 ..
             } = edges[e];
             used[j] = true;
+            self.taken_by[j] = Some(track);
             self.update_with_plot(track, &plots[j], manoeuvre);
             updated.push(track);
         }
@@ -337,7 +349,7 @@ impl Tracker {
                 // Lost the assignment to another plot of a tentative track: a split.
                 continue;
             }
-            self.initiate(p);
+            self.taken_by[j] = self.initiate(p);
         }
     }
 
@@ -385,8 +397,8 @@ impl Tracker {
         Some(id)
     }
 
-    fn initiate(&mut self, p: &Measurement) {
-        let Some(id) = self.new_id() else { return };
+    fn initiate(&mut self, p: &Measurement) -> Option<u64> {
+        let id = self.new_id()?;
         let v = self.cfg.init_speed_sigma_mps.powi(2);
         let mut cov = Matrix4::from_diagonal(&Vector4::new(p.r[0][0], p.r[1][1], v, v));
         cov[(0, 1)] = p.r[0][1];
@@ -405,6 +417,7 @@ impl Tracker {
                 mmsi: None,
             },
         );
+        Some(id)
     }
 
     /// Applies an AIS position report: updates the vessel's track, or gives its identity to
