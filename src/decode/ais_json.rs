@@ -6,6 +6,7 @@
 //! Every spelling becomes `None` here, and nothing downstream sees a marker value.
 
 use super::ais_body::latlon;
+use super::lex::{once, Lexer, Scalar};
 use super::radar::json_error;
 use super::DecodeError;
 use crate::contact::{AisBatch, AisPosition, AisReport, AisStatic};
@@ -146,6 +147,16 @@ pub fn decode(
     out: &mut AisBatch,
     rejects: &mut Vec<DecodeError>,
 ) -> Result<(), DecodeError> {
+    decode_with(payload, t_rx, out, rejects, true)
+}
+
+fn decode_with(
+    payload: &[u8],
+    t_rx: EventTime,
+    out: &mut AisBatch,
+    rejects: &mut Vec<DecodeError>,
+    try_fast: bool,
+) -> Result<(), DecodeError> {
     match payload.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'[') => {
             let items: Vec<&RawValue> = serde_json::from_slice(payload).map_err(json_error)?;
@@ -160,7 +171,11 @@ pub fn decode(
             Ok(())
         }
         Some(b'{') => {
-            let r = match serde_json::from_slice::<RawAis>(payload) {
+            let parsed = match fast(payload).filter(|_| try_fast) {
+                Some(r) => Ok(r),
+                None => serde_json::from_slice::<RawAis>(payload),
+            };
+            let r = match parsed {
                 Ok(r) => one(r, t_rx, out),
                 Err(e) => Err(element_error(e)?),
             };
@@ -173,6 +188,91 @@ pub fn decode(
             ))
         }
     }
+}
+
+/// The common case without serde: one flat object of numbers and plain strings (see
+/// [`super::lex`]). `None` for anything else, which serde_json then reads, so the answer
+/// never depends on which path ran (test `fast_path_changes_nothing`).
+fn fast<'a>(payload: &'a [u8]) -> Option<RawAis<'a>> {
+    let mut r = RawAis::default();
+    let mut seen = 0u32;
+    let mut l = Lexer::new(payload);
+    l.object(|l, key| {
+        let v = l.scalar()?;
+        let field = |v: Scalar<'a>| -> Option<Option<Field<'a>>> {
+            Some(match v {
+                Scalar::Num(n) => Some(Field::Number(n)),
+                Scalar::Str(s) => Some(Field::Text(Cow::Borrowed(s))),
+                Scalar::Bool(_) => Some(Field::Other),
+                Scalar::Null => None,
+            })
+        };
+        let text = |v: Scalar<'a>| -> Option<Option<Cow<'a, str>>> {
+            match v {
+                Scalar::Str(s) => Some(Some(Cow::Borrowed(s))),
+                Scalar::Null => Some(None),
+                _ => None,
+            }
+        };
+        let (bit, slot): (u32, &mut Option<Field>) = match key {
+            b"class" => {
+                once(&mut seen, 0)?;
+                r.class = text(v)?;
+                return Some(());
+            }
+            b"t" => {
+                once(&mut seen, 1)?;
+                r.t = text(v)?;
+                return Some(());
+            }
+            b"shipname" => {
+                once(&mut seen, 2)?;
+                r.shipname = text(v)?;
+                return Some(());
+            }
+            b"callsign" => {
+                once(&mut seen, 3)?;
+                r.callsign = text(v)?;
+                return Some(());
+            }
+            b"scaled" => {
+                once(&mut seen, 4)?;
+                r.scaled = match v {
+                    Scalar::Bool(b) => Some(b),
+                    Scalar::Null => None,
+                    _ => return None,
+                };
+                return Some(());
+            }
+            b"exercise" => {
+                once(&mut seen, 5)?;
+                let Scalar::Bool(b) = v else { return None };
+                r.exercise = b;
+                return Some(());
+            }
+            b"type" => (6, &mut r.msg_type),
+            b"mmsi" => (7, &mut r.mmsi),
+            b"lat" => (8, &mut r.lat),
+            b"lon" => (9, &mut r.lon),
+            b"speed" => (10, &mut r.speed),
+            b"course" => (11, &mut r.course),
+            b"heading" => (12, &mut r.heading),
+            b"status" => (13, &mut r.status),
+            b"rxuxtime" => (14, &mut r.rxuxtime),
+            b"rxtime" => (15, &mut r.rxtime),
+            b"shiptype" => (16, &mut r.shiptype),
+            b"to_bow" => (17, &mut r.to_bow),
+            b"to_stern" => (18, &mut r.to_stern),
+            b"to_port" => (19, &mut r.to_port),
+            b"to_starboard" => (20, &mut r.to_starboard),
+            // Any other member is ignored, as serde ignores it.
+            _ => return Some(()),
+        };
+        once(&mut seen, bit)?;
+        *slot = field(v)?;
+        Some(())
+    })?;
+    l.at_end().then_some(r)
 }
 
 fn one(r: RawAis, t_rx: EventTime, out: &mut AisBatch) -> Result<(), String> {
@@ -308,6 +408,115 @@ fn static_data(r: &RawAis, msg_type: u8, mmsi: u32) -> AisStatic {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_path_changes_nothing() {
+        use rand::{Rng, SeedableRng};
+        let keys = [
+            "class",
+            "type",
+            "mmsi",
+            "scaled",
+            "lat",
+            "lon",
+            "speed",
+            "course",
+            "heading",
+            "status",
+            "t",
+            "rxuxtime",
+            "rxtime",
+            "shipname",
+            "callsign",
+            "shiptype",
+            "to_bow",
+            "to_stern",
+            "to_port",
+            "to_starboard",
+            "exercise",
+            "device",
+            "sog",
+        ];
+        let values = [
+            "1",
+            "5",
+            "18",
+            "27",
+            "-0",
+            "0",
+            "227006760",
+            "50.870878",
+            "-1.5e2",
+            "1E+2",
+            "01",
+            "1.",
+            "1e400",
+            "91",
+            "181",
+            "102.3",
+            "1023",
+            "3600",
+            "511",
+            "\"AIS\"",
+            "\"nan\"",
+            "\"n/a\"",
+            "\"12.5\"",
+            "\"a\\\"b\"",
+            "\"2026-03-14T05:02:17.500Z\"",
+            "\"20240314050217\"",
+            "\"EIDSVAAG  \"",
+            "true",
+            "false",
+            "null",
+            "{\"x\":1}",
+            "[1,2]",
+            "1710392537.25",
+            "\"é\"",
+        ];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(17);
+        let (mut fast_taken, n) = (0, 20_000);
+        for _ in 0..n {
+            let mut members = vec![];
+            if rng.random_bool(0.8) {
+                members.push("\"class\":\"AIS\"".to_string());
+                members.push(format!(
+                    "\"type\":{}",
+                    ["1", "3", "18", "5", "24", "27"][rng.random_range(0..6)]
+                ));
+                members.push("\"mmsi\":227006760".to_string());
+                members.push("\"scaled\":true".to_string());
+            }
+            for _ in 0..rng.random_range(0..8) {
+                let k = keys[rng.random_range(0..keys.len())];
+                let v = values[rng.random_range(0..values.len())];
+                let sp = [" ", "", "\n"][rng.random_range(0..3)];
+                members.push(format!("\"{k}\"{sp}:{sp}{v}"));
+            }
+            let mut text = format!("{{{}}}", members.join(","));
+            match rng.random_range(0..20) {
+                0 => text.push_str(" x"),
+                1 => text.push_str(" \n"),
+                2 => {
+                    text.pop();
+                }
+                _ => {}
+            }
+            let run = |fast_ok: bool| {
+                let (mut b, mut rej) = (AisBatch::default(), vec![]);
+                let r = decode_with(text.as_bytes(), EventTime(5), &mut b, &mut rej, fast_ok);
+                (r, b, rej)
+            };
+            // Debug output, not ==, so that -0.0 and 0.0 differ.
+            let (with, without) = (run(true), run(false));
+            assert_eq!(format!("{with:?}"), format!("{without:?}"), "{text}");
+            fast_taken += fast(text.as_bytes()).is_some() as usize;
+        }
+        // Both paths were exercised.
+        assert!(
+            fast_taken > n / 5 && fast_taken < n * 4 / 5,
+            "{fast_taken} of {n}"
+        );
+    }
 
     fn dec(s: &str) -> (AisBatch, Vec<DecodeError>) {
         let mut b = AisBatch::default();

@@ -6,6 +6,7 @@
 pub mod ais_body;
 pub mod ais_json;
 mod error;
+pub mod lex;
 pub mod nmea;
 pub mod radar;
 

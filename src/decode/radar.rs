@@ -1,5 +1,6 @@
 //! Radar (and other plot-producing sensor) JSON, contract §2.1.
 
+use super::lex::{once, Lexer, Scalar};
 use super::DecodeError;
 use crate::contact::{Plot, PlotPos, RadarScan};
 use crate::time::EventTime;
@@ -19,7 +20,7 @@ struct RawPlot<'a> {
     t: Option<Cow<'a, str>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct RawScan<'a> {
     #[serde(borrow)]
     sensor: Option<Cow<'a, str>>,
@@ -49,7 +50,21 @@ pub fn decode(
     t_rx: EventTime,
     rejects: &mut Vec<DecodeError>,
 ) -> Result<RadarScan, DecodeError> {
-    let raw: RawScan = serde_json::from_slice(payload).map_err(json_error)?;
+    decode_with(payload, topic_sensor, sensor_index, t_rx, rejects, true)
+}
+
+fn decode_with(
+    payload: &[u8],
+    topic_sensor: &str,
+    sensor_index: impl Fn(&str) -> Option<usize>,
+    t_rx: EventTime,
+    rejects: &mut Vec<DecodeError>,
+    try_fast: bool,
+) -> Result<RadarScan, DecodeError> {
+    let raw: RawScan = match fast(payload).filter(|_| try_fast) {
+        Some(r) => r,
+        None => serde_json::from_slice(payload).map_err(json_error)?,
+    };
     if let Some(s) = &raw.sensor {
         if s != topic_sensor {
             return Err(DecodeError::SensorMismatch {
@@ -96,6 +111,97 @@ pub fn decode(
         }
     }
     Ok(scan)
+}
+
+/// The common case without serde (see [`super::lex`]): `None` for anything else, which
+/// serde_json then reads, so the answer never depends on which path ran (test
+/// `fast_path_changes_nothing`).
+fn fast(payload: &[u8]) -> Option<RawScan<'_>> {
+    fn number(v: Scalar) -> Option<Option<f64>> {
+        match v {
+            Scalar::Num(n) => Some(Some(n)),
+            Scalar::Null => Some(None),
+            _ => None,
+        }
+    }
+    fn text(v: Scalar) -> Option<Option<Cow<str>>> {
+        match v {
+            Scalar::Str(s) => Some(Some(Cow::Borrowed(s))),
+            Scalar::Null => Some(None),
+            _ => None,
+        }
+    }
+    let mut r = RawScan::default();
+    let mut seen = 0u32;
+    let mut l = Lexer::new(payload);
+    l.object(|l, key| {
+        if key == b"plots" {
+            once(&mut seen, 0)?;
+            if l.peek()? == b'n' {
+                let Scalar::Null = l.scalar()? else {
+                    return None;
+                };
+                return Some(());
+            }
+            let mut plots = Vec::new();
+            l.array(|l| {
+                let mut p = RawPlot::default();
+                let mut seen = 0u32;
+                l.object(|l, key| {
+                    let v = l.scalar()?;
+                    let slot = match key {
+                        b"range_m" => (0, &mut p.range_m),
+                        b"bearing_deg" => (1, &mut p.bearing_deg),
+                        b"lat" => (2, &mut p.lat),
+                        b"lon" => (3, &mut p.lon),
+                        b"sigma_m" => (4, &mut p.sigma_m),
+                        b"t" => {
+                            once(&mut seen, 5)?;
+                            p.t = text(v)?;
+                            return Some(());
+                        }
+                        _ => return Some(()),
+                    };
+                    once(&mut seen, slot.0)?;
+                    *slot.1 = number(v)?;
+                    Some(())
+                })?;
+                plots.push(p);
+                Some(())
+            })?;
+            r.plots = Some(plots);
+            return Some(());
+        }
+        let v = l.scalar()?;
+        let slot = match key {
+            b"sensor" => {
+                once(&mut seen, 1)?;
+                r.sensor = text(v)?;
+                return Some(());
+            }
+            b"t" => {
+                once(&mut seen, 2)?;
+                r.t = text(v)?;
+                return Some(());
+            }
+            b"exercise" => {
+                once(&mut seen, 3)?;
+                let Scalar::Bool(b) = v else { return None };
+                r.exercise = b;
+                return Some(());
+            }
+            b"range_m" => (4, &mut r.range_m),
+            b"bearing_deg" => (5, &mut r.bearing_deg),
+            b"lat" => (6, &mut r.lat),
+            b"lon" => (7, &mut r.lon),
+            b"sigma_m" => (8, &mut r.sigma_m),
+            _ => return Some(()),
+        };
+        once(&mut seen, slot.0)?;
+        *slot.1 = number(v)?;
+        Some(())
+    })?;
+    l.at_end().then_some(r)
 }
 
 fn plot(p: &RawPlot, scan_t: EventTime) -> Result<Plot, String> {
@@ -145,6 +251,101 @@ pub(crate) fn json_error(e: serde_json::Error) -> DecodeError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_path_changes_nothing() {
+        use rand::{Rng, SeedableRng};
+        let keys = [
+            "range_m",
+            "bearing_deg",
+            "lat",
+            "lon",
+            "sigma_m",
+            "t",
+            "snr",
+            "exercise",
+            "sensor",
+        ];
+        let values = [
+            "1500.5",
+            "0",
+            "-0",
+            "359.9",
+            "360",
+            "-3",
+            "51.01",
+            "1.7",
+            "12",
+            "01",
+            "1e400",
+            "null",
+            "true",
+            "\"x\"",
+            "\"2026-03-14T05:02:17.500Z\"",
+            "\"gris-nez\"",
+            "\"a\\nb\"",
+            "{\"a\":1}",
+            "[1]",
+        ];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(23);
+        let member = |rng: &mut rand::rngs::StdRng| {
+            let k = keys[rng.random_range(0..keys.len())];
+            let v = values[rng.random_range(0..values.len())];
+            format!("\"{k}\":{v}")
+        };
+        let (mut fast_taken, n) = (0, 20_000);
+        for _ in 0..n {
+            let mut top = vec![];
+            if rng.random_bool(0.9) {
+                top.push("\"t\":\"2026-03-14T05:02:17.500Z\"".to_string());
+            }
+            for _ in 0..rng.random_range(0..3) {
+                top.push(member(&mut rng));
+            }
+            if rng.random_bool(0.8) {
+                let plots: Vec<String> = (0..rng.random_range(0..5))
+                    .map(|_| {
+                        let mut m = vec![];
+                        if rng.random_bool(0.7) {
+                            m.push("\"range_m\":1500.5".to_string());
+                            m.push("\"bearing_deg\":12.25".to_string());
+                        }
+                        for _ in 0..rng.random_range(0..3) {
+                            m.push(member(&mut rng));
+                        }
+                        if rng.random_bool(0.05) {
+                            "7".to_string()
+                        } else {
+                            format!("{{{}}}", m.join(", "))
+                        }
+                    })
+                    .collect();
+                top.push(format!("\"plots\" : [{}]", plots.join(",")));
+            }
+            let mut text = format!("{{{}}}", top.join(","));
+            if rng.random_bool(0.05) {
+                text.push(']');
+            }
+            let run = |fast_ok: bool| {
+                let mut rej = vec![];
+                let r = decode_with(
+                    text.as_bytes(),
+                    "gris-nez",
+                    idx,
+                    EventTime(9),
+                    &mut rej,
+                    fast_ok,
+                );
+                format!("{r:?} {rej:?}")
+            };
+            assert_eq!(run(true), run(false), "{text}");
+            fast_taken += fast(text.as_bytes()).is_some() as usize;
+        }
+        assert!(
+            fast_taken > n / 5 && fast_taken < n * 4 / 5,
+            "{fast_taken} of {n}"
+        );
+    }
 
     fn idx(s: &str) -> Option<usize> {
         (s == "gris-nez").then_some(0)

@@ -111,20 +111,22 @@ fn mark_nmea(text: &str) -> String {
 /// Reads a recording line by line; a bad line is returned as an error item (with its line
 /// number) and reading goes on.
 pub fn read<R: BufRead>(r: R) -> impl Iterator<Item = Result<RecordLine, RecordingError>> {
-    parse_lines(r, |line| serde_json::from_str::<RecordLine>(line))
+    parse_lines(r, |line| serde_json::from_slice::<RecordLine>(line))
 }
 
-/// Each non-blank line through `parse`, its errors numbered by line.
+/// Each non-blank line through `parse`, its errors numbered by line. Lines are bytes: a
+/// line that is not UTF-8 is a bad line (serde_json says why), not the end of the
+/// recording, and the whole file is not validated twice.
 fn parse_lines<R: BufRead, T>(
     r: R,
-    parse: impl Fn(&str) -> Result<T, serde_json::Error>,
+    parse: impl Fn(&[u8]) -> Result<T, serde_json::Error>,
 ) -> impl Iterator<Item = Result<T, RecordingError>> {
-    r.lines().enumerate().filter_map(move |(i, line)| {
+    r.split(b'\n').enumerate().filter_map(move |(i, line)| {
         let line = match line {
             Ok(l) => l,
             Err(e) => return Some(Err(RecordingError::Io(e))),
         };
-        if line.trim().is_empty() {
+        if line.trim_ascii().is_empty() {
             return None;
         }
         Some(parse(&line).map_err(|e| RecordingError::BadLine {
@@ -164,14 +166,14 @@ struct BorrowedLine<'a> {
 /// any other spelling goes through serde_json.
 pub fn read_raw<R: BufRead>(r: R) -> impl Iterator<Item = Result<RawLine, RecordingError>> {
     parse_lines(r, |line| {
-        if let Some((t_rx, topic, payload)) = split_line(line.as_bytes()) {
+        if let Some((t_rx, topic, payload)) = split_line(line.trim_ascii_end()) {
             return Ok(RawLine {
                 t_rx,
                 topic: topic.to_string(),
                 payload: payload.to_vec(),
             });
         }
-        let b: BorrowedLine = serde_json::from_str(line)?;
+        let b: BorrowedLine = serde_json::from_slice(line)?;
         let raw = b.payload.get();
         let payload = if raw.starts_with('"') {
             serde_json::from_str::<String>(raw)?.into_bytes()
@@ -308,6 +310,12 @@ mod tests {
         assert!(matches!(r[2], Err(RecordingError::BadLine { line: 4, .. })));
         let raw: Vec<_> = read_raw(text.as_bytes()).collect();
         assert_eq!(raw.len(), 3);
+        // Not UTF-8: that line is bad, the next is still read.
+        let mut bytes = b"\xff\xfe\n".to_vec();
+        bytes.extend_from_slice(text.as_bytes());
+        let r: Vec<_> = read_raw(&bytes[..]).collect();
+        assert!(matches!(r[0], Err(RecordingError::BadLine { line: 1, .. })));
+        assert!(r[1].is_ok());
         assert_eq!(raw[0].as_ref().unwrap().payload, b"1");
         assert!(matches!(
             raw[1],
