@@ -91,7 +91,7 @@ async fn broker_killed_mid_scenario_loses_no_alert() {
     let (expected, _) = offline(&cfg, &recording(&lines));
     assert!(expected.len() >= 3);
 
-    let h = service::start(cfg.clone()).await.unwrap();
+    let h = start_ready(cfg.clone()).await;
     let mut centre = centre(&url, &prefix, Security::default()).await;
     let feed = tokio::spawn(publish_paced(url.clone(), lines, 25.0));
 
@@ -354,7 +354,7 @@ async fn tls_password_and_acl_let_in_only_whom_they_should() {
     cfg.mqtt.password_file = Some(dir.path("vigie.pw"));
     cfg.mqtt.ca_file = Some(dir.path("ca.pem"));
     assert!(!format!("{:?}", cfg.mqtt.security().unwrap()).contains("vigie-secret-pw"));
-    let h = service::start(cfg).await.unwrap();
+    let h = start_ready(cfg).await;
 
     let centre = tls_client(
         &url,

@@ -241,7 +241,7 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
     let prefix = unique_prefix("prom");
     let cfg = config(&url, &prefix);
     let (rec, _) = scene_recording(&prefix, &cfg);
-    let h = service::start(cfg).await.unwrap();
+    let h = start_ready(cfg).await;
     let port = vigie::io::broker::free_port().unwrap();
     let dir = std::env::temp_dir().join(&prefix);
     std::fs::create_dir_all(&dir).unwrap();

@@ -219,7 +219,7 @@ async fn scenes_live_through_each_broker_match_offline() {
         let (expected, _) = offline(&cfg, &rec);
         assert_eq!(expected.is_empty(), name == "decoys");
 
-        let h = service::start(cfg.clone()).await.unwrap();
+        let h = start_ready(cfg.clone()).await;
         let mut sub = Sub::new(&url, &format!("{prefix}/alerts")).await;
         // 200× real time (5.5 s for the 18-minute Équihen scene). Unpaced (`--speed max`), a
         // burst of 2,400 QoS 1 messages overflows Mosquitto's default per-client queue
@@ -254,7 +254,7 @@ async fn scenes_live_through_each_broker_match_offline() {
 async fn contacts_in_every_form_reach_the_engine() {
     for (which, url) in brokers() {
         let prefix = unique_prefix("forms");
-        let h = service::start(config(&url, &prefix)).await.unwrap();
+        let h = start_ready(config(&url, &prefix)).await;
         let mut tracks = Sub::new(&url, &format!("{prefix}/tracks/#")).await;
         let p = publisher(&url).await;
         let pubq = |topic: String, payload: String| {
@@ -467,7 +467,7 @@ async fn sigterm_drains_publishes_offline_and_exits_zero() {
 async fn malformed_input_is_rejected_counted_and_harmless() {
     for (which, url) in brokers() {
         let prefix = unique_prefix("bad");
-        let h = service::start(config(&url, &prefix)).await.unwrap();
+        let h = start_ready(config(&url, &prefix)).await;
         let p = publisher(&url).await;
         let radar = format!("{prefix}/contacts/radar/gris-nez");
         let ais = format!("{prefix}/contacts/ais/rx");
@@ -763,7 +763,7 @@ async fn a_centre_connecting_late_sees_active_alerts_and_not_cleared_ones() {
         let prefix = unique_prefix("centre");
         let cfg = config(&url, &prefix);
         let rec = recording(&sim::simulate_for(&scene("equihen-pickup"), &cfg, &prefix));
-        let h = service::start(cfg).await.unwrap();
+        let h = start_ready(cfg).await;
         let mut alerts = Sub::new(&url, &format!("{prefix}/alerts")).await;
         let u2 = url.clone();
         let replay = tokio::spawn(async move {
