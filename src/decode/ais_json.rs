@@ -199,55 +199,30 @@ fn fast<'a>(payload: &'a [u8]) -> Option<RawAis<'a>> {
     let mut l = Lexer::new(payload);
     l.object(|l, key| {
         let v = l.scalar()?;
-        let field = |v: Scalar<'a>| -> Option<Option<Field<'a>>> {
-            Some(match v {
-                Scalar::Num(n) => Some(Field::Number(n)),
-                Scalar::Str(s) => Some(Field::Text(Cow::Borrowed(s))),
-                Scalar::Bool(_) => Some(Field::Other),
-                Scalar::Null => None,
-            })
+        let text = match key {
+            b"class" => Some((0, &mut r.class)),
+            b"t" => Some((1, &mut r.t)),
+            b"shipname" => Some((2, &mut r.shipname)),
+            b"callsign" => Some((3, &mut r.callsign)),
+            _ => None,
         };
-        let text = |v: Scalar<'a>| -> Option<Option<Cow<'a, str>>> {
-            match v {
-                Scalar::Str(s) => Some(Some(Cow::Borrowed(s))),
-                Scalar::Null => Some(None),
-                _ => None,
-            }
-        };
+        if let Some((bit, slot)) = text {
+            once(&mut seen, bit)?;
+            *slot = v.text()?;
+            return Some(());
+        }
         let (bit, slot): (u32, &mut Option<Field>) = match key {
-            b"class" => {
-                once(&mut seen, 0)?;
-                r.class = text(v)?;
-                return Some(());
-            }
-            b"t" => {
-                once(&mut seen, 1)?;
-                r.t = text(v)?;
-                return Some(());
-            }
-            b"shipname" => {
-                once(&mut seen, 2)?;
-                r.shipname = text(v)?;
-                return Some(());
-            }
-            b"callsign" => {
-                once(&mut seen, 3)?;
-                r.callsign = text(v)?;
-                return Some(());
-            }
             b"scaled" => {
                 once(&mut seen, 4)?;
                 r.scaled = match v {
-                    Scalar::Bool(b) => Some(b),
                     Scalar::Null => None,
-                    _ => return None,
+                    v => Some(v.flag()?),
                 };
                 return Some(());
             }
             b"exercise" => {
                 once(&mut seen, 5)?;
-                let Scalar::Bool(b) = v else { return None };
-                r.exercise = b;
+                r.exercise = v.flag()?;
                 return Some(());
             }
             b"type" => (6, &mut r.msg_type),
@@ -269,7 +244,13 @@ fn fast<'a>(payload: &'a [u8]) -> Option<RawAis<'a>> {
             _ => return Some(()),
         };
         once(&mut seen, bit)?;
-        *slot = field(v)?;
+        // `null` is no value; a boolean is kept as "not a number" (a broken feed).
+        *slot = match v {
+            Scalar::Num(n) => Some(Field::Number(n)),
+            Scalar::Str(s) => Some(Field::Text(Cow::Borrowed(s))),
+            Scalar::Bool(_) => Some(Field::Other),
+            Scalar::Null => None,
+        };
         Some(())
     })?;
     l.at_end().then_some(r)

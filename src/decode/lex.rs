@@ -21,6 +21,34 @@ pub enum Scalar<'a> {
     Null,
 }
 
+impl<'a> Scalar<'a> {
+    /// For an `Option<f64>` field: a number, or `null` for none.
+    pub fn number(self) -> Option<Option<f64>> {
+        match self {
+            Scalar::Num(n) => Some(Some(n)),
+            Scalar::Null => Some(None),
+            _ => None,
+        }
+    }
+
+    /// For an `Option<Cow<str>>` field: a string, or `null` for none.
+    pub fn text(self) -> Option<Option<std::borrow::Cow<'a, str>>> {
+        match self {
+            Scalar::Str(s) => Some(Some(std::borrow::Cow::Borrowed(s))),
+            Scalar::Null => Some(None),
+            _ => None,
+        }
+    }
+
+    /// For a `bool` field (`null` is an error there, so it gives up).
+    pub fn flag(self) -> Option<bool> {
+        match self {
+            Scalar::Bool(b) => Some(b),
+            _ => None,
+        }
+    }
+}
+
 pub struct Lexer<'a> {
     b: &'a [u8],
     i: usize,

@@ -117,20 +117,6 @@ fn decode_with(
 /// serde_json then reads, so the answer never depends on which path ran (test
 /// `fast_path_changes_nothing`).
 fn fast(payload: &[u8]) -> Option<RawScan<'_>> {
-    fn number(v: Scalar) -> Option<Option<f64>> {
-        match v {
-            Scalar::Num(n) => Some(Some(n)),
-            Scalar::Null => Some(None),
-            _ => None,
-        }
-    }
-    fn text(v: Scalar) -> Option<Option<Cow<str>>> {
-        match v {
-            Scalar::Str(s) => Some(Some(Cow::Borrowed(s))),
-            Scalar::Null => Some(None),
-            _ => None,
-        }
-    }
     let mut r = RawScan::default();
     let mut seen = 0u32;
     let mut l = Lexer::new(payload);
@@ -138,10 +124,8 @@ fn fast(payload: &[u8]) -> Option<RawScan<'_>> {
         if key == b"plots" {
             once(&mut seen, 0)?;
             if l.peek()? == b'n' {
-                let Scalar::Null = l.scalar()? else {
-                    return None;
-                };
-                return Some(());
+                // `null`: no plots array (`r.plots` stays `None`).
+                return (l.scalar()? == Scalar::Null).then_some(());
             }
             let mut plots = Vec::new();
             l.array(|l| {
@@ -157,13 +141,13 @@ fn fast(payload: &[u8]) -> Option<RawScan<'_>> {
                         b"sigma_m" => (4, &mut p.sigma_m),
                         b"t" => {
                             once(&mut seen, 5)?;
-                            p.t = text(v)?;
+                            p.t = v.text()?;
                             return Some(());
                         }
                         _ => return Some(()),
                     };
                     once(&mut seen, slot.0)?;
-                    *slot.1 = number(v)?;
+                    *slot.1 = v.number()?;
                     Some(())
                 })?;
                 plots.push(p);
@@ -173,21 +157,20 @@ fn fast(payload: &[u8]) -> Option<RawScan<'_>> {
             return Some(());
         }
         let v = l.scalar()?;
+        let text = match key {
+            b"sensor" => Some((1, &mut r.sensor)),
+            b"t" => Some((2, &mut r.t)),
+            _ => None,
+        };
+        if let Some((bit, slot)) = text {
+            once(&mut seen, bit)?;
+            *slot = v.text()?;
+            return Some(());
+        }
         let slot = match key {
-            b"sensor" => {
-                once(&mut seen, 1)?;
-                r.sensor = text(v)?;
-                return Some(());
-            }
-            b"t" => {
-                once(&mut seen, 2)?;
-                r.t = text(v)?;
-                return Some(());
-            }
             b"exercise" => {
                 once(&mut seen, 3)?;
-                let Scalar::Bool(b) = v else { return None };
-                r.exercise = b;
+                r.exercise = v.flag()?;
                 return Some(());
             }
             b"range_m" => (4, &mut r.range_m),
@@ -198,7 +181,7 @@ fn fast(payload: &[u8]) -> Option<RawScan<'_>> {
             _ => return Some(()),
         };
         once(&mut seen, slot.0)?;
-        *slot.1 = number(v)?;
+        *slot.1 = v.number()?;
         Some(())
     })?;
     l.at_end().then_some(r)
@@ -256,6 +239,7 @@ mod tests {
     fn fast_path_changes_nothing() {
         use rand::{Rng, SeedableRng};
         let keys = [
+            "plots",
             "range_m",
             "bearing_deg",
             "lat",
