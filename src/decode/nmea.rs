@@ -90,8 +90,10 @@ fn parse_tag(tag: &str, line: usize) -> Result<Tag, DecodeError> {
                     line,
                     reason: format!("tag block time `c:{v}` is not an integer"),
                 })?;
+                // Saturating: any i64 can arrive here (found by `cargo fuzz run ais_json`: a
+                // 19-digit time overflowed the multiplication, a panic in debug builds).
                 out.t = Some(if n > 100_000_000_000 {
-                    EventTime(n * 1000)
+                    EventTime(n.saturating_mul(1000))
                 } else {
                     EventTime::from_secs(n)
                 });
@@ -318,6 +320,20 @@ mod tests {
         let (b, r) = feed("!AIVDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ,0*4B\n");
         assert!(b.reports.is_empty());
         assert_eq!(r[0].reason(), "nmea_checksum");
+    }
+
+    #[test]
+    fn a_huge_tag_block_time_does_not_overflow() {
+        let body = "c:8888888888888888888";
+        let line = format!(
+            "\\{body}*{:02X}\\!AIVDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ,0*4A",
+            xor(body.as_bytes())
+        );
+        let (b, _) = feed(&line);
+        let AisReport::Position(p) = &b.reports[0] else {
+            panic!("{b:?}")
+        };
+        assert_eq!(p.t, EventTime(i64::MAX));
     }
 
     #[test]
