@@ -23,10 +23,10 @@ use pathfinding::prelude::{kuhn_munkres_min, Matrix};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 
-/// Bound on a gating track's predicted 1-sigma position error used to size the R-tree
+/// Bound on a gating track's predicted 1-sigma position error used to size the grid
 /// search (a tentative track: 6 m/s speed uncertainty over its 8 s life, plus its plot).
 const TRACK_SIGMA_BOUND_M: f64 = 150.0;
-/// Margin for the straight-line extrapolation used to place tracks in the R-tree.
+/// Margin for the straight-line extrapolation used to place tracks in the grid.
 const SEARCH_MARGIN_M: f64 = 50.0;
 /// Minimum hits before a tentative track may be confirmed, whatever its score: two
 /// clutter plots falling in one gate by chance must not make a track.
