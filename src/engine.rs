@@ -201,29 +201,11 @@ pub struct Engine {
     last_published: FxHashMap<u64, EventTime>,
     vessels: FxHashMap<u32, VesselInfo>,
     counts: TrackCounts,
-    /// Plots waiting `clutter_map_delay_s` before the clutter map may learn them.
-    pending_clutter: std::collections::VecDeque<PendingClutter>,
-    clutter_delay_s: f64,
     // Scratch buffers, reused.
     meas: Vec<Measurement>,
     updated: Vec<u64>,
     deleted: Vec<Track>,
 }
-
-/// A plot outside every confirmed track's gate, not yet learned as clutter.
-#[derive(Debug, Clone, Copy)]
-struct PendingClutter {
-    sensor: usize,
-    z: [f64; 2],
-    t: EventTime,
-    /// The track it updated or started: if that track is confirmed when the plot comes due,
-    /// the plot was a boat's, not clutter.
-    track: Option<u64>,
-}
-
-/// Bound on plots waiting for the clutter map (a scan timestamped far in the future must not
-/// hold every later plot back): beyond it the oldest are learned at once.
-const MAX_PENDING_CLUTTER: usize = 100_000;
 
 /// Vessel names remembered at most (static reports of vessels never seen are not kept
 /// beyond this).
@@ -245,6 +227,7 @@ impl Engine {
                     cfg.tracker.clutter_map_cell_m,
                     cfg.tracker.clutter_map_tau_s,
                 )
+                .with_delay(cfg.tracker.clutter_map_delay_s)
             }),
             loiter: Loiter::new(cfg.alerts.clone(), exercise),
             exercise,
@@ -254,8 +237,6 @@ impl Engine {
             last_published: FxHashMap::default(),
             vessels: FxHashMap::default(),
             counts: TrackCounts::default(),
-            pending_clutter: std::collections::VecDeque::new(),
-            clutter_delay_s: cfg.tracker.clutter_map_delay_s,
             meas: Vec::new(),
             updated: Vec::new(),
             deleted: Vec::new(),
@@ -373,21 +354,8 @@ impl Engine {
         if let Some(map) = &mut self.clutter {
             // Learn what has come due: plots whose track was not confirmed in time.
             let now = self.meas.iter().map(|m| m.t).max().unwrap_or(scan.t);
-            while let Some(p) = self.pending_clutter.front().copied() {
-                let due = now.secs_since(p.t) >= self.clutter_delay_s
-                    || self.pending_clutter.len() > MAX_PENDING_CLUTTER;
-                if !due {
-                    break;
-                }
-                self.pending_clutter.pop_front();
-                let boat = p
-                    .track
-                    .and_then(|id| self.tracker.get(id))
-                    .is_some_and(|tr| tr.confirmed);
-                if !boat {
-                    map.add(p.sensor, p.z[0], p.z[1], p.t);
-                }
-            }
+            let tracker = &self.tracker;
+            map.learn_due(now, |id| tracker.get(id).is_some_and(|tr| tr.confirmed));
             for m in &mut self.meas {
                 let learned = map.density(scan.sensor, m.z[0], m.z[1], m.t, geom.scan_period_s);
                 m.clutter_density = m.clutter_density.max(learned);
@@ -396,12 +364,7 @@ impl Engine {
             let plots = self.meas.iter().zip(self.tracker.unclaimed());
             for ((m, &free), &track) in plots.zip(self.tracker.taken_by()) {
                 if free {
-                    self.pending_clutter.push_back(PendingClutter {
-                        sensor: scan.sensor,
-                        z: m.z,
-                        t: m.t,
-                        track,
-                    });
+                    map.learn_later(scan.sensor, m.z, m.t, track);
                 }
             }
         } else {

@@ -166,7 +166,7 @@ struct BorrowedLine<'a> {
 /// any other spelling goes through serde_json.
 pub fn read_raw<R: BufRead>(r: R) -> impl Iterator<Item = Result<RawLine, RecordingError>> {
     parse_lines(r, |line| {
-        if let Some((t_rx, topic, payload)) = split_line(line.trim_ascii_end()) {
+        if let Some((t_rx, topic, payload)) = split_line(line) {
             return Ok(RawLine {
                 t_rx,
                 topic: topic.to_string(),

@@ -15,6 +15,22 @@
 
 use crate::time::EventTime;
 use rustc_hash::FxHashMap;
+use std::collections::VecDeque;
+
+/// A clutter candidate waiting `delay_s` before it may be learned.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    sensor: usize,
+    z: [f64; 2],
+    t: EventTime,
+    /// The track it updated or started: if that track is confirmed when the plot comes due,
+    /// the plot was a boat's, not clutter.
+    track: Option<u64>,
+}
+
+/// Bound on plots waiting to be learned (a scan timestamped far in the future must not hold
+/// every later plot back): beyond it the oldest are learned at once.
+const MAX_PENDING: usize = 100_000;
 
 #[derive(Debug, Clone, Copy)]
 struct Cell {
@@ -37,6 +53,9 @@ pub struct ClutterMap {
     /// clutter spread over the coverage left ~145,000 cells, most of them counting nothing
     /// (24 h soak in `cargo bench --bench engine`).
     last_prune: Option<EventTime>,
+    /// Candidates are learned this long after they came (see [`learn_later`](Self::learn_later)).
+    delay_s: f64,
+    pending: VecDeque<Pending>,
 }
 
 impl ClutterMap {
@@ -49,6 +68,43 @@ impl ClutterMap {
             first: FxHashMap::default(),
             max_cells: 500_000,
             last_prune: None,
+            delay_s: 0.0,
+            pending: VecDeque::new(),
+        }
+    }
+
+    /// Learns candidates `delay_s` late (see [`learn_later`](Self::learn_later)).
+    pub fn with_delay(mut self, delay_s: f64) -> Self {
+        self.delay_s = delay_s;
+        self
+    }
+
+    /// Queues a plot that fell in no confirmed track's gate, with the track it updated or
+    /// started. It is learned by [`learn_due`](Self::learn_due) once `delay_s` old, unless
+    /// that track has been confirmed by then: a new boat's first plots are unclaimed too,
+    /// and learning them at once made the map read the boat as clutter and delay its
+    /// confirmation (6th plot instead of the 3rd, issue 3 notes).
+    pub fn learn_later(&mut self, sensor: usize, z: [f64; 2], t: EventTime, track: Option<u64>) {
+        self.pending.push_back(Pending {
+            sensor,
+            z,
+            t,
+            track,
+        });
+    }
+
+    /// Learns the queued plots that are `delay_s` old at `now`, except those whose track
+    /// `confirmed(id)` says is confirmed.
+    pub fn learn_due(&mut self, now: EventTime, confirmed: impl Fn(u64) -> bool) {
+        while let Some(p) = self.pending.front().copied() {
+            let due = now.secs_since(p.t) >= self.delay_s || self.pending.len() > MAX_PENDING;
+            if !due {
+                break;
+            }
+            self.pending.pop_front();
+            if !p.track.is_some_and(&confirmed) {
+                self.add(p.sensor, p.z[0], p.z[1], p.t);
+            }
         }
     }
 
@@ -77,11 +133,14 @@ impl ClutterMap {
                 cell.count * (-age / self.tau_s).exp()
             })
         };
-        let own = count_at((s, cx, cy));
-        let mut around = 0.0;
+        let (mut own, mut around) = (0.0, 0.0);
         for dx in -1..=1 {
             for dy in -1..=1 {
-                around += count_at((s, cx.saturating_add(dx), cy.saturating_add(dy)));
+                let c = count_at((s, cx.saturating_add(dx), cy.saturating_add(dy)));
+                if dx == 0 && dy == 0 {
+                    own = c;
+                }
+                around += c;
             }
         }
         let count = own.max(around / 9.0);
@@ -163,6 +222,22 @@ mod tests {
         assert!(later < expected * 0.01);
         m.prune(t.plus_secs(3600.0 * 3.0));
         assert_eq!(m.cells(), 0);
+    }
+
+    #[test]
+    fn candidates_are_learned_late_and_not_when_their_track_was_confirmed() {
+        let mut m = ClutterMap::new(250.0, 600.0).with_delay(10.0);
+        let t0 = EventTime::from_secs(1_000_000);
+        m.learn_later(0, [100.0, 100.0], t0, Some(7));
+        m.learn_later(0, [5000.0, 5000.0], t0, Some(8));
+        m.learn_later(0, [9000.0, 9000.0], t0, None);
+        let confirmed = |id: u64| id == 7;
+        m.learn_due(t0.plus_secs(9.9), confirmed);
+        assert_eq!(m.cells(), 0, "nothing is learned before the delay");
+        m.learn_due(t0.plus_secs(10.0), confirmed);
+        let d = |m: &ClutterMap, x: f64| m.density(0, x, x, t0.plus_secs(10.0), 2.5);
+        assert_eq!(d(&m, 100.0), 0.0, "track 7 was confirmed: a boat's plot");
+        assert!(d(&m, 5000.0) > 0.0 && d(&m, 9000.0) > 0.0);
     }
 
     #[test]

@@ -23,10 +23,10 @@ pub struct Grid {
     nx: usize,
     ny: usize,
     start: Vec<u32>,
-    /// Slots, grouped by cell in insertion order within a cell.
+    /// Insertion indices, grouped by cell, in insertion order within a cell.
     slots: Vec<u32>,
-    /// Per insertion: the point and its slot.
-    points: Vec<([f64; 2], u32)>,
+    /// Per insertion: the point.
+    points: Vec<[f64; 2]>,
     /// Per insertion: its cell.
     cell_of: Vec<u32>,
 }
@@ -77,11 +77,12 @@ impl Grid {
         }
     }
 
-    /// Adds a point with the caller's `slot`; call [`build`](Self::build) after the last.
-    pub fn push(&mut self, p: [f64; 2], slot: u32) {
+    /// Adds a point; [`within`](Self::within) names it by its insertion index (0, 1, …).
+    /// Call [`build`](Self::build) after the last.
+    pub fn push(&mut self, p: [f64; 2]) {
         let c = self.index(p[1], self.origin[1], self.ny) * self.nx
             + self.index(p[0], self.origin[0], self.nx);
-        self.points.push((p, slot));
+        self.points.push(p);
         self.cell_of.push(c as u32);
     }
 
@@ -107,15 +108,8 @@ impl Grid {
         self.start[0] = 0;
     }
 
-    pub fn len(&self) -> usize {
-        self.points.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.points.is_empty()
-    }
-
-    /// Calls `f(slot)` for every point within `radius` of `at`, in a fixed order. Any
+    /// Calls `f(k)` for every point within `radius` of `at` (`k`: its insertion index), in
+    /// a fixed order. Any
     /// radius works; a radius about the cell size visits at most 3 × 3 cells.
     pub fn within(&self, at: [f64; 2], radius: f64, mut f: impl FnMut(u32)) {
         if self.points.is_empty() {
@@ -134,10 +128,10 @@ impl Grid {
             let row = cy * self.nx;
             let span = self.start[row + x0] as usize..self.start[row + x1 + 1] as usize;
             for &k in &self.slots[span] {
-                let (p, slot) = self.points[k as usize];
+                let p = self.points[k as usize];
                 let (dx, dy) = (p[0] - at[0], p[1] - at[1]);
                 if dx * dx + dy * dy <= r2 {
-                    f(slot);
+                    f(k);
                 }
             }
         }
@@ -163,8 +157,8 @@ mod tests {
         let radius = 750.0;
         let mut g = Grid::default();
         g.reset(radius, [-30_000.0; 2], [30_000.0; 2]);
-        for (i, p) in pts.iter().enumerate() {
-            g.push(*p, i as u32);
+        for p in &pts {
+            g.push(*p);
         }
         g.build();
         let mut found_any = 0;
@@ -193,11 +187,8 @@ mod tests {
         let mut g = Grid::default();
         // A box smaller than where the points are: the far ones sit in edge cells.
         g.reset(100.0, [-200.0; 2], [200.0; 2]);
-        for (i, p) in [[-150.0, -0.5], [1e12, 5.0], [-1e12, -1e12], [0.0, 99.9]]
-            .into_iter()
-            .enumerate()
-        {
-            g.push(p, i as u32);
+        for p in [[-150.0, -0.5], [1e12, 5.0], [-1e12, -1e12], [0.0, 99.9]] {
+            g.push(p);
         }
         g.build();
         let mut got = vec![];
@@ -209,11 +200,8 @@ mod tests {
         // A box so wide that the cells must grow; NaN lands somewhere and is never found.
         g.reset(10.0, [-1e9; 2], [1e9; 2]);
         assert!(g.nx * g.ny <= MAX_CELLS);
-        for (i, p) in [[5.0, 5.0], [f64::NAN, 0.0], [9e8, -9e8]]
-            .into_iter()
-            .enumerate()
-        {
-            g.push(p, i as u32);
+        for p in [[5.0, 5.0], [f64::NAN, 0.0], [9e8, -9e8]] {
+            g.push(p);
         }
         g.build();
         let mut got = vec![];

@@ -260,7 +260,7 @@ impl Tracker {
             {
                 continue;
             }
-            self.grid.push(at, near.len() as u32);
+            self.grid.push(at);
             near.push(tr);
         }
         self.grid.build();
@@ -271,8 +271,8 @@ impl Tracker {
         let mut near_confirmed = vec![false; plots.len()];
         let mut oos_only = vec![false; plots.len()];
         for (j, p) in plots.iter().enumerate() {
-            self.grid.within(p.z, radius, |slot| {
-                let tr = near[slot as usize];
+            self.grid.within(p.z, radius, |k| {
+                let tr = near[k as usize];
                 // A track that has gone without any contact longer than a radar-only track
                 // survives claims no plot: its gate would be hundreds of metres wide and
                 // catch clutter. This is an AIS-only vessel coasting between class B reports
@@ -328,7 +328,6 @@ impl Tracker {
         self.unclaimed.extend(near_confirmed.iter().map(|&n| !n));
         // Not assigning a track costs as much as the worst association it could make.
         let assigned = assign(&edges, plots.len(), gate + MANOEUVRE_PENALTY);
-        let mut used = vec![false; plots.len()];
         for e in assigned {
             let Edge {
                 track,
@@ -336,13 +335,12 @@ impl Tracker {
                 manoeuvre,
                 ..
             } = edges[e];
-            used[j] = true;
             self.taken_by[j] = Some(track);
             self.update_with_plot(track, &plots[j], manoeuvre);
             updated.push(track);
         }
         for (j, p) in plots.iter().enumerate() {
-            if used[j] || near_confirmed[j] {
+            if self.taken_by[j].is_some() || near_confirmed[j] {
                 continue;
             }
             if oos_only[j] && !has_edge[j] {
