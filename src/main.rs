@@ -217,6 +217,15 @@ async fn main() -> Result<()> {
             if let Some(s) = seed {
                 sc.seed = s;
             }
+            for id in sc.radars.iter().flatten() {
+                if !cfg.radar.iter().any(|r| &r.id == id) {
+                    bail!(
+                        "scene {}: radar {id:?} is not configured (configured: {}); name one of them or add a [[radar]] table",
+                        scenario.display(),
+                        cfg.radar.iter().map(|r| r.id.as_str()).collect::<Vec<_>>().join(", ")
+                    );
+                }
+            }
             std::fs::create_dir_all(&out)
                 .with_context(|| format!("cannot create {}", out.display()))?;
             let lines = vigie::sim::simulate_for(&sc, &cfg, &cfg.mqtt.prefix);

@@ -111,9 +111,15 @@ pub struct Scene {
     /// Drones or thermal cameras: sensors that report positions, not range and bearing.
     #[serde(default)]
     pub observers: Vec<Observer>,
-    /// Random through-traffic added to `vessels` (load scenes).
+    /// Random through-traffic added to `vessels` (load scenes): one `[traffic]` table or
+    /// several `[[traffic]]` groups (say, radar targets near the coast and AIS-only ships
+    /// beyond radar cover).
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub traffic: Vec<Traffic>,
+    /// The configured radars that see this scene, by id (absent: all of them). Load scenes
+    /// use it to match a benchmark's sensor count.
     #[serde(default)]
-    pub traffic: Option<Traffic>,
+    pub radars: Option<Vec<String>>,
     /// Longest acceptable event-time delay from a stop to its alert, when this scene needs
     /// more than the rule's dwell + 10 s (AIS-only boats report every 3 minutes when slow).
     #[serde(default)]
@@ -151,19 +157,36 @@ fn d_obs_pd() -> f64 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Traffic {
+    /// Vessels in the group: at most 100,000 (the MMSI numbering below).
     pub count: usize,
     pub lat: [f64; 2],
     pub lon: [f64; 2],
-    /// Share of the vessels with AIS (JSON, class A), first MMSI 200000000.
+    /// Share of the vessels with AIS (JSON, class A). MMSIs are 200000000 + 100000 × the
+    /// group's index + the vessel's index, so groups never share one.
     pub ais_fraction: f64,
+}
+
+/// A TOML table or an array of tables.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Traffic>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(Traffic),
+        Many(Vec<Traffic>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(t) => vec![t],
+        OneOrMany::Many(v) => v,
+    })
 }
 
 impl Scene {
     /// The scene's vessels plus its generated traffic, the same for the same seed.
     pub fn all_vessels(&self) -> Vec<Vessel> {
         let mut v = self.vessels.clone();
-        if let Some(t) = &self.traffic {
-            let mut rng = StdRng::seed_from_u64(self.seed ^ 0x7261_6666);
+        // One generator across the groups: a scene with one group draws what it always drew.
+        let mut rng = StdRng::seed_from_u64(self.seed ^ 0x7261_6666);
+        for (g, t) in self.traffic.iter().enumerate() {
             for i in 0..t.count {
                 let mut at = || {
                     (
@@ -175,9 +198,13 @@ impl Scene {
                 let speed_kn = 2.0 + 18.0 * rng.random::<f64>();
                 let ais = rng.random::<f64>() < t.ais_fraction;
                 v.push(Vessel {
-                    name: format!("traffic-{i}"),
+                    name: if g == 0 {
+                        format!("traffic-{i}")
+                    } else {
+                        format!("traffic{g}-{i}")
+                    },
                     kind: Some(if ais { "ship" } else { "dark_boat" }.into()),
-                    mmsi: ais.then_some(200_000_000 + i as u32),
+                    mmsi: ais.then_some(200_000_000 + 100_000 * g as u32 + i as u32),
                     ais: if ais { AisMode::Json } else { AisMode::None },
                     ais_class: AisClass::A,
                     ship_type: 70,
@@ -366,6 +393,10 @@ pub fn simulate(
     let vessels = scene.all_vessels();
     let trajs: Vec<Trajectory> = vessels.iter().map(Trajectory::new).collect();
     let mut lines = Vec::new();
+    let radars: Vec<&RadarConfig> = radars
+        .iter()
+        .filter(|r| scene.radars.as_ref().is_none_or(|ids| ids.contains(&r.id)))
+        .collect();
     let n = radars.len().max(1) as f64;
     for (ri, r) in radars.iter().enumerate() {
         let (Some(lat), Some(lon)) = (r.lat, r.lon) else {
