@@ -14,6 +14,7 @@ use super::kalman::{
     position_innovation, predicted_position_innovation, ConstantVelocity, PosVelObservation,
     PositionObservation, State,
 };
+use super::table::TrackTable;
 use crate::config::{AisConfig, TrackerConfig};
 use crate::geo::KN_TO_MPS;
 use crate::time::EventTime;
@@ -21,7 +22,7 @@ use adskalman::{CovarianceUpdateMethod, ObservationModel, TransitionModelLinearN
 use nalgebra::{Matrix4, Vector2, Vector4};
 use pathfinding::prelude::{kuhn_munkres_min, Matrix};
 use rustc_hash::FxHashMap;
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 /// Bound on a gating track's predicted 1-sigma position error used to size the grid
 /// search (a tentative track: 6 m/s speed uncertainty over its 8 s life, plus its plot).
@@ -142,8 +143,12 @@ pub enum AisOutcome {
 pub struct Tracker {
     cfg: TrackerConfig,
     ais: AisConfig,
-    tracks: BTreeMap<u64, Track>,
+    tracks: TrackTable,
     by_mmsi: FxHashMap<u32, u64>,
+    /// Tracks without an MMSI, in id order: the candidates when a new MMSI is heard. Why
+    /// kept apart: on a busy strait most tracks are AIS vessels, and walking all of them
+    /// for every newly heard MMSI was a tenth of a 2,000-vessel replay.
+    anonymous: BTreeSet<u64>,
     next_id: u64,
     pub stats: TrackerStats,
     /// Per plot of the last scan: in no confirmed track's gate (a clutter candidate).
@@ -159,8 +164,9 @@ impl Tracker {
         Tracker {
             cfg,
             ais,
-            tracks: BTreeMap::new(),
+            tracks: TrackTable::default(),
             by_mmsi: FxHashMap::default(),
+            anonymous: BTreeSet::new(),
             next_id: 1,
             stats: TrackerStats::default(),
             unclaimed: Vec::new(),
@@ -183,11 +189,11 @@ impl Tracker {
     }
 
     pub fn get(&self, id: u64) -> Option<&Track> {
-        self.tracks.get(&id)
+        self.tracks.get(id)
     }
 
     pub fn tracks(&self) -> impl Iterator<Item = &Track> {
-        self.tracks.values()
+        self.tracks.iter()
     }
 
     pub fn len(&self) -> usize {
@@ -199,16 +205,7 @@ impl Tracker {
     }
 
     fn predicted(&self, tr: &Track, t: EventTime) -> State {
-        self.predicted_with(tr, t, self.cfg.process_noise)
-    }
-
-    fn predicted_with(&self, tr: &Track, t: EventTime, q: f64) -> State {
-        let dt = t.secs_since(tr.t);
-        if dt == 0.0 {
-            return tr.state.clone();
-        }
-        // Backwards (dt < 0) only for gating an AIS identity against a newer radar state.
-        ConstantVelocity::new(dt, q).predict(&tr.state)
+        predict(tr, t, self.cfg.process_noise)
     }
 
     /// Processes the plots of one scan; pushes the ids of tracks it updated.
@@ -249,7 +246,7 @@ impl Tracker {
             [lo[0] - radius, lo[1] - radius],
             [hi[0] + radius, hi[1] + radius],
         );
-        for tr in self.tracks.values() {
+        for tr in self.tracks.iter() {
             let x = tr.state.state();
             let dt = t0.secs_since(tr.t).max(0.0);
             let at = [x[0] + x[2] * dt, x[1] + x[3] * dt];
@@ -361,14 +358,14 @@ impl Tracker {
         } else {
             self.cfg.process_noise
         };
-        let prior = self.predicted_with(&self.tracks[&id], p.t, q);
+        let tr = self.tracks.get_mut(id).expect("assigned track exists");
+        let prior = predict(tr, p.t, q);
         let (d2, ln_det) = position_innovation(&prior, p.z, p.r);
         let obs = PositionObservation::new(p.r);
         let z = Vector2::new(p.z[0], p.z[1]);
         let post = obs
             .update(&prior, &z, CovarianceUpdateMethod::JosephForm)
             .unwrap_or(prior);
-        let tr = self.tracks.get_mut(&id).expect("assigned track exists");
         tr.accept(post, p.t);
         // Δ score = ln( Pd · N(z; ẑ, S) / λ_clutter ).
         tr.score += p.pd.ln()
@@ -405,20 +402,18 @@ impl Tracker {
         let mut cov = Matrix4::from_diagonal(&Vector4::new(p.r[0][0], p.r[1][1], v, v));
         cov[(0, 1)] = p.r[0][1];
         cov[(1, 0)] = p.r[1][0];
-        self.tracks.insert(
+        self.tracks.push(Track {
             id,
-            Track {
-                id,
-                state: State::new(Vector4::new(p.z[0], p.z[1], 0.0, 0.0), cov),
-                t: p.t,
-                confirmed: false,
-                score: 0.0,
-                hits: 1,
-                born: p.t,
-                last_hit: p.t,
-                mmsi: None,
-            },
-        );
+            state: State::new(Vector4::new(p.z[0], p.z[1], 0.0, 0.0), cov),
+            t: p.t,
+            confirmed: false,
+            score: 0.0,
+            hits: 1,
+            born: p.t,
+            last_hit: p.t,
+            mmsi: None,
+        });
+        self.anonymous.insert(id);
         Some(id)
     }
 
@@ -430,24 +425,28 @@ impl Tracker {
             Some(&id) => id,
             None => match self.match_identity(m, pos_var) {
                 Some(id) => {
-                    let tr = self.tracks.get_mut(&id).expect("matched track exists");
+                    let tr = self.tracks.get_mut(id).expect("matched track exists");
                     tr.mmsi = Some(m.mmsi);
                     if !tr.confirmed {
                         tr.confirmed = true;
                         self.stats.confirmed += 1;
                     }
+                    self.anonymous.remove(&id);
                     self.by_mmsi.insert(m.mmsi, id);
                     id
                 }
                 None => return self.initiate_ais(m, pos_var),
             },
         };
-        let tr = &self.tracks[&id];
+        let tr = self
+            .tracks
+            .get_mut(id)
+            .expect("by_mmsi names only live tracks");
         if m.t < tr.t {
             self.stats.out_of_sequence += 1;
             return AisOutcome::OutOfSequence(id);
         }
-        let prior = self.predicted(tr, m.t);
+        let prior = predict(tr, m.t, self.cfg.process_noise);
         let post = match m.vel {
             Some(v) => {
                 let obs = PosVelObservation::new(pos_var, self.ais.velocity_sigma_mps.powi(2));
@@ -461,20 +460,17 @@ impl Tracker {
             }
         }
         .unwrap_or(prior);
-        self.tracks
-            .get_mut(&id)
-            .expect("track exists")
-            .accept(post, m.t);
+        tr.accept(post, m.t);
         AisOutcome::Updated(id)
     }
 
     /// The radar track (without identity) nearest an AIS report inside the gate. Runs only
-    /// for an MMSI not yet tracked, so a linear pass is cheap.
+    /// for an MMSI not yet tracked, over the tracks without one.
     fn match_identity(&self, m: &AisMeasurement, pos_var: f64) -> Option<u64> {
         let r = [[pos_var, 0.0], [0.0, pos_var]];
-        self.tracks
-            .values()
-            .filter(|tr| tr.mmsi.is_none())
+        self.anonymous
+            .iter()
+            .filter_map(|&id| self.tracks.get(id))
             .filter(|tr| {
                 let (x, y) = tr.pos();
                 (x - m.z[0]).powi(2) + (y - m.z[1]).powi(2) < 2_000.0 * 2_000.0
@@ -496,23 +492,20 @@ impl Tracker {
             None => ([0.0, 0.0], self.cfg.init_speed_sigma_mps.powi(2)),
         };
         self.stats.confirmed += 1;
-        self.tracks.insert(
+        self.tracks.push(Track {
             id,
-            Track {
-                id,
-                state: State::new(
-                    Vector4::new(m.z[0], m.z[1], v[0], v[1]),
-                    Matrix4::from_diagonal(&Vector4::new(pos_var, pos_var, vvar, vvar)),
-                ),
-                t: m.t,
-                confirmed: true,
-                score: self.cfg.confirm_score,
-                hits: 1,
-                born: m.t,
-                last_hit: m.t,
-                mmsi: Some(m.mmsi),
-            },
-        );
+            state: State::new(
+                Vector4::new(m.z[0], m.z[1], v[0], v[1]),
+                Matrix4::from_diagonal(&Vector4::new(pos_var, pos_var, vvar, vvar)),
+            ),
+            t: m.t,
+            confirmed: true,
+            score: self.cfg.confirm_score,
+            hits: 1,
+            born: m.t,
+            last_hit: m.t,
+            mmsi: Some(m.mmsi),
+        });
         self.by_mmsi.insert(m.mmsi, id);
         AisOutcome::Updated(id)
     }
@@ -524,29 +517,40 @@ impl Tracker {
             self.cfg.coast_s,
             self.cfg.ais_coast_s,
         );
-        let dead: Vec<u64> = self
-            .tracks
-            .values()
-            .filter(|tr| {
+        let first = deleted.len();
+        self.tracks.remove_where(
+            |tr| {
                 let age = now.secs_since(tr.last_hit);
                 match (tr.confirmed, tr.mmsi) {
                     (false, _) => age > tent,
                     (true, None) => age > coast,
                     (true, Some(_)) => age > ais_coast,
                 }
-            })
-            .map(|tr| tr.id)
-            .collect();
-        for id in dead {
-            if let Some(tr) = self.tracks.remove(&id) {
-                if let Some(m) = tr.mmsi {
+            },
+            deleted,
+        );
+        for tr in &deleted[first..] {
+            match tr.mmsi {
+                Some(m) => {
                     self.by_mmsi.remove(&m);
                 }
-                self.stats.deleted += 1;
-                deleted.push(tr);
+                None => {
+                    self.anonymous.remove(&tr.id);
+                }
             }
+            self.stats.deleted += 1;
         }
     }
+}
+
+/// A track's state predicted to `t` under process noise `q`.
+fn predict(tr: &Track, t: EventTime, q: f64) -> State {
+    let dt = t.secs_since(tr.t);
+    if dt == 0.0 {
+        return tr.state.clone();
+    }
+    // Backwards (dt < 0) only for gating an AIS identity against a newer radar state.
+    ConstantVelocity::new(dt, q).predict(&tr.state)
 }
 
 /// A possible association of one track with one plot.

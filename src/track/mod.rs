@@ -3,5 +3,6 @@ pub mod clutter;
 pub mod grid;
 pub mod kalman;
 pub mod manager;
+pub mod table;
 
 pub use manager::{Measurement, Track, Tracker, TrackerStats};

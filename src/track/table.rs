@@ -1,0 +1,113 @@
+//! The live tracks: one vector in id order, with an id → position map.
+//!
+//! Why not a `BTreeMap<u64, Track>`: every AIS report and every plot update looks a track
+//! up by id, and on a 2,000-vessel strait those B-tree searches (a dozen key comparisons
+//! across three or four nodes) were a tenth of the tracker's instructions. Ids only grow
+//! (a new track always has the largest), so pushing keeps the vector sorted and iteration
+//! keeps the id order the B-tree gave: gating, identity matching and deletion visit tracks
+//! in the same order as before, so outputs are unchanged. Tracks leave only in batches (at
+//! housekeeping), when the map is rebuilt.
+
+use super::manager::Track;
+use rustc_hash::FxHashMap;
+
+#[derive(Default)]
+pub struct TrackTable {
+    list: Vec<Track>,
+    at: FxHashMap<u64, u32>,
+}
+
+impl TrackTable {
+    pub fn get(&self, id: u64) -> Option<&Track> {
+        self.at.get(&id).map(|&i| &self.list[i as usize])
+    }
+
+    pub fn get_mut(&mut self, id: u64) -> Option<&mut Track> {
+        self.at.get(&id).map(|&i| &mut self.list[i as usize])
+    }
+
+    /// Adds a track whose id is larger than every id in the table.
+    pub fn push(&mut self, tr: Track) {
+        debug_assert!(self.list.last().is_none_or(|l| l.id < tr.id));
+        self.at.insert(tr.id, self.list.len() as u32);
+        self.list.push(tr);
+    }
+
+    /// Moves the tracks `dead` says to `out`, in id order; the rest keep theirs. Only the
+    /// tracks after the first removed one change position (the young ones, mostly: dead
+    /// tentative tracks are the newest).
+    pub fn remove_where(&mut self, dead: impl Fn(&Track) -> bool, out: &mut Vec<Track>) {
+        let Some(first) = self.list.iter().position(&dead) else {
+            return;
+        };
+        let from = out.len();
+        out.extend(self.list.extract_if(first.., |tr| dead(tr)));
+        for tr in &out[from..] {
+            self.at.remove(&tr.id);
+        }
+        for (i, tr) in self.list.iter().enumerate().skip(first) {
+            self.at.insert(tr.id, i as u32);
+        }
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, Track> {
+        self.list.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::EventTime;
+    use crate::track::kalman::State;
+    use nalgebra::{Matrix4, Vector4};
+
+    fn track(id: u64) -> Track {
+        Track {
+            id,
+            state: State::new(Vector4::zeros(), Matrix4::identity()),
+            t: EventTime(0),
+            confirmed: false,
+            score: 0.0,
+            hits: id as u32,
+            born: EventTime(0),
+            last_hit: EventTime(0),
+            mmsi: None,
+        }
+    }
+
+    #[test]
+    fn lookups_and_order_survive_removals() {
+        let mut t = TrackTable::default();
+        for id in 1..=10 {
+            t.push(track(id));
+        }
+        let mut gone = Vec::new();
+        t.remove_where(|tr| tr.id % 3 == 0, &mut gone);
+        assert_eq!(gone.iter().map(|t| t.id).collect::<Vec<_>>(), [3, 6, 9]);
+        assert_eq!(
+            t.iter().map(|t| t.id).collect::<Vec<_>>(),
+            [1, 2, 4, 5, 7, 8, 10]
+        );
+        for id in 1..=10 {
+            assert_eq!(
+                t.get(id).map(|tr| tr.hits),
+                (id % 3 != 0).then_some(id as u32)
+            );
+        }
+        t.push(track(11));
+        t.get_mut(11).unwrap().hits = 99;
+        assert_eq!(t.get(11).unwrap().hits, 99);
+        assert_eq!(t.len(), 8);
+        t.remove_where(|_| true, &mut gone);
+        assert!(t.is_empty() && t.get(1).is_none());
+    }
+}
