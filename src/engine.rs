@@ -41,8 +41,9 @@ pub struct TrackState {
     pub course_deg: f64,
     pub dark: bool,
     pub mmsi: Option<u32>,
+    /// Inline up to 24 bytes (AIS names have 20 characters at most): no allocation per state.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
+    pub name: Option<CompactString>,
     /// Due for MQTT publication (at most once per `mqtt.track_interval_s` of event time).
     #[serde(skip)]
     pub publish: bool,
@@ -183,7 +184,7 @@ impl SensorGeom {
 
 #[derive(Debug, Clone, Default)]
 struct VesselInfo {
-    name: Option<String>,
+    name: Option<CompactString>,
 }
 
 /// Tracking, zones and alerts for one stream of contacts (live, or exercise).
@@ -319,7 +320,7 @@ impl Engine {
                                     || self.vessels.contains_key(&s.mmsi)
                                 {
                                     self.vessels.entry(s.mmsi).or_default().name =
-                                        Some(name.clone());
+                                        Some(CompactString::from(name.as_str()));
                                 }
                             }
                         }
