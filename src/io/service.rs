@@ -504,13 +504,13 @@ pub fn replay_offline(
     let t0 = Instant::now();
     let mut rejects = RejectLog::default();
     let mut buf = Vec::with_capacity(256);
-    for item in recording::read_raw(input) {
+    recording::for_each_raw(input, |item| {
         let line = match item {
             Ok(l) => l,
             Err(recording::RecordingError::BadLine { line, message }) => {
                 tracing::warn!("recording line {line} skipped: {message}");
                 s.bad_lines += 1;
-                continue;
+                return Ok(());
             }
             Err(recording::RecordingError::Io(e)) => {
                 return Err(io_err("reading the recording")(e))
@@ -542,7 +542,8 @@ pub fn replay_offline(
                 w.write_all(&buf).map_err(io_err("writing tracks"))?;
             }
         }
-    }
+        Ok(())
+    })?;
     alerts_out.flush().map_err(io_err("writing alerts"))?;
     if let Some(w) = tracks_out {
         w.flush().map_err(io_err("writing tracks"))?;
