@@ -1,6 +1,12 @@
 //! Kalman models for adskalman: constant velocity (white-noise acceleration) rebuilt for
-//! each time step, a position observation for plots and a position+velocity observation
-//! for AIS reports that carry SOG/COG.
+//! each time step (predicted by adskalman), a position observation for plots and a
+//! position+velocity observation for AIS reports that carry SOG/COG.
+//!
+//! The updates the tracker runs are closed forms of adskalman's Joseph-form update for
+//! these two observations ([`update_position`], [`update_pos_vel`]): adskalman's update
+//! cannot take the innovation covariance the tracker has already computed, and its general
+//! products cost more than the rest of the update. Tests hold each to adskalman's
+//! `ObservationModel::update` with the models below on random states.
 
 #![allow(non_snake_case)] // adskalman's trait methods are named after the matrices.
 
@@ -148,6 +154,72 @@ pub fn predicted_position_innovation(
     )
 }
 
+/// The Kalman update of `prior` with a position plot `z` (covariance `r`), Joseph form,
+/// with the squared Mahalanobis distance and ln det S of the innovation it used; `None`
+/// when S is not positive definite.
+///
+/// Why not adskalman's `update`: it builds S = H P Hᵀ + R with general 2×4 and 4×4
+/// products and inverts it by Cholesky, after the tracker has already built the same S for
+/// the track's score, so every plot update computed S twice (issue 3 asks once), and the
+/// products were a tenth of the load scene's instructions. Here H only selects position, so
+/// S is P's top-left block plus R and its inverse is the 2×2 adjugate. The equations are
+/// adskalman's (`JosephForm`); a test holds this to its answer on random states.
+pub fn update_position(prior: &State, z: [f64; 2], r: [[f64; 2]; 2]) -> Option<(State, f64, f64)> {
+    let p = prior.covariance();
+    let x = prior.state();
+    let (a, b, c) = (
+        p[(0, 0)] + r[0][0],
+        p[(0, 1)] + r[0][1],
+        p[(1, 1)] + r[1][1],
+    );
+    let det = a * c - b * b;
+    if det.is_nan() || det <= 0.0 || a <= 0.0 {
+        return None;
+    }
+    let (si00, si01, si11) = (c / det, -b / det, a / det);
+    let nu = [z[0] - x[0], z[1] - x[1]];
+    let d2 = (c * nu[0] * nu[0] - 2.0 * b * nu[0] * nu[1] + a * nu[1] * nu[1]) / det;
+    // K = P Hᵀ S⁻¹: P's first two columns times S⁻¹.
+    let mut k = Matrix4x2::zeros();
+    for i in 0..4 {
+        let (p0, p1) = (p[(i, 0)], p[(i, 1)]);
+        k[(i, 0)] = p0 * si00 + p1 * si01;
+        k[(i, 1)] = p0 * si01 + p1 * si11;
+    }
+    let state = x + k * nalgebra::Vector2::new(nu[0], nu[1]);
+    // (I − K H) P (I − K H)ᵀ + K R Kᵀ.
+    let mut ikh = Matrix4::identity();
+    for i in 0..4 {
+        ikh[(i, 0)] -= k[(i, 0)];
+        ikh[(i, 1)] -= k[(i, 1)];
+    }
+    let rm = Matrix2::new(r[0][0], r[0][1], r[1][0], r[1][1]);
+    let cov = ikh * p * ikh.transpose() + k * rm * k.transpose();
+    Some((State::new(state, cov), d2, det.ln()))
+}
+
+/// The Kalman update of `prior` with an AIS position and velocity `z` (independent errors
+/// of variance `pos_var` and `vel_var`), Joseph form; `None` when S is not positive
+/// definite.
+///
+/// Why not adskalman's `update`: with H the identity, its nine general 4×4 products
+/// (H P Hᵀ, P Hᵀ S⁻¹, K H, …) reduce to S = P + R, K = P S⁻¹ and the Joseph form, four
+/// products; adskalman's update was a twelfth of a 2,000-AIS-vessel replay. Same equations,
+/// held to adskalman's answer by a test.
+pub fn update_pos_vel(prior: &State, z: Vector4<f64>, pos_var: f64, vel_var: f64) -> Option<State> {
+    let p = prior.covariance();
+    let r = Vector4::new(pos_var, pos_var, vel_var, vel_var);
+    let s = p + Matrix4::from_diagonal(&r);
+    let s_inv = nalgebra::linalg::Cholesky::new(s)?.inverse();
+    let k = p * s_inv;
+    let state = prior.state() + k * (z - prior.state());
+    let ik = Matrix4::identity() - k;
+    // K R Kᵀ with R diagonal: columns of K scaled.
+    let kr = Matrix4::from_fn(|i, j| k[(i, j)] * r[j]);
+    let cov = ik * p * ik.transpose() + kr * k.transpose();
+    Some(State::new(state, cov))
+}
+
 fn innovation(x: [f64; 2], p: [f64; 3], z: [f64; 2], r: [[f64; 2]; 2]) -> (f64, f64) {
     let (a, b, c) = (p[0] + r[0][0], p[1] + r[0][1], p[2] + r[1][1]);
     let det = a * c - b * b;
@@ -182,6 +254,62 @@ mod tests {
         assert!((s.state()[2] - 3.0).abs() < 0.05 && (s.state()[3] + 1.0).abs() < 0.05);
         let (d2, _) = position_innovation(&s, [300.0, -100.0], [[100.0, 0.0], [0.0, 100.0]]);
         assert!(d2 < 1.0);
+    }
+
+    #[test]
+    fn closed_form_update_equals_adskalman() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        for _ in 0..2_000 {
+            // A random covariance A Aᵀ + εI, a random plot covariance, a random plot.
+            let a = Matrix4::from_fn(|_, _| rng.random_range(-20.0..20.0));
+            let p = a * a.transpose() + Matrix4::identity() * 0.1;
+            let x = Vector4::from_fn(|_, _| rng.random_range(-1e4..1e4));
+            let prior = State::new(x, p);
+            let (sa, sb): (f64, f64) = (rng.random_range(1.0..400.0), rng.random_range(1.0..400.0));
+            let rho = rng.random_range(-0.9..0.9) * (sa * sb).sqrt();
+            let r = [[sa, rho], [rho, sb]];
+            let z = [x[0] + rng.random_range(-300.0..300.0), x[1] - 50.0];
+            let theirs = PositionObservation::new(r)
+                .update(
+                    &prior,
+                    &nalgebra::Vector2::new(z[0], z[1]),
+                    CovarianceUpdateMethod::JosephForm,
+                )
+                .unwrap();
+            let (ours, d2, ln_det) = update_position(&prior, z, r).unwrap();
+            let scale = p.norm();
+            assert!((ours.state() - theirs.state()).norm() < 1e-9 * (1.0 + x.norm()));
+            assert!((ours.covariance() - theirs.covariance()).norm() < 1e-9 * scale);
+            let (d2_ref, ln_det_ref) = position_innovation(&prior, z, r);
+            assert!((d2 - d2_ref).abs() <= 1e-12 * d2_ref.max(1.0));
+            assert_eq!(ln_det, ln_det_ref);
+        }
+        // Not positive definite: no update, as adskalman refuses one.
+        let flat = State::new(Vector4::zeros(), Matrix4::zeros());
+        assert!(update_position(&flat, [1.0, 1.0], [[0.0, 0.0], [0.0, 0.0]]).is_none());
+    }
+
+    #[test]
+    fn pos_vel_update_equals_adskalman() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+        for _ in 0..2_000 {
+            let a = Matrix4::from_fn(|_, _| rng.random_range(-20.0..20.0));
+            let p = a * a.transpose() + Matrix4::identity() * 0.1;
+            let x = Vector4::from_fn(|_, _| rng.random_range(-1e4..1e4));
+            let prior = State::new(x, p);
+            let (pv, vv) = (rng.random_range(1.0..400.0), rng.random_range(0.01..4.0));
+            let z = x + Vector4::from_fn(|_, _| rng.random_range(-50.0..50.0));
+            let theirs = PosVelObservation::new(pv, vv)
+                .update(&prior, &z, CovarianceUpdateMethod::JosephForm)
+                .unwrap();
+            let ours = update_pos_vel(&prior, z, pv, vv).unwrap();
+            assert!((ours.state() - theirs.state()).norm() < 1e-9 * (1.0 + x.norm()));
+            assert!((ours.covariance() - theirs.covariance()).norm() < 1e-9 * p.norm());
+        }
+        let flat = State::new(Vector4::zeros(), Matrix4::zeros());
+        assert!(update_pos_vel(&flat, Vector4::zeros(), 0.0, 0.0).is_none());
     }
 
     #[test]

@@ -11,15 +11,15 @@
 
 use super::grid::Grid;
 use super::kalman::{
-    position_innovation, predicted_position_innovation, ConstantVelocity, PosVelObservation,
-    PositionObservation, State,
+    position_innovation, predicted_position_innovation, update_pos_vel, update_position,
+    ConstantVelocity, State,
 };
 use super::table::TrackTable;
 use crate::config::{AisConfig, TrackerConfig};
 use crate::geo::KN_TO_MPS;
 use crate::time::EventTime;
-use adskalman::{CovarianceUpdateMethod, ObservationModel, TransitionModelLinearNoControl};
-use nalgebra::{Matrix4, Vector2, Vector4};
+use adskalman::TransitionModelLinearNoControl;
+use nalgebra::{Matrix4, Vector4};
 use pathfinding::prelude::{kuhn_munkres_min, Matrix};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeSet;
@@ -360,12 +360,9 @@ impl Tracker {
         };
         let tr = self.tracks.get_mut(id).expect("assigned track exists");
         let prior = predict(tr, p.t, q);
-        let (d2, ln_det) = position_innovation(&prior, p.z, p.r);
-        let obs = PositionObservation::new(p.r);
-        let z = Vector2::new(p.z[0], p.z[1]);
-        let post = obs
-            .update(&prior, &z, CovarianceUpdateMethod::JosephForm)
-            .unwrap_or(prior);
+        // One S for the filter and the score.
+        let (post, d2, ln_det) =
+            update_position(&prior, p.z, p.r).unwrap_or((prior, f64::INFINITY, 0.0));
         tr.accept(post, p.t);
         // Δ score = ln( Pd · N(z; ẑ, S) / λ_clutter ).
         tr.score += p.pd.ln()
@@ -447,17 +444,15 @@ impl Tracker {
             return AisOutcome::OutOfSequence(id);
         }
         let prior = predict(tr, m.t, self.cfg.process_noise);
+        // The closed-form updates of `kalman` (adskalman's equations, tested against it).
         let post = match m.vel {
             Some(v) => {
-                let obs = PosVelObservation::new(pos_var, self.ais.velocity_sigma_mps.powi(2));
                 let z = Vector4::new(m.z[0], m.z[1], v[0], v[1]);
-                obs.update(&prior, &z, CovarianceUpdateMethod::JosephForm)
+                let vel_var = self.ais.velocity_sigma_mps.powi(2);
+                update_pos_vel(&prior, z, pos_var, vel_var)
             }
-            None => {
-                let obs = PositionObservation::new([[pos_var, 0.0], [0.0, pos_var]]);
-                let z = Vector2::new(m.z[0], m.z[1]);
-                obs.update(&prior, &z, CovarianceUpdateMethod::JosephForm)
-            }
+            None => update_position(&prior, m.z, [[pos_var, 0.0], [0.0, pos_var]])
+                .map(|(post, _, _)| post),
         }
         .unwrap_or(prior);
         tr.accept(post, m.t);
