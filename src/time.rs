@@ -102,49 +102,49 @@ fn parse_utc_fast(b: &[u8]) -> Option<EventTime> {
     if b.len() < 20 || b.len() > 30 || b[b.len() - 1] != b'Z' {
         return None;
     }
-    let digits = |r: std::ops::Range<usize>| -> Option<i64> {
-        b[r].iter().try_fold(0i64, |acc, &c| {
-            c.is_ascii_digit().then(|| acc * 10 + (c - b'0') as i64)
-        })
-    };
+    // Fixed positions, one byte at a time: a general digit-run parser cost 470 instructions
+    // per timestamp, a tenth of an AIS report's decoding.
+    #[inline(always)]
+    fn two(b: &[u8], i: usize) -> Option<i64> {
+        let (c, d) = (b[i].wrapping_sub(b'0'), b[i + 1].wrapping_sub(b'0'));
+        (c < 10 && d < 10).then_some(c as i64 * 10 + d as i64)
+    }
     if b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
         return None;
     }
-    let (y, mo, d) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
-    let (h, mi, sec) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+    let (y, mo, d) = (two(b, 0)? * 100 + two(b, 2)?, two(b, 5)?, two(b, 8)?);
+    let (h, mi, sec) = (two(b, 11)?, two(b, 14)?, two(b, 17)?);
     let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
-    let month_days = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if !(1..=12).contains(&mo) || d < 1 || d > month_days[mo as usize - 1] {
+    let month_days = match mo {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    if !(1..=12).contains(&mo) || d < 1 || d > month_days {
         return None;
     }
     if h > 23 || mi > 59 || sec > 59 {
         return None;
     }
-    let frac = &b[19..b.len() - 1];
-    let micros = match frac {
+    // Truncated to the microsecond, as chrono's `timestamp_micros` does.
+    let micros = match &b[19..b.len() - 1] {
         [] => 0,
         [b'.', rest @ ..] if !rest.is_empty() => {
-            let n = digits(20..b.len() - 1)?;
-            // Truncated to the microsecond, as chrono's `timestamp_micros` does.
-            let scale = [0, 100_000, 10_000, 1_000, 100, 10, 1, 0, 0, 0][rest.len()];
-            if rest.len() <= 6 {
-                n * scale
-            } else {
-                n / 10i64.pow(rest.len() as u32 - 6)
+            let mut micros = 0;
+            for (k, &c) in rest.iter().enumerate() {
+                let v = c.wrapping_sub(b'0');
+                if v >= 10 {
+                    return None;
+                }
+                if k < 6 {
+                    micros = micros * 10 + v as i64;
+                }
             }
+            for _ in rest.len()..6 {
+                micros *= 10;
+            }
+            micros
         }
         _ => return None,
     };
@@ -186,6 +186,11 @@ mod tests {
             "2026-03-14T05:02:17.1234567Z",
             "2026-03-14T05:02:17.123456789Z",
             "2026-03-14T05:02:17.Z",
+            "2026-03-14T05:02:17.12a4Z",
+            "2026-03-14T05:02:17.-5Z",
+            "2026-04-31T05:02:17Z",
+            "2100-02-29T05:02:17Z",
+            "2000-02-29T05:02:17Z",
             "2026-03-14t05:02:17Z",
             "2026-03-14T05:02:17+01:00",
             "2026-13-14T05:02:17Z",
