@@ -202,10 +202,41 @@ pub struct Engine {
     last_published: FxHashMap<u64, EventTime>,
     vessels: FxHashMap<u32, VesselInfo>,
     counts: TrackCounts,
-    // Scratch buffers, reused.
-    meas: Vec<Measurement>,
+    /// The radar scan processed last, while the next message may be another sector of it.
+    open: Option<OpenScan>,
+    // Scratch buffers, reused: a scan's plots and emitted states, updated tracks.
+    scan_buffers: (Vec<Measurement>, Emitted),
     updated: Vec<u64>,
     deleted: Vec<Track>,
+}
+
+/// Per track, the time and filter state last emitted.
+type Emitted = FxHashMap<u64, (EventTime, [f64; 4])>;
+
+/// A radar scan kept open while the next message may be another sector of it (same sensor,
+/// same scan time `t`). A later sector takes back what the earlier ones did to the tracker
+/// and the clutter map, and the scan's plots so far are processed together, so a track near
+/// a sector boundary gets the plot an assignment over the whole scan gives it: splitting a
+/// scan into sectors changes no track and no alert (test
+/// `message_batching_changes_no_track_and_no_alert`). Any other message closes it; nothing
+/// waits for it (each sector's states go out at once, revised by a later sector if need be).
+/// What remains different: a track an earlier sector updated that the whole scan leaves
+/// without a plot keeps, outside the tracker, the state that sector published (the contract
+/// has no retraction); no scene has shown one.
+struct OpenScan {
+    sensor: usize,
+    t: EventTime,
+    /// The scan's plots so far, in message order.
+    meas: Vec<Measurement>,
+    /// Clutter-map plots queued before this scan queued its own.
+    pending: usize,
+    /// Each track's filter state when last emitted for this scan, so a sector that leaves
+    /// a track as it was does not emit it again. (Its name and MMSI cannot change within
+    /// the scan: any AIS message closes it.)
+    emitted: Emitted,
+    /// Housekeeping is deferred until the scan closes: it may delete a track that a later
+    /// sector would have updated.
+    housekeeping: bool,
 }
 
 /// Vessel names remembered at most (static reports of vessels never seen are not kept
@@ -238,7 +269,8 @@ impl Engine {
             last_published: FxHashMap::default(),
             vessels: FxHashMap::default(),
             counts: TrackCounts::default(),
-            meas: Vec::new(),
+            open: None,
+            scan_buffers: Default::default(),
             updated: Vec::new(),
             deleted: Vec::new(),
         }
@@ -287,9 +319,19 @@ impl Engine {
     /// Processes one decoded message.
     pub fn process(&mut self, d: &Decoded, out: &mut Outputs) {
         self.updated.clear();
+        let continues = match d {
+            Decoded::Radar(scan) => self
+                .open
+                .as_ref()
+                .is_some_and(|o| o.sensor == scan.sensor && o.t == scan.t),
+            Decoded::Ais(_) => false,
+        };
+        if !continues {
+            self.close_scan(out);
+        }
         let oos_before = self.tracker.stats.out_of_sequence;
         match d {
-            Decoded::Radar(scan) => self.radar(scan, out),
+            Decoded::Radar(scan) => self.radar(scan, continues, out),
             Decoded::Ais(batch) => {
                 for r in &batch.reports {
                     match r {
@@ -328,22 +370,66 @@ impl Engine {
                 }
             }
         }
-        out.out_of_sequence += self.tracker.stats.out_of_sequence - oos_before;
+        // A sector processed again counts its out-of-sequence plots again, from the
+        // scan's start: only the new ones are this message's.
+        out.out_of_sequence += self
+            .tracker
+            .stats
+            .out_of_sequence
+            .saturating_sub(oos_before);
         if let Some(t) = out.event_time {
             self.now = self.now.max(t);
         }
         self.emit_updates(out);
-        self.housekeeping(out);
+        match &mut self.open {
+            Some(o) => o.housekeeping = true,
+            None => self.housekeeping(out),
+        }
     }
 
-    fn radar(&mut self, scan: &RadarScan, out: &mut Outputs) {
+    /// Closes the open scan, if any: its changes stay, and deferred housekeeping runs.
+    fn close_scan(&mut self, out: &mut Outputs) {
+        let Some(o) = self.open.take() else { return };
+        self.tracker.end_scan();
+        self.scan_buffers = (o.meas, o.emitted);
+        if o.housekeeping {
+            self.housekeeping(out);
+        }
+    }
+
+    fn radar(&mut self, scan: &RadarScan, continues: bool, out: &mut Outputs) {
         let Some(geom) = self.sensors.get(scan.sensor) else {
             return;
         };
-        self.meas.clear();
+        let mut open = match self.open.take().filter(|_| continues) {
+            Some(mut o) => {
+                // Another sector of the open scan: take the earlier ones back, then
+                // process all of the scan's plots together below.
+                self.tracker.rollback_scan();
+                if let Some(map) = &mut self.clutter {
+                    map.truncate_pending(o.pending);
+                }
+                o.housekeeping = false;
+                o
+            }
+            None => {
+                self.tracker.begin_scan();
+                let (mut meas, mut emitted) = std::mem::take(&mut self.scan_buffers);
+                meas.clear();
+                emitted.clear();
+                OpenScan {
+                    sensor: scan.sensor,
+                    t: scan.t,
+                    meas,
+                    pending: 0,
+                    emitted,
+                    housekeeping: false,
+                }
+            }
+        };
         for (index, p) in scan.plots.iter().enumerate() {
             match geom.measurement(p.pos, p.t, &self.frame) {
-                Ok(m) => self.meas.push(m),
+                Ok(m) => open.meas.push(m),
                 Err(reason) => out.rejects.push(DecodeError::BadPlot {
                     index,
                     reason: reason.to_string(),
@@ -354,23 +440,25 @@ impl Engine {
         out.event_time = out.event_time.max(Some(scan.t));
         if let Some(map) = &mut self.clutter {
             // Learn what has come due: plots whose track was not confirmed in time.
-            let now = self.meas.iter().map(|m| m.t).max().unwrap_or(scan.t);
+            let now = open.meas.iter().map(|m| m.t).max().unwrap_or(scan.t);
             let tracker = &self.tracker;
             map.learn_due(now, |id| tracker.get(id).is_some_and(|tr| tr.confirmed));
-            for m in &mut self.meas {
+            open.pending = map.pending();
+            for m in &mut open.meas {
                 let learned = map.density(scan.sensor, m.z[0], m.z[1], m.t, geom.scan_period_s);
                 m.clutter_density = m.clutter_density.max(learned);
             }
-            self.tracker.plots(&self.meas, &mut self.updated);
-            let plots = self.meas.iter().zip(self.tracker.unclaimed());
+            self.tracker.plots(&open.meas, &mut self.updated);
+            let plots = open.meas.iter().zip(self.tracker.unclaimed());
             for ((m, &free), &track) in plots.zip(self.tracker.taken_by()) {
                 if free {
                     map.learn_later(scan.sensor, m.z, m.t, track);
                 }
             }
         } else {
-            self.tracker.plots(&self.meas, &mut self.updated);
+            self.tracker.plots(&open.meas, &mut self.updated);
         }
+        self.open = Some(open);
     }
 
     fn emit_updates(&mut self, out: &mut Outputs) {
@@ -383,15 +471,27 @@ impl Engine {
             if !tr.confirmed {
                 continue;
             }
-            let label = tr.label();
-            let (x, y) = tr.pos();
-            let (lat, lon) = self.frame.to_geodetic(x, y);
+            if let Some(o) = &mut self.open {
+                // A later sector of the scan that left this track as the earlier one made
+                // it: already out, and already seen by the loiter rule.
+                let x = tr.state.state();
+                let now = (tr.t, [x[0], x[1], x[2], x[3]]);
+                if o.emitted.insert(id, now) == Some(now) {
+                    continue;
+                }
+            }
+            // A state at the time of one already published revises it (a later sector of
+            // the same scan): published too.
             let last = self.last_published.get(&id).copied();
-            let publish = last.is_none_or(|l| tr.t.secs_since(l) >= self.track_interval_s);
+            let publish =
+                last.is_none_or(|l| l == tr.t || tr.t.secs_since(l) >= self.track_interval_s);
             if publish {
                 self.last_published.insert(id, tr.t);
             }
-            out.tracks.push(TrackState {
+            let label = tr.label();
+            let (x, y) = tr.pos();
+            let (lat, lon) = self.frame.to_geodetic(x, y);
+            let state = TrackState {
                 t: tr.t,
                 track_id: label.clone(),
                 lat: (lat * 1e7).round() / 1e7,
@@ -406,7 +506,8 @@ impl Engine {
                     .and_then(|v| v.name.clone()),
                 publish,
                 exercise: self.exercise,
-            });
+            };
+            out.tracks.push(state);
             let view = TrackView {
                 id,
                 label: &label,

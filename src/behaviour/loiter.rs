@@ -285,11 +285,12 @@ impl Loiter {
             p.samples.clear();
         }
         let Some(zi) = zone else { return };
-        if p.samples
-            .back()
-            .is_none_or(|s| v.t.secs_since(s.0) >= SAMPLE_SPACING_S)
-        {
-            p.samples.push_back((v.t, v.x, v.y, v.speed_mps));
+        match p.samples.back_mut() {
+            // A revised state for the same instant (a later sector of the same radar
+            // scan) replaces the sample it revises.
+            Some(s) if s.0 == v.t => *s = (v.t, v.x, v.y, v.speed_mps),
+            Some(s) if v.t.secs_since(s.0) < SAMPLE_SPACING_S => {}
+            _ => p.samples.push_back((v.t, v.x, v.y, v.speed_mps)),
         }
         // Keep exactly one sample at or before the start of the dwell window.
         let window_start = v.t.plus_secs(-cfg.loiter_dwell_s);

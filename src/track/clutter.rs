@@ -84,6 +84,17 @@ impl ClutterMap {
     /// that track has been confirmed by then: a new boat's first plots are unclaimed too,
     /// and learning them at once made the map read the boat as clutter and delay its
     /// confirmation (6th plot instead of the 3rd, issue 3 notes).
+    /// Plots waiting to be learned.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Forgets the plots queued after the first `len` (the engine taking back a sector of
+    /// a scan it is about to process again with the rest of the scan).
+    pub fn truncate_pending(&mut self, len: usize) {
+        self.pending.truncate(len);
+    }
+
     pub fn learn_later(&mut self, sensor: usize, z: [f64; 2], t: EventTime, track: Option<u64>) {
         self.pending.push_back(Pending {
             sensor,

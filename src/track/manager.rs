@@ -157,6 +157,16 @@ pub struct Tracker {
     taken_by: Vec<Option<u64>>,
     /// Gating index of predicted track positions, rebuilt per scan in place.
     grid: Grid,
+    /// While a scan is open (see [`begin_scan`](Self::begin_scan)): how to take it back.
+    undo: Option<ScanUndo>,
+}
+
+/// What the tracker was before the open scan: the tracks its plots updated, as they were,
+/// and the first id its plots could start.
+struct ScanUndo {
+    next_id: u64,
+    stats: TrackerStats,
+    before: Vec<Track>,
 }
 
 impl Tracker {
@@ -172,7 +182,47 @@ impl Tracker {
             unclaimed: Vec::new(),
             taken_by: Vec::new(),
             grid: Grid::default(),
+            undo: None,
         }
+    }
+
+    /// Opens a scan: from here until [`end_scan`](Self::end_scan), [`plots`](Self::plots)
+    /// remembers what it changes so that [`rollback_scan`](Self::rollback_scan) can take it
+    /// back. Why: a scan may come as several sector messages, and a track near a sector
+    /// boundary must get the plot an assignment over the whole scan would give it, whatever
+    /// the message boundaries (issue 3: batching changes no track).
+    pub fn begin_scan(&mut self) {
+        self.undo = Some(ScanUndo {
+            next_id: self.next_id,
+            stats: self.stats.clone(),
+            before: Vec::new(),
+        });
+    }
+
+    /// Takes back every plot of the open scan: tracks it started are gone, tracks it
+    /// updated are as they were, counters too. The scan stays open.
+    pub fn rollback_scan(&mut self) {
+        let Some(u) = &mut self.undo else { return };
+        let mut started = Vec::new();
+        let first = u.next_id;
+        self.tracks.remove_where(|tr| tr.id >= first, &mut started);
+        for tr in &started {
+            self.anonymous.remove(&tr.id);
+        }
+        for tr in u.before.drain(..) {
+            let id = tr.id;
+            *self
+                .tracks
+                .get_mut(id)
+                .expect("an updated track outlives its scan") = tr;
+        }
+        self.next_id = u.next_id;
+        self.stats = u.stats.clone();
+    }
+
+    /// Closes the open scan: what it did stays.
+    pub fn end_scan(&mut self) {
+        self.undo = None;
     }
 
     /// For each plot of the last [`plots`](Self::plots) call: whether it fell in no
@@ -359,6 +409,10 @@ impl Tracker {
             self.cfg.process_noise
         };
         let tr = self.tracks.get_mut(id).expect("assigned track exists");
+        if let Some(u) = &mut self.undo {
+            // A track takes one plot per scan, so this is its state before the scan.
+            u.before.push(tr.clone());
+        }
         let prior = predict(tr, p.t, q);
         // One S for the filter and the score.
         let (post, d2, ln_det) =
@@ -661,6 +715,40 @@ mod tests {
             pd: 0.8,
             clutter_density: 5.0 / (std::f64::consts::PI * 24e3 * 24e3),
         }
+    }
+
+    /// A scan processed in two parts, the first taken back before the whole, leaves the
+    /// tracker exactly as one pass over the whole scan does: tracks, ids, counters.
+    #[test]
+    fn a_rolled_back_sector_leaves_no_trace() {
+        let snapshot = |tr: &Tracker| {
+            let tracks: Vec<String> = tr.tracks().map(|t| format!("{t:?}")).collect();
+            (tracks, tr.next_id, tr.stats.clone(), tr.anonymous.clone())
+        };
+        let (mut whole, mut split) = (
+            Tracker::new(TrackerConfig::default(), AisConfig::default()),
+            Tracker::new(TrackerConfig::default(), AisConfig::default()),
+        );
+        let mut upd = vec![];
+        for k in 0..8 {
+            let t = k as f64 * 2.5;
+            // Two boats 60 m apart and a clutter plot; the sector seam between the boats.
+            let scan = [
+                meas(t, 3.0 * t, 0.0),
+                meas(t, 3.0 * t + 60.0, 10.0),
+                meas(t, -4000.0 + 500.0 * k as f64, 7000.0),
+            ];
+            whole.begin_scan();
+            whole.plots(&scan, &mut upd);
+            whole.end_scan();
+            split.begin_scan();
+            split.plots(&scan[..1], &mut upd);
+            split.rollback_scan();
+            split.plots(&scan, &mut upd);
+            split.end_scan();
+            assert_eq!(snapshot(&whole), snapshot(&split), "scan {k}");
+        }
+        assert!(whole.tracks().any(|t| t.confirmed));
     }
 
     #[test]
