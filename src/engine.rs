@@ -427,8 +427,13 @@ impl Engine {
                 }
             }
         };
+        // A plot an earlier message of the scan already brought (the broker redelivering a
+        // scan, QoS 1) is the same detection, not a second one.
+        let key = |m: &Measurement| (m.t, m.z[0].to_bits(), m.z[1].to_bits());
+        let earlier: rustc_hash::FxHashSet<_> = open.meas.iter().map(key).collect();
         for (index, p) in scan.plots.iter().enumerate() {
             match geom.measurement(p.pos, p.t, &self.frame) {
+                Ok(m) if earlier.contains(&key(&m)) => {}
                 Ok(m) => open.meas.push(m),
                 Err(reason) => out.rejects.push(DecodeError::BadPlot {
                     index,

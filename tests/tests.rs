@@ -979,7 +979,8 @@ fn simulate_and_score_cli() {
 /// did and the scan's plots are assigned together, as one message would have them. A track
 /// an earlier sector updated may then be revised: a second state with the same `t`, which
 /// replaces the first (as it does for anyone reading the stream), so a track's states are
-/// compared after revisions. Before this, 1 of 15 tracks differed (a taxi-boat at bearing
+/// compared after revisions. Every radar message delivered twice (a QoS 1 redelivery) changes
+/// nothing and revises nothing. Before this, 1 of 15 tracks differed (a taxi-boat at bearing
 /// 180° from Gris-Nez took the first sector's plot where the whole scan had a better one).
 #[test]
 fn message_batching_changes_no_track_and_no_alert() {
@@ -1086,11 +1087,20 @@ fn message_batching_changes_no_track_and_no_alert() {
     let merged = merge_ais(lines.clone());
     assert!(merged.len() < lines.len(), "some AIS reports were merged");
     let both = merge_ais(sectors.clone());
+    // A broker redelivering every radar message (QoS 1): the same scan again is no news.
+    let twice: Vec<RecordLine> = lines
+        .iter()
+        .flat_map(|l| {
+            let n = if l.topic.contains("/radar/") { 2 } else { 1 };
+            std::iter::repeat_n(l.clone(), n)
+        })
+        .collect();
     for (what, variant) in [
         ("sectors", sectors),
         ("three sectors", thirds),
         ("AIS arrays", merged),
         ("both", both),
+        ("radar twice", twice),
     ] {
         let got = run(&variant);
         assert!(got.0 == base.0, "{what}: alerts differ");
@@ -1118,6 +1128,11 @@ fn message_batching_changes_no_track_and_no_alert() {
                 "{what}: states never seen unbatched: {extra:?}"
             );
         } else {
+            assert!(
+                what != "radar twice" || got.3 == 0,
+                "a redelivered scan revised {} states",
+                got.3
+            );
             assert!(
                 differing.is_empty() && got.1.len() == base.1.len(),
                 "{what}: {} of {} tracks differ ({} vs {} tracks): {differing:?}",
