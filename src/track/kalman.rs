@@ -256,16 +256,29 @@ mod tests {
         assert!(d2 < 1.0);
     }
 
+    /// A random state: covariance A Aᵀ + εI (positive definite), position within 10 km.
+    fn random_state(rng: &mut impl rand::Rng) -> State {
+        let a = Matrix4::from_fn(|_, _| rng.random_range(-20.0..20.0));
+        let p = a * a.transpose() + Matrix4::identity() * 0.1;
+        State::new(Vector4::from_fn(|_, _| rng.random_range(-1e4..1e4)), p)
+    }
+
+    /// Ours equals adskalman's to 1e-9, relative to the prior's size.
+    fn assert_same(ours: &State, theirs: &State, prior: &State) {
+        let scale = 1.0 + prior.state().norm();
+        assert!((ours.state() - theirs.state()).norm() < 1e-9 * scale);
+        let scale = prior.covariance().norm();
+        assert!((ours.covariance() - theirs.covariance()).norm() < 1e-9 * scale);
+    }
+
     #[test]
     fn closed_form_update_equals_adskalman() {
         use rand::{Rng, SeedableRng};
         let mut rng = rand::rngs::StdRng::seed_from_u64(3);
         for _ in 0..2_000 {
-            // A random covariance A Aᵀ + εI, a random plot covariance, a random plot.
-            let a = Matrix4::from_fn(|_, _| rng.random_range(-20.0..20.0));
-            let p = a * a.transpose() + Matrix4::identity() * 0.1;
-            let x = Vector4::from_fn(|_, _| rng.random_range(-1e4..1e4));
-            let prior = State::new(x, p);
+            // A random state, a random plot covariance, a random plot.
+            let prior = random_state(&mut rng);
+            let x = *prior.state();
             let (sa, sb): (f64, f64) = (rng.random_range(1.0..400.0), rng.random_range(1.0..400.0));
             let rho = rng.random_range(-0.9..0.9) * (sa * sb).sqrt();
             let r = [[sa, rho], [rho, sb]];
@@ -278,9 +291,7 @@ mod tests {
                 )
                 .unwrap();
             let (ours, d2, ln_det) = update_position(&prior, z, r).unwrap();
-            let scale = p.norm();
-            assert!((ours.state() - theirs.state()).norm() < 1e-9 * (1.0 + x.norm()));
-            assert!((ours.covariance() - theirs.covariance()).norm() < 1e-9 * scale);
+            assert_same(&ours, &theirs, &prior);
             let (d2_ref, ln_det_ref) = position_innovation(&prior, z, r);
             assert!((d2 - d2_ref).abs() <= 1e-12 * d2_ref.max(1.0));
             assert_eq!(ln_det, ln_det_ref);
@@ -295,18 +306,15 @@ mod tests {
         use rand::{Rng, SeedableRng};
         let mut rng = rand::rngs::StdRng::seed_from_u64(4);
         for _ in 0..2_000 {
-            let a = Matrix4::from_fn(|_, _| rng.random_range(-20.0..20.0));
-            let p = a * a.transpose() + Matrix4::identity() * 0.1;
-            let x = Vector4::from_fn(|_, _| rng.random_range(-1e4..1e4));
-            let prior = State::new(x, p);
+            let prior = random_state(&mut rng);
+            let x = *prior.state();
             let (pv, vv) = (rng.random_range(1.0..400.0), rng.random_range(0.01..4.0));
             let z = x + Vector4::from_fn(|_, _| rng.random_range(-50.0..50.0));
             let theirs = PosVelObservation::new(pv, vv)
                 .update(&prior, &z, CovarianceUpdateMethod::JosephForm)
                 .unwrap();
             let ours = update_pos_vel(&prior, z, pv, vv).unwrap();
-            assert!((ours.state() - theirs.state()).norm() < 1e-9 * (1.0 + x.norm()));
-            assert!((ours.covariance() - theirs.covariance()).norm() < 1e-9 * p.norm());
+            assert_same(&ours, &theirs, &prior);
         }
         let flat = State::new(Vector4::zeros(), Matrix4::zeros());
         assert!(update_pos_vel(&flat, Vector4::zeros(), 0.0, 0.0).is_none());
