@@ -49,6 +49,19 @@ impl<'a> Scalar<'a> {
     }
 }
 
+/// Bytes that end a plain string: its closing quote, an escape, a control character.
+const STRING_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 0x20 {
+        t[c] = true;
+        c += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 pub struct Lexer<'a> {
     b: &'a [u8],
     i: usize,
@@ -102,7 +115,7 @@ impl<'a> Lexer<'a> {
         let start = self.i;
         let len = self.b[start..]
             .iter()
-            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+            .position(|&c| STRING_STOP[c as usize])?;
         if self.b[start + len] != b'"' {
             return None;
         }
