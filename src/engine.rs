@@ -210,7 +210,7 @@ pub struct Engine {
     deleted: Vec<Track>,
 }
 
-/// Per track, the time and filter state last emitted.
+/// Per track, a time and filter state.
 type Emitted = FxHashMap<u64, (EventTime, [f64; 4])>;
 
 /// A radar scan kept open while the next message may be another sector of it (same sensor,
@@ -222,7 +222,8 @@ type Emitted = FxHashMap<u64, (EventTime, [f64; 4])>;
 /// waits for it (each sector's states go out at once, revised by a later sector if need be).
 /// What remains different: a track an earlier sector updated that the whole scan leaves
 /// without a plot keeps, outside the tracker, the state that sector published (the contract
-/// has no retraction); no scene has shown one.
+/// has no retraction); no scene has shown one. Housekeeping waits until the scan closes: it
+/// could delete a track a later sector updates.
 struct OpenScan {
     sensor: usize,
     t: EventTime,
@@ -230,13 +231,11 @@ struct OpenScan {
     meas: Vec<Measurement>,
     /// Clutter-map plots queued before this scan queued its own.
     pending: usize,
-    /// Each track's filter state when last emitted for this scan, so a sector that leaves
-    /// a track as it was does not emit it again. (Its name and MMSI cannot change within
-    /// the scan: any AIS message closes it.)
+    /// The tracks earlier sectors updated, with the time and filter state they left (and
+    /// emitted, if confirmed), recorded when those sectors are taken back: a later sector
+    /// that leaves a track as it was does not emit it again. (Name and MMSI cannot change
+    /// within the scan: any AIS message closes it.)
     emitted: Emitted,
-    /// Housekeeping is deferred until the scan closes: it may delete a track that a later
-    /// sector would have updated.
-    housekeeping: bool,
 }
 
 /// Vessel names remembered at most (static reports of vessels never seen are not kept
@@ -381,20 +380,17 @@ impl Engine {
             self.now = self.now.max(t);
         }
         self.emit_updates(out);
-        match &mut self.open {
-            Some(o) => o.housekeeping = true,
-            None => self.housekeeping(out),
+        if self.open.is_none() {
+            self.housekeeping(out);
         }
     }
 
-    /// Closes the open scan, if any: its changes stay, and deferred housekeeping runs.
+    /// Closes the open scan, if any: its changes stay, and the housekeeping it deferred runs.
     fn close_scan(&mut self, out: &mut Outputs) {
         let Some(o) = self.open.take() else { return };
         self.tracker.end_scan();
         self.scan_buffers = (o.meas, o.emitted);
-        if o.housekeeping {
-            self.housekeeping(out);
-        }
+        self.housekeeping(out);
     }
 
     fn radar(&mut self, scan: &RadarScan, continues: bool, out: &mut Outputs) {
@@ -405,11 +401,13 @@ impl Engine {
             Some(mut o) => {
                 // Another sector of the open scan: take the earlier ones back, then
                 // process all of the scan's plots together below.
-                self.tracker.rollback_scan();
+                self.tracker.rollback_scan(|tr| {
+                    let x = tr.state.state();
+                    o.emitted.insert(tr.id, (tr.t, [x[0], x[1], x[2], x[3]]));
+                });
                 if let Some(map) = &mut self.clutter {
                     map.truncate_pending(o.pending);
                 }
-                o.housekeeping = false;
                 o
             }
             None => {
@@ -423,7 +421,6 @@ impl Engine {
                     meas,
                     pending: 0,
                     emitted,
-                    housekeeping: false,
                 }
             }
         };
@@ -476,12 +473,11 @@ impl Engine {
             if !tr.confirmed {
                 continue;
             }
-            if let Some(o) = &mut self.open {
+            if let Some(o) = self.open.as_ref().filter(|o| !o.emitted.is_empty()) {
                 // A later sector of the scan that left this track as the earlier one made
                 // it: already out, and already seen by the loiter rule.
                 let x = tr.state.state();
-                let now = (tr.t, [x[0], x[1], x[2], x[3]]);
-                if o.emitted.insert(id, now) == Some(now) {
+                if o.emitted.get(&id) == Some(&(tr.t, [x[0], x[1], x[2], x[3]])) {
                     continue;
                 }
             }

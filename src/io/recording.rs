@@ -115,25 +115,58 @@ pub fn read<R: BufRead>(r: R) -> impl Iterator<Item = Result<RecordLine, Recordi
     parse_lines(r, |line| serde_json::from_slice::<RecordLine>(line))
 }
 
-/// Each non-blank line through `parse`, its errors numbered by line. Lines are bytes: a
-/// line that is not UTF-8 is a bad line (serde_json says why), not the end of the
-/// recording, and the whole file is not validated twice.
+/// The non-blank lines of a recording with their numbers, read into one reused buffer.
+/// Lines are bytes: a line that is not UTF-8 is a bad line (its parser says why), not the
+/// end of the recording, and the whole file is not validated twice.
+struct Lines<R> {
+    r: R,
+    buf: Vec<u8>,
+    number: usize,
+}
+
+impl<R: BufRead> Lines<R> {
+    fn new(r: R) -> Self {
+        Lines {
+            r,
+            buf: Vec::with_capacity(1 << 12),
+            number: 0,
+        }
+    }
+
+    fn next_line(&mut self) -> Option<std::io::Result<(usize, &[u8])>> {
+        loop {
+            self.buf.clear();
+            match self.r.read_until(b'\n', &mut self.buf) {
+                Ok(0) => return None,
+                Ok(_) => self.number += 1,
+                Err(e) => return Some(Err(e)),
+            }
+            if !self.buf.trim_ascii().is_empty() {
+                let line = self.buf.strip_suffix(b"\n").unwrap_or(&self.buf);
+                return Some(Ok((self.number, line)));
+            }
+        }
+    }
+}
+
+fn bad_line(line: usize, e: serde_json::Error) -> RecordingError {
+    RecordingError::BadLine {
+        line,
+        message: e.to_string(),
+    }
+}
+
+/// Each non-blank line through `parse`, its errors numbered by line.
 fn parse_lines<R: BufRead, T>(
     r: R,
     parse: impl Fn(&[u8]) -> Result<T, serde_json::Error>,
 ) -> impl Iterator<Item = Result<T, RecordingError>> {
-    r.split(b'\n').enumerate().filter_map(move |(i, line)| {
-        let line = match line {
-            Ok(l) => l,
-            Err(e) => return Some(Err(RecordingError::Io(e))),
-        };
-        if line.trim_ascii().is_empty() {
-            return None;
-        }
-        Some(parse(&line).map_err(|e| RecordingError::BadLine {
-            line: i + 1,
-            message: e.to_string(),
-        }))
+    let mut lines = Lines::new(r);
+    std::iter::from_fn(move || {
+        Some(match lines.next_line()? {
+            Ok((number, line)) => parse(line).map_err(|e| bad_line(number, e)),
+            Err(e) => Err(RecordingError::Io(e)),
+        })
     })
 }
 
@@ -191,28 +224,17 @@ impl RawRef<'_> {
 /// line (three per line, with their copies, were 2 % of a replay). Stops at the first error
 /// `f` returns, or after handing it a read error.
 pub fn for_each_raw<R: BufRead, E>(
-    mut r: R,
+    r: R,
     mut f: impl FnMut(Result<RawRef<'_>, RecordingError>) -> Result<(), E>,
 ) -> Result<(), E> {
-    let mut buf = Vec::with_capacity(1 << 12);
-    let mut number = 0;
-    loop {
-        buf.clear();
-        match r.read_until(b'\n', &mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(_) => {}
+    let mut lines = Lines::new(r);
+    while let Some(line) = lines.next_line() {
+        match line {
+            Ok((number, line)) => f(parse_raw(line).map_err(|e| bad_line(number, e)))?,
             Err(e) => return f(Err(RecordingError::Io(e))),
         }
-        number += 1;
-        let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
-        if line.trim_ascii().is_empty() {
-            continue;
-        }
-        f(parse_raw(line).map_err(|e| RecordingError::BadLine {
-            line: number,
-            message: e.to_string(),
-        }))?;
     }
+    Ok(())
 }
 
 /// A line's parts: by [`split_line`] when vigie wrote it, else through serde_json.

@@ -79,11 +79,6 @@ impl ClutterMap {
         self
     }
 
-    /// Queues a plot that fell in no confirmed track's gate, with the track it updated or
-    /// started. It is learned by [`learn_due`](Self::learn_due) once `delay_s` old, unless
-    /// that track has been confirmed by then: a new boat's first plots are unclaimed too,
-    /// and learning them at once made the map read the boat as clutter and delay its
-    /// confirmation (6th plot instead of the 3rd, issue 3 notes).
     /// Plots waiting to be learned.
     pub fn pending(&self) -> usize {
         self.pending.len()
@@ -95,6 +90,11 @@ impl ClutterMap {
         self.pending.truncate(len);
     }
 
+    /// Queues a plot that fell in no confirmed track's gate, with the track it updated or
+    /// started. It is learned by [`learn_due`](Self::learn_due) once `delay_s` old, unless
+    /// that track has been confirmed by then: a new boat's first plots are unclaimed too,
+    /// and learning them at once made the map read the boat as clutter and delay its
+    /// confirmation (6th plot instead of the 3rd, issue 3 notes).
     pub fn learn_later(&mut self, sensor: usize, z: [f64; 2], t: EventTime, track: Option<u64>) {
         self.pending.push_back(Pending {
             sensor,

@@ -200,8 +200,9 @@ impl Tracker {
     }
 
     /// Takes back every plot of the open scan: tracks it started are gone, tracks it
-    /// updated are as they were, counters too. The scan stays open.
-    pub fn rollback_scan(&mut self) {
+    /// updated are as they were, counters too; `updated` sees each updated track as the
+    /// scan left it, before it is put back. The scan stays open.
+    pub fn rollback_scan(&mut self, mut updated: impl FnMut(&Track)) {
         let Some(u) = &mut self.undo else { return };
         let mut started = Vec::new();
         let first = u.next_id;
@@ -210,11 +211,12 @@ impl Tracker {
             self.anonymous.remove(&tr.id);
         }
         for tr in u.before.drain(..) {
-            let id = tr.id;
-            *self
+            let now = self
                 .tracks
-                .get_mut(id)
-                .expect("an updated track outlives its scan") = tr;
+                .get_mut(tr.id)
+                .expect("an updated track outlives its scan");
+            updated(now);
+            *now = tr;
         }
         self.next_id = u.next_id;
         self.stats = u.stats.clone();
@@ -348,11 +350,10 @@ impl Tracker {
                 if d2.is_nan() || d2 > gate + MANOEUVRE_PENALTY {
                     return;
                 }
-                // Already updated by a plot of this very instant (another sector message of
-                // the same scan): a track takes one plot per scan, and this plot is a split
-                // or clutter beside it, as it would be in a single message. Without this,
-                // message batching changed tracks (test
-                // `message_batching_changes_no_track_and_no_alert`).
+                // Already updated by a plot of this very instant: a sector of the same scan
+                // that came after the engine closed the scan (another message came between
+                // the sectors, so it could not be taken back). A track takes one plot per
+                // scan, and this plot is a split or clutter beside it.
                 if tr.last_hit == p.t {
                     near_confirmed[j] |= tr.confirmed;
                     has_edge[j] = true;
@@ -743,7 +744,7 @@ mod tests {
             whole.end_scan();
             split.begin_scan();
             split.plots(&scan[..1], &mut upd);
-            split.rollback_scan();
+            split.rollback_scan(|_| {});
             split.plots(&scan, &mut upd);
             split.end_scan();
             assert_eq!(snapshot(&whole), snapshot(&split), "scan {k}");
