@@ -628,11 +628,19 @@ impl Pipeline {
     pub fn process(&mut self, topic: &str, payload: &[u8], t_rx: EventTime) -> &Outputs {
         let out = &mut self.out;
         out.clear();
-        out.kind = self.decoder.topic_kind(topic).map(|k| match k {
+        let Some(kind) = self.decoder.topic_kind(topic) else {
+            out.kind = None;
+            out.rejects.push(crate::decode::unknown_topic(topic));
+            return &self.out;
+        };
+        out.kind = Some(match kind {
             crate::decode::TopicKind::Radar(_) => "radar",
             crate::decode::TopicKind::Ais(_) => "ais",
         });
-        match self.decoder.decode(topic, payload, t_rx, &mut out.rejects) {
+        match self
+            .decoder
+            .decode_kind(kind, payload, t_rx, &mut out.rejects)
+        {
             Ok(d) => {
                 out.accepted = true;
                 out.contacts = d.contacts();
@@ -646,6 +654,7 @@ impl Pipeline {
                     &mut self.live
                 };
                 engine.process(&d, out);
+                self.decoder.recycle(d);
             }
             Err(e) => out.rejects.push(e),
         }

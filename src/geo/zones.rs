@@ -7,7 +7,7 @@
 use super::frame::LocalFrame;
 use geo::{Contains, Coord, LineString, MultiPolygon, Point, Polygon};
 use rstar::primitives::{GeomWithData, Rectangle};
-use rstar::RTree;
+use rstar::{Envelope, RTree};
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
@@ -228,8 +228,18 @@ impl ZoneIndex {
         self.zones.is_empty()
     }
 
+    /// Is the point inside the box around every zone? Most tracks (ships in the strait) are
+    /// far from the beaches; one box test spares them the R-tree's query iterator, which
+    /// was most of the zone check per track state.
+    fn covers(&self, x: f64, y: f64) -> bool {
+        self.tree.root().envelope().contains_point(&[x, y])
+    }
+
     /// Is the local point inside zone `zi`?
     pub fn contains(&self, zi: usize, x: f64, y: f64) -> bool {
+        if !self.covers(x, y) {
+            return false;
+        }
         let pt = Point::new(x, y);
         self.tree
             .locate_all_at_point(&[x, y])
@@ -239,6 +249,9 @@ impl ZoneIndex {
     /// The zone containing the point: `prefer` if it still does (so a track on an overlap
     /// does not hop between zones), else the one with the lowest index.
     pub fn locate(&self, x: f64, y: f64, prefer: Option<usize>) -> Option<usize> {
+        if !self.covers(x, y) {
+            return None;
+        }
         let pt = Point::new(x, y);
         let mut best: Option<usize> = None;
         for e in self.tree.locate_all_at_point(&[x, y]) {
