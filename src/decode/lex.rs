@@ -408,6 +408,52 @@ mod tests {
         }
     }
 
+    /// Random numbers (integer and fraction parts of 1 to 20 digits, signs, exponents,
+    /// what follows them, including the bytes either side of the digits, `/` and `:`),
+    /// read as serde_json reads them, bit for bit, and read to their end.
+    #[test]
+    fn random_numbers_agree_with_serde_json() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let digits = |rng: &mut rand::rngs::StdRng, n: usize| -> String {
+            (0..n)
+                .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
+                .collect()
+        };
+        for _ in 0..50_000 {
+            let mut s = String::new();
+            if rng.random_bool(0.3) {
+                s.push('-');
+            }
+            let n = rng.random_range(1..20);
+            let int = digits(&mut rng, n);
+            s += if int.len() > 1 {
+                int.trim_start_matches('0')
+            } else {
+                &int
+            };
+            if s.is_empty() || s == "-" {
+                s.push('7');
+            }
+            if rng.random_bool(0.8) {
+                s.push('.');
+                let n = rng.random_range(1..21);
+                s += &digits(&mut rng, n);
+            }
+            if rng.random_bool(0.1) {
+                s += &format!("e{}", rng.random_range(-30..30));
+            }
+            let tails = [",", "}", "]", " ", ",\"x\":1}", "", ":", "/", ":1"];
+            let tail = tails[rng.random_range(0..tails.len())];
+            let text = format!("{s}{tail}");
+            let mut l = Lexer::new(text.as_bytes());
+            let ours = l.number().map(f64::to_bits);
+            let theirs: f64 = serde_json::from_str(&s).unwrap();
+            assert_eq!(ours, Some(theirs.to_bits()), "{text}");
+            assert_eq!(&text[l.i..], tail, "{text}");
+        }
+    }
+
     #[test]
     fn strings_with_escapes_or_control_characters_are_left_to_serde() {
         assert_eq!(scalar(r#""AIS""#), Some(Scalar::Str("AIS")));
