@@ -14,7 +14,8 @@ use crate::config::AlertsConfig;
 use crate::geo::frame::LocalFrame;
 use crate::geo::zones::ZoneIndex;
 use crate::time::EventTime;
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::collections::VecDeque;
 
 /// Positions closer in time than this are not both kept: bounds memory per track.
 const SAMPLE_SPACING_S: f64 = 1.0;
@@ -69,9 +70,12 @@ struct PerTrack {
 
 pub struct Loiter {
     cfg: AlertsConfig,
-    allow: HashSet<u32>,
+    allow: FxHashSet<u32>,
     exercise: bool,
-    tracks: BTreeMap<u64, PerTrack>,
+    /// Looked up once per track state; iterated only where order does not matter (metrics
+    /// counts, zone reload). A B-tree here was 2 % of the instructions of replaying the
+    /// strait scene and a twentieth of its mispredicted branches.
+    tracks: FxHashMap<u64, PerTrack>,
     /// Alerts restored after a restart that no track has taken over yet.
     orphans: Vec<Orphan>,
 }
@@ -97,7 +101,7 @@ impl Loiter {
             allow: cfg.allow_mmsi.iter().copied().collect(),
             cfg,
             exercise,
-            tracks: BTreeMap::new(),
+            tracks: FxHashMap::default(),
             orphans: Vec::new(),
         }
     }
