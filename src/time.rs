@@ -26,6 +26,19 @@ impl EventTime {
         Ok(EventTime(dt.timestamp_micros()))
     }
 
+    /// [`parse_rfc3339`](Self::parse_rfc3339) of bytes: the contract's form read without
+    /// first checking the bytes as UTF-8 (a check that cost as much as the reading); other
+    /// forms through the text.
+    pub fn parse_rfc3339_bytes(b: &[u8]) -> Option<Self> {
+        parse_utc_fast(b).or_else(|| Self::parse_rfc3339(std::str::from_utf8(b).ok()?).ok())
+    }
+
+    /// Only the contract's form, `YYYY-MM-DDTHH:MM:SS[.fraction]Z`, from bytes; `None` for
+    /// anything else, which the caller then reads as text.
+    pub fn parse_contract_utc(b: &[u8]) -> Option<Self> {
+        parse_utc_fast(b)
+    }
+
     /// From Unix seconds, which may carry a fraction (AIS-catcher `rxuxtime`).
     pub fn from_unix_secs_f64(s: f64) -> Option<Self> {
         if !s.is_finite() || !(0.0..=32_503_680_000.0).contains(&s) {

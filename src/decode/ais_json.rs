@@ -48,6 +48,10 @@ struct RawAis<'a> {
     status: Option<Field<'a>>,
     #[serde(borrow)]
     t: Option<Cow<'a, str>>,
+    /// `t` already read, when the fast path found it in the contract's form (instead of
+    /// `t`: a time string checked as UTF-8 and then parsed cost twice the parse alone).
+    #[serde(skip)]
+    t_read: Option<EventTime>,
     #[serde(borrow)]
     rxuxtime: Option<Field<'a>>,
     #[serde(borrow)]
@@ -200,6 +204,17 @@ fn fast<'a>(payload: &'a [u8], r: &mut RawAis<'a>) -> Option<()> {
     let mut seen = 0u32;
     let mut l = Lexer::new(payload);
     l.object(|l, key| {
+        if key == b"t" && l.peek() == Some(b'"') {
+            once(&mut seen, 1)?;
+            let mut ahead = *l;
+            if let Some(t) = ahead.raw_string().and_then(EventTime::parse_contract_utc) {
+                *l = ahead;
+                r.t_read = Some(t);
+                return Some(());
+            }
+            r.t = l.scalar()?.text()?;
+            return Some(());
+        }
         let v = l.scalar()?;
         let text = match key {
             b"class" => Some((0, &mut r.class)),
@@ -304,6 +319,9 @@ fn one(r: &RawAis, t_rx: EventTime, out: &mut AisBatch) -> Result<(), String> {
 }
 
 fn event_time(r: &RawAis, t_rx: EventTime) -> Result<EventTime, String> {
+    if let Some(t) = r.t_read {
+        return Ok(t);
+    }
     if let Some(t) = &r.t {
         return EventTime::parse_rfc3339(t).map_err(|e| e.to_string());
     }

@@ -95,6 +95,7 @@ pub fn string_stop(b: &[u8]) -> Option<usize> {
         .map(|p| i + p)
 }
 
+#[derive(Clone, Copy)]
 pub struct Lexer<'a> {
     b: &'a [u8],
     i: usize,
@@ -145,9 +146,10 @@ impl<'a> Lexer<'a> {
     }
 
     /// The bytes of a string with no escapes and no control characters, not checked as
-    /// UTF-8: enough to compare a key with the names vigie knows (which are ASCII).
+    /// UTF-8: enough to compare a key with the names vigie knows (which are ASCII), or to
+    /// read a time in the contract's form.
     #[inline]
-    fn raw_string(&mut self) -> Option<&'a [u8]> {
+    pub fn raw_string(&mut self) -> Option<&'a [u8]> {
         if !self.eat(b'"') {
             return None;
         }

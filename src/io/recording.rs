@@ -274,7 +274,7 @@ fn parse_raw(line: &[u8]) -> Result<RawRef<'_>, serde_json::Error> {
 fn split_line(line: &[u8]) -> Option<(EventTime, &str, &[u8])> {
     let rest = line.strip_prefix(br#"{"t_rx":""#)?;
     let q = rest.iter().position(|&c| c == b'"')?;
-    let t_rx = EventTime::parse_rfc3339(std::str::from_utf8(&rest[..q]).ok()?).ok()?;
+    let t_rx = EventTime::parse_rfc3339_bytes(&rest[..q])?;
     let rest = rest[q + 1..].strip_prefix(br#","topic":""#)?;
     let q = rest.iter().position(|&c| c == b'"' || c == b'\\')?;
     if rest[q] != b'"' {
