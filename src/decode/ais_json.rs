@@ -215,6 +215,16 @@ fn fast<'a>(payload: &'a [u8], r: &mut RawAis<'a>) -> Option<()> {
             r.t = l.scalar()?.text()?;
             return Some(());
         }
+        if key == b"class" && l.peek() == Some(b'"') {
+            // Nearly always "AIS": compared as bytes, no UTF-8 check needed.
+            let mut ahead = *l;
+            if ahead.raw_string() == Some(b"AIS") {
+                once(&mut seen, 0)?;
+                *l = ahead;
+                r.class = Some(Cow::Borrowed("AIS"));
+                return Some(());
+            }
+        }
         let v = l.scalar()?;
         let text = match key {
             b"class" => Some((0, &mut r.class)),
