@@ -60,10 +60,10 @@ impl Decoder {
         self
     }
 
-    /// Splits a topic into its kind and sensor/source name.
     /// Takes back a decoded message's buffers once it has been processed: one AIS report
     /// list is kept for the next message (a message is usually one report, and its
-    /// allocation and growth were 2 % of replaying the strait scene).
+    /// allocation and growth were 2 % of replaying the strait scene). A list grown by a
+    /// large array message is let go, so that one burst does not pin its memory.
     pub fn recycle(&mut self, d: Decoded) {
         if let Decoded::Ais(mut a) = d {
             if a.reports.capacity() <= 64 {
@@ -73,6 +73,7 @@ impl Decoder {
         }
     }
 
+    /// Splits a topic into its kind and sensor/source name.
     pub fn topic_kind<'t>(&self, topic: &'t str) -> Option<TopicKind<'t>> {
         let rest = topic.strip_prefix(self.contacts_prefix.as_str())?;
         let (kind, name) = rest.split_once('/')?;
