@@ -629,7 +629,6 @@ impl Pipeline {
         let out = &mut self.out;
         out.clear();
         let Some(kind) = self.decoder.topic_kind(topic) else {
-            out.kind = None;
             out.rejects.push(crate::decode::unknown_topic(topic));
             return &self.out;
         };

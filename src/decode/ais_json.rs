@@ -204,28 +204,6 @@ fn fast<'a>(payload: &'a [u8], r: &mut RawAis<'a>) -> Option<()> {
     let mut seen = 0u32;
     let mut l = Lexer::new(payload);
     l.object(|l, key| {
-        if key == b"t" && l.peek() == Some(b'"') {
-            once(&mut seen, 1)?;
-            let mut ahead = *l;
-            if let Some(t) = ahead.raw_string().and_then(EventTime::parse_contract_utc) {
-                *l = ahead;
-                r.t_read = Some(t);
-                return Some(());
-            }
-            r.t = l.scalar()?.text()?;
-            return Some(());
-        }
-        if key == b"class" && l.peek() == Some(b'"') {
-            // Nearly always "AIS": compared as bytes, no UTF-8 check needed.
-            let mut ahead = *l;
-            if ahead.raw_string() == Some(b"AIS") {
-                once(&mut seen, 0)?;
-                *l = ahead;
-                r.class = Some(Cow::Borrowed("AIS"));
-                return Some(());
-            }
-        }
-        let v = l.scalar()?;
         let text = match key {
             b"class" => Some((0, &mut r.class)),
             b"t" => Some((1, &mut r.t)),
@@ -235,9 +213,32 @@ fn fast<'a>(payload: &'a [u8], r: &mut RawAis<'a>) -> Option<()> {
         };
         if let Some((bit, slot)) = text {
             once(&mut seen, bit)?;
-            *slot = v.text()?;
+            // The two strings every report carries are taken as bytes where they can be,
+            // with no UTF-8 check: a time in the contract's form, and the class "AIS".
+            let mut ahead = *l;
+            let raw = match key {
+                b"t" | b"class" => ahead.raw_string(),
+                _ => None,
+            };
+            match (key, raw) {
+                (b"t", Some(b)) => {
+                    if let Some(t) = EventTime::parse_contract_utc(b) {
+                        *l = ahead;
+                        r.t_read = Some(t);
+                        return Some(());
+                    }
+                }
+                (b"class", Some(b"AIS")) => {
+                    *l = ahead;
+                    *slot = Some(Cow::Borrowed("AIS"));
+                    return Some(());
+                }
+                _ => {}
+            }
+            *slot = l.scalar()?.text()?;
             return Some(());
         }
+        let v = l.scalar()?;
         let (bit, slot): (u32, &mut Option<Field>) = match key {
             b"scaled" => {
                 once(&mut seen, 4)?;

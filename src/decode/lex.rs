@@ -78,7 +78,7 @@ fn marks_eq(x: u64, c: u8) -> u64 {
 /// arithmetic), then the table for the tail. Why: scanning strings byte by byte (keys,
 /// event times) was 7 % of the instructions of replaying the strait scene. A test holds
 /// this to the table on every position of random strings.
-pub fn string_stop(b: &[u8]) -> Option<usize> {
+fn string_stop(b: &[u8]) -> Option<usize> {
     let mut i = 0;
     while let Some(w) = b.get(i..i + 8) {
         let x = u64::from_le_bytes(w.try_into().expect("eight bytes"));
