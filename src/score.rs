@@ -177,7 +177,28 @@ pub struct Score {
     pub max_delay_s: Option<f64>,
     /// Mean GOSPA (c = 100 m, p = 2) per evaluation step, when tracks were given.
     pub gospa_m: Option<f64>,
+    /// Identity, when tracks were given: at each evaluation step GOSPA's assignment pairs
+    /// vessels with tracks (within c); these count how that pairing changes over the run.
+    pub identity: Option<Identity>,
     pub unmatched_alerts: Vec<String>,
+}
+
+/// How well tracks keep the identity of the vessels they follow, from GOSPA's pairing of
+/// vessels and tracks at each evaluation step (as multi-object tracking scores count
+/// identity switches).
+///
+/// Why both: a boat whose track is dropped and started again (a break) costs the centre its
+/// history and its alert's dwell; a track that moves from one boat to another (a swap) puts
+/// an alert on the wrong boat. Two taxi-boats stopping side by side must give neither.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Identity {
+    /// Times a vessel was paired with a different track than the last one it was paired
+    /// with (breaks and swaps alike; a vessel's first pairing is not a switch).
+    pub switches: usize,
+    /// Times a track was paired with a different vessel than the last one it followed.
+    pub swaps: usize,
+    /// Per vessel with switches: name and the track ids it had, in order.
+    pub switched: Vec<String>,
 }
 
 fn dist_m(frame: &LocalFrame, a: (f64, f64), b: (f64, f64)) -> f64 {
@@ -250,16 +271,25 @@ pub fn score(truth: &Truth, alerts: &[AlertEvent], tracks: Option<&[TrackState]>
         s.detected as f64 / s.pickups as f64
     };
     s.max_delay_s = s.delays_s.iter().copied().reduce(f64::max);
-    s.gospa_m = tracks.map(|t| gospa(truth, t, &frame));
+    if let Some(t) = tracks {
+        let (g, identity) = gospa(truth, t, &frame);
+        s.gospa_m = Some(g);
+        s.identity = Some(identity);
+    }
     s
 }
 
-/// Mean GOSPA over the truth's sample times: the truth set is every vessel, the estimate set
-/// every confirmed track whose latest state is at most one step old.
-fn gospa(truth: &Truth, tracks: &[TrackState], frame: &LocalFrame) -> f64 {
+/// Mean GOSPA over the truth's sample times (the truth set is every vessel, the estimate set
+/// every confirmed track whose latest state is at most one step old), and what GOSPA's
+/// pairings say of identity.
+fn gospa(truth: &Truth, tracks: &[TrackState], frame: &LocalFrame) -> (f64, Identity) {
     let mut latest: BTreeMap<&str, &TrackState> = BTreeMap::new();
     let mut k = 0;
     let (mut sum, mut n) = (0.0, 0);
+    let mut identity = Identity::default();
+    // Per vessel, the track ids it was paired with, in order; per track, its last vessel.
+    let mut history: Vec<Vec<&str>> = vec![Vec::new(); truth.vessels.len()];
+    let mut followed: BTreeMap<&str, usize> = BTreeMap::new();
     let steps = truth.vessels.first().map_or(0, |v| v.track.len());
     for step in 0..steps {
         let t = truth.vessels[0].track[step].t;
@@ -267,36 +297,62 @@ fn gospa(truth: &Truth, tracks: &[TrackState], frame: &LocalFrame) -> f64 {
             latest.insert(tracks[k].track_id.as_str(), &tracks[k]);
             k += 1;
         }
-        let est: Vec<(f64, f64)> = latest
-            .values()
-            .filter(|s| t.secs_since(s.t) <= TRUTH_STEP_S)
-            .map(|s| frame.to_local(s.lat, s.lon))
-            .collect();
+        let (ids, est): (Vec<&str>, Vec<(f64, f64)>) = latest
+            .iter()
+            .filter(|(_, s)| t.secs_since(s.t) <= TRUTH_STEP_S)
+            .map(|(&id, s)| (id, frame.to_local(s.lat, s.lon)))
+            .unzip();
         let tru: Vec<(f64, f64)> = truth
             .vessels
             .iter()
             .map(|v| frame.to_local(v.track[step].lat, v.track[step].lon))
             .collect();
-        sum += gospa_step(&tru, &est);
+        let (g, pairs) = gospa_pairs(&tru, &est);
+        sum += g;
         n += 1;
+        for (vessel, j) in pairs.into_iter().enumerate() {
+            let Some(j) = j else { continue };
+            let id = ids[j];
+            if history[vessel].last().is_some_and(|&last| last != id) {
+                identity.switches += 1;
+            }
+            if history[vessel].last() != Some(&id) {
+                history[vessel].push(id);
+            }
+            if followed.insert(id, vessel).is_some_and(|v| v != vessel) {
+                identity.swaps += 1;
+            }
+        }
     }
-    if n == 0 {
-        0.0
-    } else {
-        sum / n as f64
+    for (v, ids) in truth.vessels.iter().zip(&history) {
+        if ids.len() > 1 {
+            identity
+                .switched
+                .push(format!("{}: {}", v.name, ids.join(" -> ")));
+        }
     }
+    let mean = if n == 0 { 0.0 } else { sum / n as f64 };
+    (mean, identity)
 }
 
 /// GOSPA (α = 2, p = 2, cut-off c) between two point sets.
 pub fn gospa_step(truth: &[(f64, f64)], est: &[(f64, f64)]) -> f64 {
+    gospa_pairs(truth, est).0
+}
+
+/// [`gospa_step`], and for each truth point the estimate GOSPA pairs it with, if closer
+/// than the cut-off.
+fn gospa_pairs(truth: &[(f64, f64)], est: &[(f64, f64)]) -> (f64, Vec<Option<usize>>) {
     let c2 = GOSPA_C * GOSPA_C;
-    let (small, big) = if truth.len() <= est.len() {
+    let truth_small = truth.len() <= est.len();
+    let (small, big) = if truth_small {
         (truth, est)
     } else {
         (est, truth)
     };
+    let mut pairs = vec![None; truth.len()];
     if small.is_empty() {
-        return (c2 / 2.0 * big.len() as f64).sqrt();
+        return ((c2 / 2.0 * big.len() as f64).sqrt(), pairs);
     }
     let mut w = Matrix::new(small.len(), big.len(), 0i64);
     for (i, a) in small.iter().enumerate() {
@@ -307,13 +363,17 @@ pub fn gospa_step(truth: &[(f64, f64)], est: &[(f64, f64)]) -> f64 {
     }
     let (_, cols) = kuhn_munkres_min(&w);
     // An assigned pair at the cut-off counts c²: one miss and one false estimate (c²/2 each).
-    let mut total: f64 = cols
-        .iter()
-        .enumerate()
-        .map(|(i, &j)| w[(i, j)] as f64 / 1000.0)
-        .sum();
+    let mut total = 0.0;
+    for (i, &j) in cols.iter().enumerate() {
+        let d2 = w[(i, j)] as f64 / 1000.0;
+        total += d2;
+        if d2 < c2 {
+            let (t, e) = if truth_small { (i, j) } else { (j, i) };
+            pairs[t] = Some(e);
+        }
+    }
     total += c2 / 2.0 * (big.len() - small.len()) as f64;
-    total.sqrt()
+    (total.sqrt(), pairs)
 }
 
 impl std::fmt::Display for Score {
@@ -339,6 +399,21 @@ impl std::fmt::Display for Score {
         if let Some(g) = self.gospa_m {
             writeln!(f, "| mean GOSPA (c=100 m, p=2), m | {g:.1} |")?;
         }
+        if let Some(id) = &self.identity {
+            writeln!(
+                f,
+                "| identity switches (vessel to another track) | {} |",
+                id.switches
+            )?;
+            writeln!(
+                f,
+                "| track swaps (track to another vessel) | {} |",
+                id.swaps
+            )?;
+            for v in &id.switched {
+                writeln!(f, "| switched | {v} |")?;
+            }
+        }
         Ok(())
     }
 }
@@ -346,6 +421,93 @@ impl std::fmt::Display for Score {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two boats 1 km apart, still, scored over four steps against tracks given as
+    /// `(step, track id, boat)`.
+    fn identity_of(tracks: &[(usize, &str, usize)]) -> Identity {
+        let start = EventTime(1_700_000_000_000);
+        let spot = [(50.70, 1.50), (50.709, 1.50)];
+        let vessel = |name: &str, (lat, lon): (f64, f64)| TruthVessel {
+            name: name.into(),
+            kind: "taxi".into(),
+            mmsi: None,
+            ais: false,
+            track: (0..4)
+                .map(|k| TruthPoint {
+                    t: start.plus_secs(k as f64 * TRUTH_STEP_S),
+                    lat,
+                    lon,
+                    speed_kn: 0.0,
+                })
+                .collect(),
+        };
+        let truth = Truth {
+            scene: "two".into(),
+            seed: 0,
+            start,
+            duration_s: 20.0,
+            vessels: vec![vessel("a", spot[0]), vessel("b", spot[1])],
+            episodes: vec![],
+        };
+        let states: Vec<TrackState> = tracks
+            .iter()
+            .map(|&(k, id, boat)| TrackState {
+                t: start.plus_secs(k as f64 * TRUTH_STEP_S),
+                track_id: id.into(),
+                // 20 m off the boat: well inside the cut-off.
+                lat: spot[boat].0 + 0.00018,
+                lon: spot[boat].1,
+                speed_kn: 0.0,
+                course_deg: 0.0,
+                dark: true,
+                mmsi: None,
+                name: None,
+                publish: true,
+                exercise: false,
+            })
+            .collect();
+        gospa(&truth, &states, &LocalFrame::new(50.7, 1.5)).1
+    }
+
+    #[test]
+    fn identity_counts_breaks_and_swaps() {
+        let kept = identity_of(&[
+            (0, "T1", 0),
+            (0, "T2", 1),
+            (1, "T1", 0),
+            (1, "T2", 1),
+            (2, "T1", 0),
+            (2, "T2", 1),
+            (3, "T1", 0),
+            (3, "T2", 1),
+        ]);
+        assert_eq!((kept.switches, kept.swaps), (0, 0));
+        // Boat a's track dropped at step 2, a new one started: a break.
+        let broken = identity_of(&[
+            (0, "T1", 0),
+            (0, "T2", 1),
+            (1, "T1", 0),
+            (1, "T2", 1),
+            (2, "T3", 0),
+            (2, "T2", 1),
+            (3, "T3", 0),
+            (3, "T2", 1),
+        ]);
+        assert_eq!((broken.switches, broken.swaps), (1, 0));
+        assert_eq!(broken.switched, vec!["a: T1 -> T3"]);
+        // The two tracks change boats at step 2: a swap each way.
+        let swapped = identity_of(&[
+            (0, "T1", 0),
+            (0, "T2", 1),
+            (1, "T1", 0),
+            (1, "T2", 1),
+            (2, "T1", 1),
+            (2, "T2", 0),
+            (3, "T1", 1),
+            (3, "T2", 0),
+        ]);
+        assert_eq!((swapped.switches, swapped.swaps), (2, 2));
+    }
 
     #[test]
     fn gospa_of_simple_sets() {

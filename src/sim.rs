@@ -124,6 +124,15 @@ pub struct Scene {
     /// more than the rule's dwell + 10 s (AIS-only boats report every 3 minutes when slow).
     #[serde(default)]
     pub max_delay_s: Option<f64>,
+    /// Identity switches ([`crate::score::Identity`]) the scene's test allows: none unless
+    /// said. Set on the throughput scenes, where vessels in dense traffic cross closer than
+    /// their radar plots' errors, to what was measured, so that a regression shows.
+    #[serde(default)]
+    pub max_identity_switches: usize,
+    /// Track swaps (a track moving to another vessel) the scene's test allows: none unless
+    /// said, as [`Scene::max_identity_switches`].
+    #[serde(default)]
+    pub max_track_swaps: usize,
 }
 
 /// A drone or thermal camera watching a disc: geographic plots (`lat`, `lon`, `sigma_m`)

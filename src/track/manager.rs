@@ -3,7 +3,8 @@
 //!
 //! One job per step, as in Stone Soup's simple tracker: predict (constant velocity),
 //! hypothesise (gate with a grid over predicted positions, never all tracks × all
-//! plots), associate (Kuhn–Munkres per cluster of tracks and plots that share gates),
+//! plots), associate (Kuhn–Munkres per cluster of tracks and plots that share gates;
+//! confirmed tracks first, tentative ones on the plots they leave),
 //! update (adskalman), initiate (one-point, tentative), confirm (sequential log-likelihood
 //! ratio score plus a minimum number of hits), delete (by time since the last contact).
 //! Tracks live in a `BTreeMap` keyed by id so every iteration is in a fixed order: the
@@ -370,19 +371,43 @@ impl Tracker {
                     plot: j,
                     cost: d2,
                     manoeuvre,
+                    confirmed: tr.confirmed,
                 });
             });
         }
         self.unclaimed.extend(near_confirmed.iter().map(|&n| !n));
+        // Confirmed tracks choose first; tentative tracks share the plots they left.
+        //
+        // Why: a boat that sets off from a stop outruns its track's velocity for a few
+        // seconds, and a plot just beyond the track's gate starts a tentative track that is
+        // already at the boat's new position. Assigned together, the tentative track fits
+        // the next plots better and takes them; the vessel's track, with its history and its
+        // loiter dwell, starves and is deleted (three-pickups broke its taxi's track so when
+        // it left Équihen at 20 kn). Established tracks first is the usual order of track
+        // maintenance before initiation; a new boat beside a confirmed one still gets the
+        // plots the confirmed track does not take.
+        let (mut settled, tentative): (Vec<Edge>, Vec<Edge>) =
+            edges.into_iter().partition(|e| e.confirmed);
         // Not assigning a track costs as much as the worst association it could make.
-        let assigned = assign(&edges, plots.len(), gate + MANOEUVRE_PENALTY);
+        let mut assigned: Vec<Edge> = assign(&settled, plots.len(), gate + MANOEUVRE_PENALTY)
+            .into_iter()
+            .map(|e| settled[e])
+            .collect();
+        let mut taken = vec![false; plots.len()];
+        for e in &assigned {
+            taken[e.plot] = true;
+        }
+        settled.clear();
+        settled.extend(tentative.into_iter().filter(|e| !taken[e.plot]));
+        let second = assign(&settled, plots.len(), gate + MANOEUVRE_PENALTY);
+        assigned.extend(second.into_iter().map(|e| settled[e]));
         for e in assigned {
             let Edge {
                 track,
                 plot: j,
                 manoeuvre,
                 ..
-            } = edges[e];
+            } = e;
             self.taken_by[j] = Some(track);
             self.update_with_plot(track, &plots[j], manoeuvre);
             updated.push(track);
@@ -611,6 +636,8 @@ struct Edge {
     /// Squared Mahalanobis distance, plus the penalty under the manoeuvre hypothesis.
     cost: f64,
     manoeuvre: bool,
+    /// The track is confirmed: it chooses its plot before tentative tracks do.
+    confirmed: bool,
 }
 
 /// Global nearest neighbour: solves the assignment separately for each cluster of tracks
@@ -789,6 +816,7 @@ mod tests {
                 plot,
                 cost,
                 manoeuvre: false,
+                confirmed: true,
             });
         let mut a: Vec<(u64, usize)> = assign(&edges, 2, 13.8)
             .into_iter()
