@@ -7,8 +7,8 @@
 //! confirmed tracks first, tentative ones on the plots they leave),
 //! update (adskalman), initiate (one-point, tentative), confirm (sequential log-likelihood
 //! ratio score plus a minimum number of hits), delete (by time since the last contact).
-//! Tracks live in a `BTreeMap` keyed by id so every iteration is in a fixed order: the
-//! same input always gives the same tracks, whatever the hash seed.
+//! Tracks live in an id-ordered table (`table.rs`) so every iteration is in a fixed order:
+//! the same input always gives the same tracks, whatever the hash seed.
 
 use super::grid::Grid;
 use super::kalman::{
@@ -382,25 +382,24 @@ impl Tracker {
         // seconds, and a plot just beyond the track's gate starts a tentative track that is
         // already at the boat's new position. Assigned together, the tentative track fits
         // the next plots better and takes them; the vessel's track, with its history and its
-        // loiter dwell, starves and is deleted (three-pickups broke its taxi's track so when
-        // it left Équihen at 20 kn). Established tracks first is the usual order of track
+        // loiter dwell, starves and is deleted (three-pickups' taxi-boat lost its track so,
+        // leaving Équihen at 20 kn). Established tracks first is the usual order of track
         // maintenance before initiation; a new boat beside a confirmed one still gets the
         // plots the confirmed track does not take.
-        let (mut settled, tentative): (Vec<Edge>, Vec<Edge>) =
+        let (confirmed, tentative): (Vec<Edge>, Vec<Edge>) =
             edges.into_iter().partition(|e| e.confirmed);
         // Not assigning a track costs as much as the worst association it could make.
-        let mut assigned: Vec<Edge> = assign(&settled, plots.len(), gate + MANOEUVRE_PENALTY)
+        let mut assigned: Vec<Edge> = assign(&confirmed, plots.len(), gate + MANOEUVRE_PENALTY)
             .into_iter()
-            .map(|e| settled[e])
+            .map(|e| confirmed[e])
             .collect();
         let mut taken = vec![false; plots.len()];
         for e in &assigned {
             taken[e.plot] = true;
         }
-        settled.clear();
-        settled.extend(tentative.into_iter().filter(|e| !taken[e.plot]));
-        let second = assign(&settled, plots.len(), gate + MANOEUVRE_PENALTY);
-        assigned.extend(second.into_iter().map(|e| settled[e]));
+        let left: Vec<Edge> = tentative.into_iter().filter(|e| !taken[e.plot]).collect();
+        let second = assign(&left, plots.len(), gate + MANOEUVRE_PENALTY);
+        assigned.extend(second.into_iter().map(|e| left[e]));
         for e in assigned {
             let Edge {
                 track,
