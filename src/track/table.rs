@@ -77,6 +77,7 @@ mod tests {
             t: EventTime(0),
             confirmed: false,
             score: 0.0,
+            nis: 0.0,
             hits: id as u32,
             born: EventTime(0),
             last_hit: EventTime(0),
