@@ -313,9 +313,6 @@ fn gospa(truth: &Truth, tracks: &[TrackState], frame: &LocalFrame) -> (f64, Iden
         for (vessel, j) in pairs.into_iter().enumerate() {
             let Some(j) = j else { continue };
             let id = ids[j];
-            if history[vessel].last().is_some_and(|&last| last != id) {
-                identity.switches += 1;
-            }
             if history[vessel].last() != Some(&id) {
                 history[vessel].push(id);
             }
@@ -324,6 +321,8 @@ fn gospa(truth: &Truth, tracks: &[TrackState], frame: &LocalFrame) -> (f64, Iden
             }
         }
     }
+    // Each track a vessel had after its first is a switch.
+    identity.switches = history.iter().map(|ids| ids.len().saturating_sub(1)).sum();
     for (v, ids) in truth.vessels.iter().zip(&history) {
         if ids.len() > 1 {
             identity
@@ -422,11 +421,12 @@ impl std::fmt::Display for Score {
 mod tests {
     use super::*;
 
-    /// Two boats 1 km apart, still, scored over four steps against tracks given as
-    /// `(step, track id, boat)`.
-    fn identity_of(tracks: &[(usize, &str, usize)]) -> Identity {
+    /// Two boats 1 km apart, still, scored over four steps; `steps[k][boat]` is the track
+    /// on that boat at step k.
+    fn identity_of(steps: [[&str; 2]; 4]) -> Identity {
         let start = EventTime(1_700_000_000_000);
         let spot = [(50.70, 1.50), (50.709, 1.50)];
+        let at = |k: usize| start.plus_secs(k as f64 * TRUTH_STEP_S);
         let vessel = |name: &str, (lat, lon): (f64, f64)| TruthVessel {
             name: name.into(),
             kind: "taxi".into(),
@@ -434,7 +434,7 @@ mod tests {
             ais: false,
             track: (0..4)
                 .map(|k| TruthPoint {
-                    t: start.plus_secs(k as f64 * TRUTH_STEP_S),
+                    t: at(k),
                     lat,
                     lon,
                     speed_kn: 0.0,
@@ -449,63 +449,38 @@ mod tests {
             vessels: vec![vessel("a", spot[0]), vessel("b", spot[1])],
             episodes: vec![],
         };
-        let states: Vec<TrackState> = tracks
-            .iter()
-            .map(|&(k, id, boat)| TrackState {
-                t: start.plus_secs(k as f64 * TRUTH_STEP_S),
-                track_id: id.into(),
-                // 20 m off the boat: well inside the cut-off.
-                lat: spot[boat].0 + 0.00018,
-                lon: spot[boat].1,
-                speed_kn: 0.0,
-                course_deg: 0.0,
-                dark: true,
-                mmsi: None,
-                name: None,
-                publish: true,
-                exercise: false,
-            })
-            .collect();
+        let mut states = Vec::new();
+        for (k, ids) in steps.iter().enumerate() {
+            for (boat, id) in ids.iter().enumerate() {
+                states.push(TrackState {
+                    t: at(k),
+                    track_id: (*id).into(),
+                    // 20 m off the boat: well inside the cut-off.
+                    lat: spot[boat].0 + 0.00018,
+                    lon: spot[boat].1,
+                    speed_kn: 0.0,
+                    course_deg: 0.0,
+                    dark: true,
+                    mmsi: None,
+                    name: None,
+                    publish: true,
+                    exercise: false,
+                });
+            }
+        }
         gospa(&truth, &states, &LocalFrame::new(50.7, 1.5)).1
     }
 
     #[test]
     fn identity_counts_breaks_and_swaps() {
-        let kept = identity_of(&[
-            (0, "T1", 0),
-            (0, "T2", 1),
-            (1, "T1", 0),
-            (1, "T2", 1),
-            (2, "T1", 0),
-            (2, "T2", 1),
-            (3, "T1", 0),
-            (3, "T2", 1),
-        ]);
+        let kept = identity_of([["T1", "T2"]; 4]);
         assert_eq!((kept.switches, kept.swaps), (0, 0));
         // Boat a's track dropped at step 2, a new one started: a break.
-        let broken = identity_of(&[
-            (0, "T1", 0),
-            (0, "T2", 1),
-            (1, "T1", 0),
-            (1, "T2", 1),
-            (2, "T3", 0),
-            (2, "T2", 1),
-            (3, "T3", 0),
-            (3, "T2", 1),
-        ]);
+        let broken = identity_of([["T1", "T2"], ["T1", "T2"], ["T3", "T2"], ["T3", "T2"]]);
         assert_eq!((broken.switches, broken.swaps), (1, 0));
         assert_eq!(broken.switched, vec!["a: T1 -> T3"]);
         // The two tracks change boats at step 2: a swap each way.
-        let swapped = identity_of(&[
-            (0, "T1", 0),
-            (0, "T2", 1),
-            (1, "T1", 0),
-            (1, "T2", 1),
-            (2, "T1", 1),
-            (2, "T2", 0),
-            (3, "T1", 1),
-            (3, "T2", 0),
-        ]);
+        let swapped = identity_of([["T1", "T2"], ["T1", "T2"], ["T2", "T1"], ["T2", "T1"]]);
         assert_eq!((swapped.switches, swapped.swaps), (2, 2));
     }
 

@@ -407,17 +407,19 @@ impl Tracker {
         let (confirmed, tentative): (Vec<Edge>, Vec<Edge>) =
             edges.into_iter().partition(|e| e.confirmed);
         // Not assigning a track costs as much as the worst association it could make.
-        let mut assigned: Vec<Edge> = assign(&confirmed, plots.len(), gate + MANOEUVRE_PENALTY)
-            .into_iter()
-            .map(|e| confirmed[e])
-            .collect();
-        let mut taken = vec![false; plots.len()];
-        for e in &assigned {
-            taken[e.plot] = true;
+        let first = assign(&confirmed, plots.len(), gate + MANOEUVRE_PENALTY);
+        for &e in &first {
+            self.taken_by[confirmed[e].plot] = Some(confirmed[e].track);
         }
-        let left: Vec<Edge> = tentative.into_iter().filter(|e| !taken[e.plot]).collect();
+        let left: Vec<Edge> = tentative
+            .into_iter()
+            .filter(|e| self.taken_by[e.plot].is_none())
+            .collect();
         let second = assign(&left, plots.len(), gate + MANOEUVRE_PENALTY);
-        assigned.extend(second.into_iter().map(|e| left[e]));
+        let assigned = first
+            .iter()
+            .map(|&e| confirmed[e])
+            .chain(second.iter().map(|&e| left[e]));
         for e in assigned {
             let Edge {
                 track,
