@@ -155,7 +155,7 @@ fn main() {
 
     // Engine end to end on a scene.
     let cfg = Config::load_with_env(None, &[]).unwrap();
-    let scene: vigie::sim::Scene = toml::from_str(
+    let scene: vigie::training::sim::Scene = toml::from_str(
         &std::fs::read_to_string(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("fixtures/scenarios/equihen-pickup.toml"),
@@ -163,7 +163,7 @@ fn main() {
         .unwrap(),
     )
     .unwrap();
-    let rec = vigie::sim::simulate_for(&scene, &cfg, "vigie");
+    let rec = vigie::training::sim::simulate_for(&scene, &cfg, "vigie");
     let msgs: Vec<(String, Vec<u8>, EventTime)> = rec
         .iter()
         .map(|l| (l.topic.clone(), l.payload_bytes(), l.t_rx))
@@ -197,7 +197,7 @@ fn main() {
         for (t, m, rx) in &msgs {
             let t0 = Instant::now();
             p.process(t, m, *rx);
-            metrics.observe(p.last_outputs(), &p, *rx, t0.elapsed());
+            metrics.observe(p.last_outputs(), || p.counts(), *rx, t0.elapsed());
         }
     });
     println!(

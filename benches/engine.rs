@@ -186,10 +186,10 @@ fn load_scenes(cfg: &Config, zones: &[vigie::geo::zones::Zone]) {
             "{}/fixtures/scenarios/{name}.toml",
             env!("CARGO_MANIFEST_DIR")
         );
-        let scene: vigie::sim::Scene =
+        let scene: vigie::training::sim::Scene =
             toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let msgs: Vec<(String, Vec<u8>, EventTime)> =
-            vigie::sim::simulate_for(&scene, cfg, "vigie")
+            vigie::training::sim::simulate_for(&scene, cfg, "vigie")
                 .into_iter()
                 .map(|l| (l.topic.clone(), l.payload_bytes(), l.t_rx))
                 .collect();
@@ -247,9 +247,9 @@ fn soak(cfg: &Config, zones: &[vigie::geo::zones::Zone]) {
             start.plus_secs(h as f64 * 3600.0),
             100 + h
         );
-        let scene: vigie::sim::Scene = toml::from_str(&text).unwrap();
+        let scene: vigie::training::sim::Scene = toml::from_str(&text).unwrap();
         let lines: Vec<(String, Vec<u8>, EventTime)> =
-            vigie::sim::simulate_for(&scene, cfg, "vigie")
+            vigie::training::sim::simulate_for(&scene, cfg, "vigie")
                 .into_iter()
                 .map(|l| (l.topic.clone(), l.payload_bytes(), l.t_rx))
                 .collect();

@@ -350,8 +350,8 @@ async fn main() {
         .map(|r| r.trim().parse().expect("VIGIE_BENCH_RATES: numbers"))
         .collect();
     let cfg = vigie::Config::load_with_env(None, &[]).unwrap();
-    let scene: vigie::sim::Scene = toml::from_str(SCENE).unwrap();
-    let lines = vigie::sim::simulate_for(&scene, &cfg, "vigie");
+    let scene: vigie::training::sim::Scene = toml::from_str(SCENE).unwrap();
+    let lines = vigie::training::sim::simulate_for(&scene, &cfg, "vigie");
     let inputs: Vec<Input> = lines
         .iter()
         .map(|l| Input {

@@ -59,6 +59,19 @@ pub struct TrackCounts {
     pub confirmed_ais: usize,
 }
 
+/// What both engines hold, as plain data for observers (the Prometheus gauges): the core
+/// reports it, and knows nothing of who reads it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PipelineCounts<'a> {
+    /// Live and exercise tracks together.
+    pub tracks: TrackCounts,
+    /// Tracks ever started and deleted (counters, for rates).
+    pub initiated: u64,
+    pub deleted: u64,
+    /// Active alerts per zone of the current zone file (zero included), live and exercise.
+    pub active_by_zone: Vec<(&'a str, usize)>,
+}
+
 /// Everything one message caused. Reused between messages to avoid allocation.
 #[derive(Debug, Default)]
 pub struct Outputs {
@@ -617,6 +630,37 @@ impl Pipeline {
                 }
             })
             .count()
+    }
+
+    /// What both engines hold now (see [`PipelineCounts`]). Not for the per-message path:
+    /// it walks the zones and active alerts.
+    pub fn counts(&self) -> PipelineCounts<'_> {
+        let (l, x) = (&self.live, &self.exercise);
+        let (lc, xc) = (l.track_counts(), x.track_counts());
+        let mut by_zone = l.active_alerts_by_zone();
+        for (z, n) in x.active_alerts_by_zone() {
+            *by_zone.entry(z).or_insert(0) += n;
+        }
+        PipelineCounts {
+            tracks: TrackCounts {
+                tentative: lc.tentative + xc.tentative,
+                confirmed_dark: lc.confirmed_dark + xc.confirmed_dark,
+                confirmed_ais: lc.confirmed_ais + xc.confirmed_ais,
+            },
+            initiated: l.tracker_stats().initiated + x.tracker_stats().initiated,
+            deleted: l.tracker_stats().deleted + x.tracker_stats().deleted,
+            active_by_zone: l
+                .zones()
+                .zones()
+                .iter()
+                .map(|z| {
+                    (
+                        z.id.as_str(),
+                        by_zone.get(z.id.as_str()).copied().unwrap_or(0),
+                    )
+                })
+                .collect(),
+        }
     }
 
     /// The outputs of the last [`process`](Self::process) call.

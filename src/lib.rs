@@ -20,16 +20,14 @@ pub mod behaviour;
 pub mod config;
 pub mod contact;
 pub mod decode;
-pub mod encode;
 pub mod engine;
 pub mod geo;
 pub mod io;
 pub mod metrics;
-pub mod picture;
-pub mod score;
-pub mod sim;
+pub mod recording;
 pub mod time;
 pub mod track;
+pub mod training;
 
 pub use config::Config;
 pub use engine::{Engine, Outputs, Pipeline, TrackState};

@@ -4,7 +4,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use std::io::{BufReader, BufWriter};
 use std::path::PathBuf;
-use vigie::io::service;
+use vigie::io::{record, replay, run};
 use vigie::Config;
 
 #[derive(Parser)]
@@ -161,7 +161,7 @@ async fn main() -> Result<()> {
                 cfg.metrics.listen = m;
             }
             cfg.validate("command line")?;
-            let h = service::start(cfg).await?;
+            let h = run::start(cfg).await?;
             eprintln!(
                 "vigie running: broker {}, metrics http://{}/metrics. Watch alerts with:\n  mosquitto_sub -h {} -p {} -t 'vigie/alerts/#' -v",
                 h.mqtt_url,
@@ -212,7 +212,7 @@ async fn main() -> Result<()> {
             let scenario = scene_path(&scenario);
             let text = std::fs::read_to_string(&scenario)
                 .with_context(|| format!("cannot read scene {}", scenario.display()))?;
-            let mut sc: vigie::sim::Scene =
+            let mut sc: vigie::training::sim::Scene =
                 toml::from_str(&text).with_context(|| format!("scene {}", scenario.display()))?;
             if let Some(s) = seed {
                 sc.seed = s;
@@ -228,7 +228,7 @@ async fn main() -> Result<()> {
             }
             std::fs::create_dir_all(&out)
                 .with_context(|| format!("cannot create {}", out.display()))?;
-            let lines = vigie::sim::simulate_for(&sc, &cfg, &cfg.mqtt.prefix);
+            let lines = vigie::training::sim::simulate_for(&sc, &cfg, &cfg.mqtt.prefix);
             let path = out.join("rec.ndjson");
             let mut w = BufWriter::new(std::fs::File::create(&path)?);
             for l in &lines {
@@ -238,7 +238,7 @@ async fn main() -> Result<()> {
             }
             w.into_inner().map_err(|e| e.into_error())?;
             let zones = vigie::geo::zones::load(&cfg.zones.path)?;
-            let truth = vigie::score::truth(&sc, &cfg, zones.clone());
+            let truth = vigie::training::score::truth(&sc, &cfg, zones.clone());
             std::fs::write(
                 out.join("truth.json"),
                 serde_json::to_string_pretty(&truth)?,
@@ -256,7 +256,7 @@ async fn main() -> Result<()> {
                 .and_then(|t| serde_json::from_str(&t).ok());
             std::fs::write(
                 out.join("scene.svg"),
-                vigie::picture::svg(&truth, &zones, coast.as_ref()),
+                vigie::training::picture::svg(&truth, &zones, coast.as_ref()),
             )?;
             let pickups = truth.episodes.iter().filter(|e| e.should_alert).count();
             eprintln!(
@@ -281,7 +281,7 @@ async fn main() -> Result<()> {
             let read = |p: &PathBuf| {
                 std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))
             };
-            let truth: vigie::score::Truth = serde_json::from_str(&read(&truth)?)?;
+            let truth: vigie::training::score::Truth = serde_json::from_str(&read(&truth)?)?;
             let alerts: Vec<vigie::behaviour::AlertEvent> = read(&alerts)?
                 .lines()
                 .filter(|l| !l.trim().is_empty())
@@ -297,7 +297,7 @@ async fn main() -> Result<()> {
                 ),
                 None => None,
             };
-            let s = vigie::score::score(&truth, &alerts, tracks.as_deref());
+            let s = vigie::training::score::score(&truth, &alerts, tracks.as_deref());
             if json {
                 println!("{}", serde_json::to_string_pretty(&s)?);
             } else {
@@ -349,7 +349,7 @@ async fn main() -> Result<()> {
                     None => shutdown_signal().await,
                 }
             };
-            let n = service::record(&mqtt, &prefix, &security, &mut w, stop).await?;
+            let n = record::record(&mqtt, &prefix, &security, &mut w, stop).await?;
             eprintln!("recorded {n} messages to {}", out.display());
         }
         Cmd::Replay {
@@ -392,7 +392,7 @@ async fn main() -> Result<()> {
                     );
                     b
                 });
-                let s = service::replay_offline(
+                let s = replay::replay_offline(
                     &cfg,
                     open()?,
                     &mut alerts,
@@ -413,7 +413,7 @@ async fn main() -> Result<()> {
                     },
                 };
                 let security = load_config(config.as_ref())?.mqtt.security()?;
-                let n = service::replay_live(&url, &security, open()?, speed).await?;
+                let n = replay::replay_live(&url, &security, open()?, speed).await?;
                 eprintln!("replayed {n} messages onto {url} (marked as exercise data)");
             }
         }
@@ -425,11 +425,11 @@ async fn demo(cfg: Config, scene: Option<PathBuf>, speed: f64) -> Result<()> {
     let path = scene.unwrap_or_else(|| scene_path("equihen-pickup"));
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read scene {}", path.display()))?;
-    let sc: vigie::sim::Scene =
+    let sc: vigie::training::sim::Scene =
         toml::from_str(&text).with_context(|| format!("scene {}", path.display()))?;
     let prefix = cfg.mqtt.prefix.clone();
-    let lines = vigie::sim::simulate_for(&sc, &cfg, &prefix);
-    let h = service::start(cfg).await?;
+    let lines = vigie::training::sim::simulate_for(&sc, &cfg, &prefix);
+    let h = run::start(cfg).await?;
     let url = h.mqtt_url.clone();
     let (host, port) = host_port(&url);
     eprintln!(
@@ -453,7 +453,7 @@ async fn demo(cfg: Config, scene: Option<PathBuf>, speed: f64) -> Result<()> {
         .collect();
     let u2 = url.clone();
     let replay = tokio::spawn(async move {
-        service::replay_live(&u2, &Default::default(), rec.as_bytes(), Some(speed)).await
+        replay::replay_live(&u2, &Default::default(), rec.as_bytes(), Some(speed)).await
     });
     let printer = tokio::spawn(async move {
         while let Some(m) = sub.inbound.recv().await {
@@ -489,7 +489,7 @@ fn estimate_lines(path: &PathBuf, size: u64) -> u64 {
 }
 
 fn host_port(url: &str) -> (String, u16) {
-    vigie::io::mqtt::parse_url(url)
+    vigie::config::broker::parse_url(url)
         .map(|a| (a.host, a.port))
         .unwrap_or(("127.0.0.1".into(), 1883))
 }

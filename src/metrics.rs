@@ -6,7 +6,7 @@
 
 use crate::behaviour::AlertState;
 use crate::decode::DecodeError;
-use crate::engine::{Outputs, Pipeline};
+use crate::engine::{Outputs, PipelineCounts};
 use crate::time::EventTime;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
@@ -223,8 +223,16 @@ impl Metrics {
         m
     }
 
-    /// Records what one message did. Called by every adapter after `Pipeline::process`.
-    pub fn observe(&self, out: &Outputs, pipeline: &Pipeline, t_rx: EventTime, took: Duration) {
+    /// Records what one message did. Called by every adapter after `Pipeline::process`;
+    /// `counts` (usually `|| pipeline.counts()`) is asked only when the gauges are due:
+    /// at most once a second, and at once when an alert is raised or cleared.
+    pub fn observe<'a>(
+        &self,
+        out: &Outputs,
+        counts: impl FnOnce() -> PipelineCounts<'a>,
+        t_rx: EventTime,
+        took: Duration,
+    ) {
         let series = match (out.kind, out.sensor) {
             (Some("radar"), Some(i)) => self.per_sensor.get(i),
             (Some("ais"), _) => self.per_sensor.last(),
@@ -257,36 +265,29 @@ impl Metrics {
         if alert_changed || due {
             *last = Some(std::time::Instant::now());
             drop(last);
-            self.refresh_gauges(pipeline);
+            self.set_gauges(&counts());
         }
     }
 
-    fn refresh_gauges(&self, p: &Pipeline) {
-        let (l, x) = (p.live(), p.exercise());
-        let (lc, xc) = (l.track_counts(), x.track_counts());
+    fn set_gauges(&self, c: &PipelineCounts) {
         self.tracks
             .with_label_values(&["tentative", "dark"])
-            .set((lc.tentative + xc.tentative) as i64);
+            .set(c.tracks.tentative as i64);
         self.tracks
             .with_label_values(&["confirmed", "dark"])
-            .set((lc.confirmed_dark + xc.confirmed_dark) as i64);
+            .set(c.tracks.confirmed_dark as i64);
         self.tracks
             .with_label_values(&["confirmed", "ais"])
-            .set((lc.confirmed_ais + xc.confirmed_ais) as i64);
-        let inits = l.tracker_stats().initiated + x.tracker_stats().initiated;
-        let dels = l.tracker_stats().deleted + x.tracker_stats().deleted;
+            .set(c.tracks.confirmed_ais as i64);
         let mut last = self.last_tracker.lock().expect("not poisoned");
-        self.track_initiations.inc_by(inits.saturating_sub(last.0));
-        self.track_deletions.inc_by(dels.saturating_sub(last.1));
-        *last = (inits, dels);
+        self.track_initiations
+            .inc_by(c.initiated.saturating_sub(last.0));
+        self.track_deletions
+            .inc_by(c.deleted.saturating_sub(last.1));
+        *last = (c.initiated, c.deleted);
         drop(last);
-        let mut by_zone = l.active_alerts_by_zone();
-        for (z, n) in x.active_alerts_by_zone() {
-            *by_zone.entry(z).or_insert(0) += n;
-        }
-        for z in p.live().zones().zones() {
-            let n = by_zone.get(z.id.as_str()).copied().unwrap_or(0);
-            self.alerts_active.with_label_values(&[&z.id]).set(n as i64);
+        for &(z, n) in &c.active_by_zone {
+            self.alerts_active.with_label_values(&[z]).set(n as i64);
         }
     }
 

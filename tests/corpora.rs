@@ -319,7 +319,7 @@ fn gpsdecode() -> Option<std::path::PathBuf> {
 
 #[test]
 fn simulator_nmea_encoder_agrees_with_gpsdecode() {
-    use vigie::encode::*;
+    use vigie::training::encode::*;
     let Some(gd) = gpsdecode() else { return };
     let t = EventTime::parse_rfc3339("2026-03-14T05:02:17Z").unwrap();
     let mut lines = vec![];

@@ -6,10 +6,11 @@ use super::util::*;
 use super::{comparable, offline, recording, scene};
 use std::time::Duration;
 use vigie::behaviour::{AlertEvent, AlertState};
-use vigie::io::mqtt::{Link, LinkOptions, Security};
-use vigie::io::recording::RecordLine;
-use vigie::io::service;
-use vigie::sim;
+use vigie::config::broker::Security;
+use vigie::io::mqtt::{Link, LinkOptions};
+use vigie::io::replay;
+use vigie::recording::RecordLine;
+use vigie::training::sim;
 
 /// Publishes `lines` as a sensor would (QoS 1, marked as exercise data like `vigie replay`),
 /// paced at `speed`× their receive times, and waits until the broker acknowledged them all.
@@ -468,7 +469,7 @@ async fn tls_password_and_acl_let_in_only_whom_they_should() {
         std::str::from_utf8(plot).unwrap()
     );
     let sensor_login = tls_login(&dir.0, Some(("gris-nez", "sensor-pw")));
-    let n = service::replay_live(&url, &sensor_login, format!("{line}\n").as_bytes(), None)
+    let n = replay::replay_live(&url, &sensor_login, format!("{line}\n").as_bytes(), None)
         .await
         .unwrap();
     assert_eq!(n, 1);

@@ -12,8 +12,8 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use vigie::io::service;
-use vigie::sim;
+use vigie::io::{replay, run};
+use vigie::training::sim;
 
 fn have(tool: &str) -> bool {
     super::util::tool_available(
@@ -106,13 +106,13 @@ async fn exposition_passes_promtool_and_counts_what_the_scene_contained() {
     let prefix = unique_prefix("metrics");
     let cfg = config(&url, &prefix);
     let (rec, contacts) = scene_recording(&prefix, &cfg);
-    let h = service::start(cfg).await.unwrap();
+    let h = run::start(cfg).await.unwrap();
     let addr = h.metrics_addr;
     assert!(
         eventually(10.0, || http_get(addr, "/readyz").0.contains("200")).await,
         "ready once connected"
     );
-    service::replay_live(&url, &Default::default(), rec.as_bytes(), Some(20.0))
+    replay::replay_live(&url, &Default::default(), rec.as_bytes(), Some(20.0))
         .await
         .unwrap();
     // Wait until every contact of the scene has been processed.
@@ -273,7 +273,7 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
         "prometheus listens"
     );
     // The scene at 50x real time: 22 s of scrapes during a pickup.
-    service::replay_live(&url, &Default::default(), rec.as_bytes(), Some(50.0))
+    replay::replay_live(&url, &Default::default(), rec.as_bytes(), Some(50.0))
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;

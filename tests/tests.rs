@@ -5,6 +5,7 @@
 mod accuracy;
 mod corpora;
 mod faults;
+mod layout;
 mod monitoring;
 mod mosquitto;
 mod util;
@@ -13,9 +14,9 @@ use serde_json::Value;
 use std::time::Duration;
 use util::*;
 use vigie::behaviour::AlertEvent;
-use vigie::io::recording::RecordLine;
-use vigie::io::service;
-use vigie::sim::{self, Scene};
+use vigie::io::{record, replay};
+use vigie::recording::RecordLine;
+use vigie::training::sim::{self, Scene};
 use vigie::Config;
 
 fn scene(name: &str) -> Scene {
@@ -54,9 +55,9 @@ fn ndjson<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Vec<T> {
         .collect()
 }
 
-fn offline(cfg: &Config, rec: &str) -> (Vec<AlertEvent>, service::ReplaySummary) {
+fn offline(cfg: &Config, rec: &str) -> (Vec<AlertEvent>, replay::ReplaySummary) {
     let mut out = Vec::new();
-    let s = service::replay_offline(cfg, rec.as_bytes(), &mut out, None, None).unwrap();
+    let s = replay::replay_offline(cfg, rec.as_bytes(), &mut out, None, None).unwrap();
     (ndjson(&out), s)
 }
 
@@ -224,7 +225,7 @@ async fn scenes_live_through_each_broker_match_offline() {
         // 200× real time (5.5 s for the 18-minute Équihen scene). Unpaced (`--speed max`), a
         // burst of 2,400 QoS 1 messages overflows Mosquitto's default per-client queue
         // (max_queued_messages 1000) and the broker drops messages: see README.
-        let n = service::replay_live(&url, &Default::default(), rec.as_bytes(), Some(200.0))
+        let n = replay::replay_live(&url, &Default::default(), rec.as_bytes(), Some(200.0))
             .await
             .unwrap();
         assert_eq!(n as usize, lines.len());
@@ -369,7 +370,7 @@ async fn record_then_replay_reproduces_the_messages() {
         let (u2, p2) = (url.clone(), prefix.clone());
         let rec_task = tokio::spawn(async move {
             let mut buf: Vec<u8> = Vec::new();
-            service::record(&u2, &p2, &Default::default(), &mut buf, async {
+            record::record(&u2, &p2, &Default::default(), &mut buf, async {
                 let _ = stop_rx.await;
             })
             .await
@@ -390,7 +391,7 @@ async fn record_then_replay_reproduces_the_messages() {
         assert_eq!(recorded.lines().count(), msgs.len(), "{which}: {recorded}");
         // Replay it and capture what arrives on the same topics.
         let mut sub = Sub::new(&url, &format!("{prefix}/contacts/#")).await;
-        service::replay_live(&url, &Default::default(), recorded.as_bytes(), Some(100.0))
+        replay::replay_live(&url, &Default::default(), recorded.as_bytes(), Some(100.0))
             .await
             .unwrap();
         let got = sub.drain(1.0).await;
@@ -767,7 +768,7 @@ async fn a_centre_connecting_late_sees_active_alerts_and_not_cleared_ones() {
         let mut alerts = Sub::new(&url, &format!("{prefix}/alerts")).await;
         let u2 = url.clone();
         let replay = tokio::spawn(async move {
-            service::replay_live(&u2, &Default::default(), rec.as_bytes(), Some(100.0)).await
+            replay::replay_live(&u2, &Default::default(), rec.as_bytes(), Some(100.0)).await
         });
         let mut id = None;
         let mut checked_active = false;
@@ -846,11 +847,11 @@ fn every_scene_scores_clean_and_matches_its_expected_alerts() {
         let rec = recording(&sim::simulate_for(&sc, &cfg, "vigie"));
         let mut a = Vec::new();
         let mut t = Vec::new();
-        service::replay_offline(&cfg, rec.as_bytes(), &mut a, Some(&mut t), None).unwrap();
+        replay::replay_offline(&cfg, rec.as_bytes(), &mut a, Some(&mut t), None).unwrap();
         let alerts: Vec<AlertEvent> = ndjson(&a);
         let tracks: Vec<vigie::TrackState> = ndjson(&t);
-        let truth = vigie::score::truth(&sc, &cfg, zones.clone());
-        let s = vigie::score::score(&truth, &alerts, Some(&tracks));
+        let truth = vigie::training::score::truth(&sc, &cfg, zones.clone());
+        let s = vigie::training::score::score(&truth, &alerts, Some(&tracks));
         let id = s.identity.clone().unwrap();
         let delays = s
             .delays_s
@@ -1002,8 +1003,7 @@ fn message_batching_changes_no_track_and_no_alert() {
     let run = |lines: &[RecordLine]| {
         let rec = recording(lines);
         let (mut alerts, mut tracks) = (Vec::new(), Vec::new());
-        service::replay_offline(&cfg, rec.as_bytes(), &mut alerts, Some(&mut tracks), None)
-            .unwrap();
+        replay::replay_offline(&cfg, rec.as_bytes(), &mut alerts, Some(&mut tracks), None).unwrap();
         let tracks: Vec<serde_json::Value> = ndjson(&tracks);
         let alerts: Vec<AlertEvent> = ndjson(&alerts);
         // Track labels (T7, T12, …) number tentative tracks in the order they begin, which

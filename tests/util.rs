@@ -182,8 +182,8 @@ pub fn tool_available(tool: &str, require: &str, install: &str) -> bool {
 /// has acknowledged the subscription). Without the wait, a test that publishes at once can
 /// beat the subscription, and the broker drops what nobody is subscribed to: under load
 /// (the full suite beside other work) a test saw nothing processed at all.
-pub async fn start_ready(cfg: Config) -> vigie::io::service::ServiceHandle {
-    let h = vigie::io::service::start(cfg).await.expect("vigie starts");
+pub async fn start_ready(cfg: Config) -> vigie::io::run::ServiceHandle {
+    let h = vigie::io::run::start(cfg).await.expect("vigie starts");
     let addr = h.metrics_addr;
     assert!(
         eventually(20.0, || crate::monitoring::http_get(addr, "/readyz")

@@ -1,6 +1,20 @@
-//! Adapters: everything that touches sockets, files, clocks and tasks.
+//! Adapters and the commands built from them: everything that touches sockets, files,
+//! clocks and tasks. The core ([`crate::engine`] and what it uses) knows nothing of this
+//! module; each command drives a [`crate::engine::Pipeline`] and sends what it returns on.
+//!
+//! - Adapters: [`broker`] (the embedded MQTT broker), [`mqtt`] (the connection task),
+//!   [`http`] (`/metrics`, `/healthz`, `/readyz`), [`publish`] (alerts and track states on
+//!   MQTT, without ever waiting).
+//! - Commands, one file each, named as on the command line: [`run`], [`replay`] (live and
+//!   offline), [`record`]. `main.rs` only parses arguments and reports errors; tests start
+//!   these same functions in-process.
 pub mod broker;
+pub mod error;
 pub mod http;
 pub mod mqtt;
-pub mod recording;
-pub mod service;
+pub mod publish;
+pub mod record;
+pub mod replay;
+pub mod run;
+
+pub use error::ServiceError;

@@ -4,6 +4,8 @@
 //! with no file works on a fresh checkout. Unknown keys are errors (`deny_unknown_fields`):
 //! a misspelt `loiter_dwel_s` silently ignored would be a rule an operator thinks is set.
 
+pub mod broker;
+
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -361,7 +363,7 @@ impl MqttConfig {
     /// Reads the TLS material and credentials the configuration names. The password comes
     /// from `VIGIE_MQTT_PASSWORD`, else from `password_file` (first line, trailing newline
     /// dropped).
-    pub fn security(&self) -> Result<crate::io::mqtt::Security, ConfigError> {
+    pub fn security(&self) -> Result<broker::Security, ConfigError> {
         let read = |key: &str, p: &Path| {
             std::fs::read(p).map_err(|e| ConfigError::Invalid {
                 origin: "mqtt".into(),
@@ -401,7 +403,7 @@ impl MqttConfig {
                 })
             }
         };
-        Ok(crate::io::mqtt::Security {
+        Ok(broker::Security {
             ca_pem: match &self.ca_file {
                 Some(f) => Some(read("ca_file", f)?),
                 None => None,
@@ -523,7 +525,7 @@ impl Config {
             );
         }
         if let Some(url) = &self.mqtt.url {
-            if let Err(e) = crate::io::mqtt::parse_url(url) {
+            if let Err(e) = broker::parse_url(url) {
                 return bad(
                     "mqtt.url",
                     format!("= {url:?}: {e}"),

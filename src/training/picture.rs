@@ -3,7 +3,7 @@
 //! with the reason).
 
 use crate::geo::zones::Zone;
-use crate::score::Truth;
+use crate::training::score::Truth;
 use std::fmt::Write;
 
 const W: f64 = 1000.0;

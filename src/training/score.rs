@@ -11,8 +11,8 @@ use crate::config::Config;
 use crate::engine::TrackState;
 use crate::geo::frame::LocalFrame;
 use crate::geo::zones::{Zone, ZoneIndex};
-use crate::sim::{Scene, Trajectory};
 use crate::time::EventTime;
+use crate::training::sim::{Scene, Trajectory};
 use pathfinding::prelude::{kuhn_munkres_min, Matrix};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
@@ -137,7 +137,7 @@ pub fn truth(scene: &Scene, cfg: &Config, zones: Vec<Zone>) -> Truth {
         let kind = v.kind.clone().unwrap_or_else(|| {
             match (
                 v.legs.is_empty(),
-                v.mmsi.is_some() && v.ais != crate::sim::AisMode::None,
+                v.mmsi.is_some() && v.ais != crate::training::sim::AisMode::None,
             ) {
                 (true, _) => "fixed_object",
                 (false, true) => "ais_vessel",
@@ -149,7 +149,7 @@ pub fn truth(scene: &Scene, cfg: &Config, zones: Vec<Zone>) -> Truth {
             name: v.name.clone(),
             kind,
             mmsi: v.mmsi,
-            ais: v.ais != crate::sim::AisMode::None,
+            ais: v.ais != crate::training::sim::AisMode::None,
             track,
         });
     }

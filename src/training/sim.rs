@@ -6,7 +6,7 @@
 //! Scenes are data (serde), so they can live in files.
 
 use crate::config::RadarConfig;
-use crate::io::recording::RecordLine;
+use crate::recording::RecordLine;
 use crate::time::EventTime;
 use geo::{Bearing, Destination, Distance, Geodesic, Point};
 use rand::rngs::StdRng;
@@ -124,7 +124,7 @@ pub struct Scene {
     /// more than the rule's dwell + 10 s (AIS-only boats report every 3 minutes when slow).
     #[serde(default)]
     pub max_delay_s: Option<f64>,
-    /// Identity switches ([`crate::score::Identity`]) the scene's test allows: none unless
+    /// Identity switches ([`crate::training::score::Identity`]) the scene's test allows: none unless
     /// said. Set on the throughput scenes, where vessels in dense traffic cross closer than
     /// their radar plots' errors, to what was measured, so that a regression shows.
     #[serde(default)]
@@ -529,7 +529,7 @@ pub fn simulate(
                         "to_port": dims[2], "to_starboard": dims[3], "t": rfc(te)}));
                 }
             } else {
-                use crate::encode::{sentences, type1, type18, type24, type5};
+                use crate::training::encode::{sentences, type1, type18, type24, type5};
                 let ch = if seq.is_multiple_of(2) { 'A' } else { 'B' };
                 let mut text = if class_a {
                     sentences(&type1(mmsi, te, lat, lon, Some(sog), cog, 0), te, seq, ch)

@@ -1,0 +1,166 @@
+//! What the live commands send to the broker for each processed message, and how they log
+//! rejected input: shared by `run` (the service) and nothing else that publishes alerts.
+
+use crate::behaviour::{AlertEvent, AlertState};
+use crate::engine::Outputs;
+use crate::metrics::Metrics;
+use crate::time::EventTime;
+use rumqttc::{AsyncClient, QoS};
+use std::collections::HashMap;
+
+/// Logs rejections without letting a flood of garbage flood the log: each reason is logged
+/// at its 1st, 10th, 100th, … occurrence with the running count; the rest at debug level.
+/// Every rejection is counted in metrics regardless.
+#[derive(Default)]
+pub struct RejectLog {
+    counts: HashMap<&'static str, u64>,
+}
+
+impl RejectLog {
+    pub fn log(&mut self, topic: &str, out: &Outputs) {
+        for r in &out.rejects {
+            let n = self.counts.entry(r.reason()).or_insert(0);
+            *n += 1;
+            let topic: String = topic.chars().take(120).collect();
+            if is_power_of_ten(*n) {
+                tracing::warn!(
+                    reason = r.reason(),
+                    total = *n,
+                    "rejected input on {topic}: {r}"
+                );
+            } else {
+                tracing::debug!(reason = r.reason(), "rejected input on {topic}: {r}");
+            }
+        }
+    }
+}
+
+fn is_power_of_ten(mut n: u64) -> bool {
+    while n >= 10 && n.is_multiple_of(10) {
+        n /= 10;
+    }
+    n == 1
+}
+
+/// The serialised alert as published, stamped with `emitted_at` now.
+pub fn stamp(a: &AlertEvent) -> String {
+    let mut a = a.clone();
+    a.emitted_at = Some(EventTime::now());
+    serde_json::to_string(&a).expect("alerts serialise")
+}
+
+/// QoS 1 publications (alerts, status) waiting for room in the MQTT client's request queue.
+///
+/// Why the processing loop never waits for that room: the connection task hands each
+/// received contact to the loop and waits when the loop is behind; had the loop in turn
+/// waited for room in the request queue, which only the connection task drains, both would
+/// have waited for ever. The latency benchmark found this flat out: vigie stopped, missed its
+/// keep-alives and the broker dropped it. Order is kept: nothing is handed over while older
+/// publications wait.
+#[derive(Default)]
+pub struct Outbox {
+    queue: std::collections::VecDeque<(String, String, bool)>,
+    /// Publications handed to the client, for the acknowledgement count at shutdown.
+    pub requested: u64,
+}
+
+/// Alerts held while the client queue is full; beyond, the oldest are dropped and counted
+/// (`vigie_publish_failures_total`). Reached only if the connection task is gone for good.
+const MAX_OUTBOX: usize = 100_000;
+
+impl Outbox {
+    pub fn push(&mut self, topic: String, payload: String, retain: bool, metrics: &Metrics) {
+        if self.queue.len() >= MAX_OUTBOX {
+            self.queue.pop_front();
+            metrics.publish_failures.inc();
+        }
+        self.queue.push_back((topic, payload, retain));
+    }
+
+    /// Hands over as many as the client queue takes; true if some still wait.
+    pub fn flush(&mut self, client: &AsyncClient) -> bool {
+        while let Some((topic, payload, retain)) = self.queue.front() {
+            if client
+                .try_publish(topic.clone(), QoS::AtLeastOnce, *retain, payload.clone())
+                .is_err()
+            {
+                return true;
+            }
+            self.requested += 1;
+            self.queue.pop_front();
+        }
+        false
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+}
+
+/// Publishes what one message caused, without ever waiting: alerts (QoS 1) go through the
+/// [`Outbox`], track states (QoS 0, droppable) are dropped and counted when the client queue
+/// is full.
+pub fn publish_outputs(
+    client: &AsyncClient,
+    prefix: &str,
+    out: &Outputs,
+    metrics: &Metrics,
+    outbox: &mut Outbox,
+) {
+    publish_alerts(client, prefix, out, metrics, outbox);
+    publish_tracks(client, prefix, out, metrics);
+}
+
+/// The alerts of [`publish_outputs`].
+pub fn publish_alerts(
+    client: &AsyncClient,
+    prefix: &str,
+    out: &Outputs,
+    metrics: &Metrics,
+    outbox: &mut Outbox,
+) {
+    for a in &out.alerts {
+        let json = stamp(a);
+        let active = format!("{prefix}/alerts/active/{}", a.id);
+        let retained = if a.state == AlertState::Cleared {
+            String::new()
+        } else {
+            json.clone()
+        };
+        // The retained state first, then the event: the broker handles one connection's
+        // publications in order, so a centre that has seen an event on `alerts` can rely on
+        // the retained topic already saying as much, and a vigie killed between the two
+        // leaves an alert it can restore (event first, a kill -9 in between left a `raised`
+        // that no restarted vigie knew of and nothing would ever clear; the restart test
+        // caught it under load).
+        outbox.push(active, retained, true, metrics);
+        outbox.push(format!("{prefix}/alerts"), json, false, metrics);
+        tracing::info!(
+            id = %a.id, state = a.state.as_str(), zone = %a.zone.id, exercise = a.exercise,
+            "alert {} {} in {} (dwell {:.0} s)", a.id, a.state.as_str(), a.zone.name, a.dwell_s
+        );
+    }
+    outbox.flush(client);
+}
+
+/// The track states of [`publish_outputs`].
+pub fn publish_tracks(client: &AsyncClient, prefix: &str, out: &Outputs, metrics: &Metrics) {
+    for t in out.tracks.iter().filter(|t| t.publish) {
+        let topic = if t.exercise {
+            format!("{prefix}/exercise/tracks/{}", t.track_id)
+        } else {
+            format!("{prefix}/tracks/{}", t.track_id)
+        };
+        let json = serde_json::to_string(t).expect("tracks serialise");
+        if client
+            .try_publish(topic, QoS::AtMostOnce, false, json)
+            .is_err()
+        {
+            metrics.publish_failures.inc();
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! `vigie run`: the live service. Embedded broker if no URL, metrics endpoint, MQTT link,
+//! one processing loop around the [`Pipeline`]; alerts an earlier run left active are taken
+//! back before the first contact.
+
+use super::error::{io_err, ServiceError};
+use super::http::{self, Readiness};
+use super::mqtt::{Inbound, Link, LinkOptions};
+use super::publish::{publish_alerts, publish_outputs, publish_tracks, Outbox, RejectLog};
+use crate::behaviour::{AlertEvent, AlertState};
+use crate::config::broker::Security;
+use crate::config::Config;
+use crate::engine::Pipeline;
+use crate::geo::zones;
+use crate::metrics::Metrics;
+use crate::time::EventTime;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// A running service, for `main` and tests.
+pub struct ServiceHandle {
+    pub mqtt_url: String,
+    pub metrics_addr: SocketAddr,
+    pub metrics: Arc<Metrics>,
+    shutdown: Option<oneshot::Sender<()>>,
+    join: tokio::task::JoinHandle<()>,
+}
+
+impl ServiceHandle {
+    /// SIGTERM semantics: stop taking contacts, process what is in flight, publish
+    /// `offline`, disconnect.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.shutdown.take() {
+            let _ = s.send(());
+        }
+        let _ = self.join.await;
+    }
+}
+
+/// Starts `vigie run`: embedded broker if no URL, metrics endpoint, MQTT link, engine.
+pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
+    let zone_list = zones::load(&cfg.zones.path)?;
+    let zone_ids: Vec<String> = zone_list.iter().map(|z| z.id.clone()).collect();
+    tracing::info!(
+        "{} interception zones from {}",
+        zone_list.len(),
+        cfg.zones.path.display()
+    );
+    let url = match &cfg.mqtt.url {
+        Some(u) => u.clone(),
+        None => {
+            let addr: SocketAddr = cfg.mqtt.embedded_listen.parse().expect("validated");
+            super::broker::start(addr, cfg.mqtt.max_packet_bytes)?;
+            tracing::info!("embedded MQTT broker listening on mqtt://{addr} (no --mqtt URL given)");
+            format!("mqtt://{addr}")
+        }
+    };
+    let mut pipeline = Pipeline::new(&cfg, zone_list, false);
+    let security = cfg.mqtt.security()?;
+    let metrics = Arc::new(Metrics::new(pipeline.sensor_ids(), &zone_ids));
+    let ready = Arc::new(Readiness::default());
+    ready.zones_loaded.store(true, Ordering::Relaxed);
+    let listener = tokio::net::TcpListener::bind(&cfg.metrics.listen)
+        .await
+        .map_err(|source| ServiceError::MetricsListen {
+            addr: cfg.metrics.listen.clone(),
+            source,
+        })?;
+    let metrics_addr = listener.local_addr().map_err(io_err("metrics address"))?;
+    tracing::info!("metrics on http://{metrics_addr}/metrics");
+    let http_task = tokio::spawn(http::serve(listener, metrics.clone(), ready.clone()));
+
+    let prefix = cfg.mqtt.prefix.clone();
+    let status = |state: &str| {
+        serde_json::json!({"state": state, "version": env!("CARGO_PKG_VERSION"), "since": EventTime::now()}).to_string()
+    };
+    // Alerts still active from an earlier run come back before any contact is processed.
+    let restored = read_active_alerts(&url, &cfg, &security).await;
+    if !restored.is_empty() {
+        let n = pipeline.restore_alerts(&restored);
+        tracing::info!(
+            "restored {n} active alert(s) from {prefix}/alerts/active/#; each continues when its boat's new track is found, or clears after {} s",
+            cfg.alerts.restore_grace_s
+        );
+    }
+    let mut opts = LinkOptions::new(&url, &cfg.mqtt.client_id);
+    opts.clean_session = !cfg.mqtt.persistent_session;
+    opts.manual_acks = cfg.mqtt.persistent_session;
+    opts.security = security;
+    opts.max_packet_bytes = cfg.mqtt.max_packet_bytes;
+    opts.subscribe = vec![format!("{prefix}/contacts/#")];
+    opts.will = Some((format!("{prefix}/status"), r#"{"state":"offline"}"#.into()));
+    opts.online = Some((format!("{prefix}/status"), status("online")));
+    opts.metrics = Some(metrics.clone());
+    let link = Link::start(opts)?;
+    let (tx, rx) = oneshot::channel();
+    let m2 = metrics.clone();
+    let zones_path = cfg.zones.path.clone();
+    let persistent = cfg.mqtt.persistent_session;
+    let join = tokio::spawn(async move {
+        serve_loop(
+            link, pipeline, m2, ready, prefix, zones_path, persistent, rx,
+        )
+        .await;
+        http_task.abort();
+    });
+    Ok(ServiceHandle {
+        mqtt_url: url,
+        metrics_addr,
+        metrics,
+        shutdown: Some(tx),
+        join,
+    })
+}
+
+/// The latest retained event of every alert still active under `{prefix}/alerts/active/#`,
+/// read with a short-lived clean session of its own. An empty list if the broker holds none
+/// or cannot be reached in time (the service then starts without them and says so).
+async fn read_active_alerts(url: &str, cfg: &Config, security: &Security) -> Vec<AlertEvent> {
+    let prefix = &cfg.mqtt.prefix;
+    let mut o = LinkOptions::new(url, &format!("{}-restore", cfg.mqtt.client_id));
+    o.subscribe = vec![format!("{prefix}/alerts/active/#")];
+    o.security = security.clone();
+    o.max_packet_bytes = cfg.mqtt.max_packet_bytes;
+    let Ok(mut link) = Link::start(o) else {
+        return vec![];
+    };
+    if link.wait_connected(url, 10).await.is_err() {
+        tracing::warn!("could not read active alerts from {url}: none restored");
+        return vec![];
+    }
+    // Retained messages follow the SubAck at once; half a second of silence means all came.
+    let mut found = vec![];
+    while let Ok(Some(m)) =
+        tokio::time::timeout(Duration::from_millis(500), link.inbound.recv()).await
+    {
+        if !m.retain || m.payload.is_empty() {
+            continue;
+        }
+        match serde_json::from_slice::<AlertEvent>(&m.payload) {
+            Ok(a) if a.state != AlertState::Cleared => found.push(a),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("ignoring retained {}: not an alert ({e})", m.topic),
+        }
+    }
+    link.close().await;
+    found
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn serve_loop(
+    mut link: Link,
+    mut pipeline: Pipeline,
+    metrics: Arc<Metrics>,
+    ready: Arc<Readiness>,
+    prefix: String,
+    zones_path: std::path::PathBuf,
+    persistent: bool,
+    mut shutdown: oneshot::Receiver<()>,
+) {
+    let mut rejects = RejectLog::default();
+    // Alerts waiting for room in the client queue; counts what was handed over, to wait for
+    // its acknowledgement at shutdown.
+    let mut outbox = Outbox::default();
+    let mut connected = link.connected.clone();
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| tracing::warn!("no SIGHUP zone reload: {e}"))
+        .ok();
+    let handle = |msg: &Inbound, pipeline: &mut Pipeline, rejects: &mut RejectLog| {
+        let t0 = Instant::now();
+        pipeline.process(&msg.topic, &msg.payload, msg.t_rx);
+        let out = pipeline.last_outputs();
+        metrics.observe(out, || pipeline.counts(), msg.t_rx, t0.elapsed());
+        rejects.log(&msg.topic, out);
+    };
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = connected.changed() => {
+                ready.broker_connected.store(*connected.borrow(), Ordering::Relaxed);
+            }
+            Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
+                // Zones reload without a restart; tracks and active alerts are kept.
+                match zones::load(&zones_path) {
+                    Ok(z) => {
+                        tracing::info!("SIGHUP: reloaded {} zones from {}", z.len(), zones_path.display());
+                        pipeline.reload_zones(z);
+                    }
+                    Err(e) => tracing::error!("SIGHUP: zones not reloaded, keeping the current ones: {e}"),
+                }
+            }
+            msg = link.inbound.recv() => {
+                let Some(msg) = msg else { break };
+                handle(&msg, &mut pipeline, &mut rejects);
+                let out = pipeline.last_outputs();
+                publish_alerts(&link.client, &prefix, out, &metrics, &mut outbox);
+                // Let the connection task send each alert at once, on its own: not behind
+                // this scan's track states (hundreds after a radar scan), which the broker
+                // would read and route first, nor behind the next contacts (tokio lets this
+                // loop run on while messages are ready, and the woken connection task waits
+                // on this worker). Alerts reached a subscriber ~5 ms after the radar scan that
+                // proved them, ~1 ms of it processing (latency bench, BENCHMARKS.md).
+                if !out.alerts.is_empty() {
+                    tokio::task::yield_now().await;
+                }
+                let out = pipeline.last_outputs();
+                publish_tracks(&link.client, &prefix, out, &metrics);
+                link.ack(&msg);
+                if !out.tracks.is_empty() {
+                    tokio::task::yield_now().await;
+                }
+            }
+            _ = tokio::time::sleep(Duration::from_millis(2)), if !outbox.is_empty() => {
+                outbox.flush(&link.client);
+            }
+        }
+    }
+    // Stop taking contacts; process what already arrived. With a persistent session the
+    // subscription stays: contacts published while vigie is down wait at the broker, and
+    // any delivered but not yet acknowledged are delivered again on the next start.
+    if !persistent {
+        let _ = link
+            .client
+            .unsubscribe(format!("{prefix}/contacts/#"))
+            .await;
+    }
+    while let Ok(msg) = link.inbound.try_recv() {
+        handle(&msg, &mut pipeline, &mut rejects);
+        publish_outputs(
+            &link.client,
+            &prefix,
+            pipeline.last_outputs(),
+            &metrics,
+            &mut outbox,
+        );
+        link.ack(&msg);
+    }
+    outbox.push(
+        format!("{prefix}/status"),
+        r#"{"state":"offline"}"#.into(),
+        true,
+        &metrics,
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while outbox.flush(&link.client) && Instant::now() < deadline {
+        // Contacts still arriving would block the connection task, which must drain the
+        // queue: let them go unacknowledged (a persistent session gets them again).
+        while link.inbound.try_recv().is_ok() {}
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    if !outbox.is_empty() {
+        tracing::error!(
+            "{} alert or status publications could not be handed to the MQTT client within 5 s of shutdown; they are lost",
+            outbox.len()
+        );
+        metrics.publish_failures.inc_by(outbox.len() as u64);
+    }
+    // PUBACKs come in order: once as many as we published (alerts, every `online`, this
+    // `offline`) are in, nothing we sent is still only in flight.
+    let want = outbox.requested + link.online_published.load(Ordering::Relaxed);
+    if link.wait_acked(want, 5.0).await {
+        tracing::info!("published offline status; every alert acknowledged; disconnecting");
+    } else {
+        tracing::warn!(
+            "the broker acknowledged {} of {want} QoS 1 publications within 5 s; disconnecting anyway",
+            link.acked.load(Ordering::Relaxed)
+        );
+    }
+    link.close().await;
+}
