@@ -1,8 +1,36 @@
-//! Multi-target tracking: Kalman models, gating and assignment, track management.
+//! Multi-target tracking, one component a job (as Stone Soup's trackers):
+//!
+//! | file | job |
+//! |---|---|
+//! | `measurement.rs` | what comes in: plots and AIS reports in the local frame |
+//! | `table.rs` | what a track is, and the id-ordered table of them |
+//! | `kalman.rs` | the constant-velocity model and the closed-form updates (adskalman) |
+//! | `predictor.rs` | a track's state at another time, steady or manoeuvring |
+//! | `grid.rs`, `hypothesiser.rs` | which plot could be which track's (gating) |
+//! | `associator.rs` | which track takes which plot (GNN, confirmed tracks first) |
+//! | `updater.rs` | the filter update, the track score, manoeuvre detection |
+//! | `initiator.rs` | new tracks, and confirmation |
+//! | `identity.rs` | AIS identity fusion |
+//! | `deleter.rs` | when a track is lost |
+//! | `clutter.rs` | the clutter map the engine keeps beside the tracker |
+//! | `tracker.rs` | the sequence of those steps for one scan or report, and taking a scan back |
+//!
+//! An IMM filter, a JPDA associator or a retrodicting updater is a new component here, not
+//! another branch inside the tracker.
+pub mod associator;
 pub mod clutter;
+pub mod deleter;
 pub mod grid;
+pub mod hypothesiser;
+pub mod identity;
+pub mod initiator;
 pub mod kalman;
-pub mod manager;
+pub mod measurement;
+pub mod predictor;
 pub mod table;
+pub mod tracker;
+pub mod updater;
 
-pub use manager::{Measurement, Track, Tracker, TrackerStats};
+pub use measurement::{AisMeasurement, Measurement};
+pub use table::Track;
+pub use tracker::{AisOutcome, Tracker, TrackerStats};

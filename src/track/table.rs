@@ -1,4 +1,5 @@
-//! The live tracks: one vector in id order, with an id → position map.
+//! The live tracks: what a track is ([`Track`]), and the table that holds them, one vector
+//! in id order with an id → position map.
 //!
 //! Why not a `BTreeMap<u64, Track>`: every AIS report and every plot update looks a track
 //! up by id, and on a 2,000-vessel strait those B-tree searches (a dozen key comparisons
@@ -8,8 +9,69 @@
 //! in the same order as before, so outputs are unchanged. Tracks leave only in batches (at
 //! housekeeping), when the map is rebuilt.
 
-use super::manager::Track;
+use super::kalman::State;
+use crate::time::EventTime;
 use rustc_hash::FxHashMap;
+
+#[derive(Clone, Debug)]
+pub struct Track {
+    pub id: u64,
+    pub state: State,
+    /// Time of `state`.
+    pub t: EventTime,
+    pub confirmed: bool,
+    /// Log-likelihood ratio of "real target" over "clutter".
+    pub score: f64,
+    /// Faded sum of its plots' squared Mahalanobis distances
+    /// ([`NIS_FADE`](super::updater::NIS_FADE)): manoeuvre detection.
+    pub nis: f64,
+    pub hits: u32,
+    pub born: EventTime,
+    pub last_hit: EventTime,
+    pub mmsi: Option<u32>,
+}
+
+impl Track {
+    /// The id operators see (`T` and the number), built without allocating or going
+    /// through `fmt` (which cost 3 % of the load-scene replay).
+    pub fn label(&self) -> compact_str::CompactString {
+        let mut digits = itoa::Buffer::new();
+        let mut s = compact_str::CompactString::const_new("T");
+        s.push_str(digits.format(self.id));
+        s
+    }
+    pub fn pos(&self) -> (f64, f64) {
+        let x = self.state.state();
+        (x[0], x[1])
+    }
+    pub fn vel(&self) -> (f64, f64) {
+        let x = self.state.state();
+        (x[2], x[3])
+    }
+    pub fn speed_mps(&self) -> f64 {
+        let (vx, vy) = self.vel();
+        // Not `hypot`: speeds never overflow, and libm's hypot was 4 % of all instructions.
+        (vx * vx + vy * vy).sqrt()
+    }
+    /// Takes a filtered state from a contact at `t`.
+    pub(super) fn accept(&mut self, state: State, t: EventTime) {
+        self.state = state;
+        self.t = t;
+        self.last_hit = t;
+        self.hits += 1;
+    }
+
+    /// Course over ground, degrees clockwise from grid north, in [0, 360).
+    pub fn course_deg(&self) -> f64 {
+        let (vx, vy) = self.vel();
+        let c = vx.atan2(vy).to_degrees();
+        if c < 0.0 {
+            c + 360.0
+        } else {
+            c
+        }
+    }
+}
 
 #[derive(Default)]
 pub struct TrackTable {
@@ -66,8 +128,6 @@ impl TrackTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::time::EventTime;
-    use crate::track::kalman::State;
     use nalgebra::{Matrix4, Vector4};
 
     fn track(id: u64) -> Track {

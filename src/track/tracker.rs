@@ -1,0 +1,393 @@
+//! The tracker: one scan of plots, or one AIS report, through the components in turn, as
+//! Stone Soup's trackers do — predict ([`Predictor`]), hypothesise ([`Hypothesiser`]: gate
+//! with a grid over predicted positions, never all tracks × all plots), associate
+//! ([`associate`]: Kuhn–Munkres per cluster, confirmed tracks first), update ([`Updater`]),
+//! initiate and confirm ([`Initiator`]), fuse identities ([`Identities`]), delete
+//! ([`Deleter`]). Each component has its own file and tests; this file only sequences them
+//! and keeps what a scan must be able to take back.
+//!
+//! Tracks live in an id-ordered table (`table.rs`) so every iteration is in a fixed order:
+//! the same input always gives the same tracks, whatever the hash seed.
+
+use super::associator::associate;
+use super::deleter::Deleter;
+use super::hypothesiser::Hypothesiser;
+use super::identity::Identities;
+use super::initiator::Initiator;
+use super::measurement::{AisMeasurement, Measurement};
+use super::predictor::{Motion, Predictor};
+use super::table::{Track, TrackTable};
+use super::updater::Updater;
+use crate::config::{AisConfig, TrackerConfig};
+use crate::time::EventTime;
+
+/// What the tracker did, for metrics.
+#[derive(Default, Clone, Debug, PartialEq)]
+pub struct TrackerStats {
+    pub initiated: u64,
+    pub confirmed: u64,
+    pub deleted: u64,
+    pub out_of_sequence: u64,
+    /// New tracks refused because `max_tracks` was reached.
+    pub refused: u64,
+}
+
+#[derive(Debug)]
+pub enum AisOutcome {
+    /// The track was updated with the report.
+    Updated(u64),
+    /// The report was older than the track's state: identity kept, position not applied.
+    OutOfSequence(u64),
+    Refused,
+}
+
+pub struct Tracker {
+    max_tracks: usize,
+    gate: f64,
+    ais_pos_var: f64,
+    predictor: Predictor,
+    hypothesiser: Hypothesiser,
+    updater: Updater,
+    initiator: Initiator,
+    deleter: Deleter,
+    identities: Identities,
+    tracks: TrackTable,
+    next_id: u64,
+    pub stats: TrackerStats,
+    /// Per plot of the last scan: in no confirmed track's gate (a clutter candidate).
+    unclaimed: Vec<bool>,
+    /// Per plot of the last scan: the track that took it (updated or started by it).
+    taken_by: Vec<Option<u64>>,
+    /// While a scan is open (see [`begin_scan`](Self::begin_scan)): how to take it back.
+    undo: Option<ScanUndo>,
+}
+
+/// What the tracker was before the open scan: the tracks its plots updated, as they were,
+/// and the first id its plots could start.
+struct ScanUndo {
+    next_id: u64,
+    stats: TrackerStats,
+    before: Vec<Track>,
+}
+
+impl Tracker {
+    pub fn new(cfg: TrackerConfig, ais: AisConfig) -> Self {
+        let predictor = Predictor::new(cfg.process_noise, cfg.manoeuvre_noise);
+        Tracker {
+            max_tracks: cfg.max_tracks,
+            gate: cfg.gate_chi2,
+            ais_pos_var: ais.sigma_m.powi(2),
+            predictor,
+            hypothesiser: Hypothesiser::new(predictor, cfg.gate_chi2, cfg.coast_s),
+            updater: Updater::new(predictor, ais.sigma_m, ais.velocity_sigma_mps),
+            initiator: Initiator::new(&cfg, &ais),
+            deleter: Deleter::new(&cfg),
+            identities: Identities::default(),
+            tracks: TrackTable::default(),
+            next_id: 1,
+            stats: TrackerStats::default(),
+            unclaimed: Vec::new(),
+            taken_by: Vec::new(),
+            undo: None,
+        }
+    }
+
+    /// Opens a scan: from here until [`end_scan`](Self::end_scan), [`plots`](Self::plots)
+    /// remembers what it changes so that [`rollback_scan`](Self::rollback_scan) can take it
+    /// back. Why: a scan may come as several sector messages, and a track near a sector
+    /// boundary must get the plot an assignment over the whole scan would give it, whatever
+    /// the message boundaries (issue 3: batching changes no track).
+    pub fn begin_scan(&mut self) {
+        self.undo = Some(ScanUndo {
+            next_id: self.next_id,
+            stats: self.stats.clone(),
+            before: Vec::new(),
+        });
+    }
+
+    /// Takes back every plot of the open scan: tracks it started are gone, tracks it
+    /// updated are as they were, counters too; `updated` sees each updated track as the
+    /// scan left it, before it is put back. The scan stays open.
+    pub fn rollback_scan(&mut self, mut updated: impl FnMut(&Track)) {
+        let Some(u) = &mut self.undo else { return };
+        let mut started = Vec::new();
+        let first = u.next_id;
+        self.tracks.remove_where(|tr| tr.id >= first, &mut started);
+        for tr in &started {
+            self.identities.forget(tr);
+        }
+        for tr in u.before.drain(..) {
+            let now = self
+                .tracks
+                .get_mut(tr.id)
+                .expect("an updated track outlives its scan");
+            updated(now);
+            *now = tr;
+        }
+        self.next_id = u.next_id;
+        self.stats = u.stats.clone();
+    }
+
+    /// Closes the open scan: what it did stays.
+    pub fn end_scan(&mut self) {
+        self.undo = None;
+    }
+
+    /// For each plot of the last [`plots`](Self::plots) call: whether it fell in no
+    /// confirmed track's gate. Those are what a clutter map learns from; plots of real
+    /// targets being tracked (and their splits) never count as clutter.
+    pub fn unclaimed(&self) -> &[bool] {
+        &self.unclaimed
+    }
+
+    /// For each plot of the last [`plots`](Self::plots) call: the track it updated or
+    /// started, if any. A clutter map asks later whether that track was confirmed.
+    pub fn taken_by(&self) -> &[Option<u64>] {
+        &self.taken_by
+    }
+
+    pub fn get(&self, id: u64) -> Option<&Track> {
+        self.tracks.get(id)
+    }
+
+    pub fn tracks(&self) -> impl Iterator<Item = &Track> {
+        self.tracks.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.tracks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tracks.is_empty()
+    }
+
+    /// Processes the plots of one scan; pushes the ids of tracks it updated.
+    pub fn plots(&mut self, plots: &[Measurement], updated: &mut Vec<u64>) {
+        self.unclaimed.clear();
+        self.taken_by.clear();
+        self.taken_by.resize(plots.len(), None);
+        if plots.is_empty() {
+            return;
+        }
+        let h = self.hypothesiser.hypothesise(&self.tracks, plots);
+        self.unclaimed.extend(h.near_confirmed.iter().map(|&n| !n));
+        let no_plot = self.hypothesiser.max_cost();
+        for e in associate(h.edges, &mut self.taken_by, no_plot) {
+            let motion = if e.manoeuvre {
+                Motion::Manoeuvre
+            } else {
+                Motion::Steady
+            };
+            self.update_with_plot(e.track, &plots[e.plot], motion);
+            updated.push(e.track);
+        }
+        for (j, p) in plots.iter().enumerate() {
+            if self.taken_by[j].is_some() || h.near_confirmed[j] {
+                continue;
+            }
+            if h.oos_only[j] && !h.has_edge[j] {
+                self.stats.out_of_sequence += 1;
+                continue;
+            }
+            if h.has_edge[j] {
+                // Lost the assignment to another plot of a tentative track: a split.
+                continue;
+            }
+            self.taken_by[j] = self.initiate(p);
+        }
+    }
+
+    fn update_with_plot(&mut self, id: u64, p: &Measurement, motion: Motion) {
+        let tr = self.tracks.get_mut(id).expect("assigned track exists");
+        if let Some(u) = &mut self.undo {
+            // A track takes one plot per scan, so this is its state before the scan.
+            u.before.push(tr.clone());
+        }
+        self.updater.plot(tr, p, motion);
+        if self.initiator.review(tr) {
+            self.stats.confirmed += 1;
+        }
+    }
+
+    fn new_id(&mut self) -> Option<u64> {
+        if self.tracks.len() >= self.max_tracks {
+            self.stats.refused += 1;
+            return None;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.stats.initiated += 1;
+        Some(id)
+    }
+
+    fn initiate(&mut self, p: &Measurement) -> Option<u64> {
+        let id = self.new_id()?;
+        self.tracks.push(self.initiator.from_plot(id, p));
+        self.identities.add_anonymous(id);
+        Some(id)
+    }
+
+    /// Applies an AIS position report: updates the vessel's track, or gives its identity to
+    /// the radar track it matches, or starts a confirmed track for it.
+    pub fn ais(&mut self, m: &AisMeasurement) -> AisOutcome {
+        let id = match self.identities.track_of(m.mmsi) {
+            Some(id) => id,
+            None => {
+                let found = self.identities.candidate(
+                    &self.tracks,
+                    &self.predictor,
+                    m,
+                    self.ais_pos_var,
+                    self.gate,
+                );
+                match found {
+                    Some(id) => {
+                        let tr = self.tracks.get_mut(id).expect("matched track exists");
+                        tr.mmsi = Some(m.mmsi);
+                        if !tr.confirmed {
+                            tr.confirmed = true;
+                            self.stats.confirmed += 1;
+                        }
+                        self.identities.fuse(m.mmsi, id);
+                        id
+                    }
+                    None => return self.initiate_ais(m),
+                }
+            }
+        };
+        let tr = self
+            .tracks
+            .get_mut(id)
+            .expect("identities name only live tracks");
+        if m.t < tr.t {
+            self.stats.out_of_sequence += 1;
+            return AisOutcome::OutOfSequence(id);
+        }
+        self.updater.ais(tr, m);
+        AisOutcome::Updated(id)
+    }
+
+    fn initiate_ais(&mut self, m: &AisMeasurement) -> AisOutcome {
+        let Some(id) = self.new_id() else {
+            return AisOutcome::Refused;
+        };
+        self.stats.confirmed += 1;
+        self.tracks.push(self.initiator.from_ais(id, m));
+        self.identities.fuse(m.mmsi, id);
+        AisOutcome::Updated(id)
+    }
+
+    /// Deletes tracks that have gone without contact too long at event time `now`.
+    pub fn expire(&mut self, now: EventTime, deleted: &mut Vec<Track>) {
+        let first = deleted.len();
+        let deleter = &self.deleter;
+        self.tracks
+            .remove_where(|tr| deleter.is_lost(tr, now), deleted);
+        for tr in &deleted[first..] {
+            self.identities.forget(tr);
+            self.stats.deleted += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::EventTime;
+
+    fn meas(t: f64, x: f64, y: f64) -> Measurement {
+        Measurement {
+            t: EventTime((t * 1e6) as i64),
+            z: [x, y],
+            r: [[225.0, 0.0], [0.0, 225.0]],
+            pd: 0.8,
+            clutter_density: 5.0 / (std::f64::consts::PI * 24e3 * 24e3),
+        }
+    }
+
+    /// A scan processed in two parts, the first taken back before the whole, leaves the
+    /// tracker exactly as one pass over the whole scan does: tracks, ids, counters.
+    #[test]
+    fn a_rolled_back_sector_leaves_no_trace() {
+        let snapshot = |tr: &Tracker| {
+            let tracks: Vec<String> = tr.tracks().map(|t| format!("{t:?}")).collect();
+            (tracks, tr.next_id, tr.stats.clone(), tr.identities.clone())
+        };
+        let (mut whole, mut split) = (
+            Tracker::new(TrackerConfig::default(), AisConfig::default()),
+            Tracker::new(TrackerConfig::default(), AisConfig::default()),
+        );
+        let mut upd = vec![];
+        for k in 0..8 {
+            let t = k as f64 * 2.5;
+            // Two boats 60 m apart and a clutter plot; the sector seam between the boats.
+            let scan = [
+                meas(t, 3.0 * t, 0.0),
+                meas(t, 3.0 * t + 60.0, 10.0),
+                meas(t, -4000.0 + 500.0 * k as f64, 7000.0),
+            ];
+            whole.begin_scan();
+            whole.plots(&scan, &mut upd);
+            whole.end_scan();
+            split.begin_scan();
+            split.plots(&scan[..1], &mut upd);
+            split.rollback_scan(|_| {});
+            split.plots(&scan, &mut upd);
+            split.end_scan();
+            assert_eq!(snapshot(&whole), snapshot(&split), "scan {k}");
+        }
+        assert!(whole.tracks().any(|t| t.confirmed));
+    }
+
+    #[test]
+    fn confirms_a_target_in_three_scans_and_keeps_its_id() {
+        let mut tr = Tracker::new(TrackerConfig::default(), AisConfig::default());
+        let mut upd = vec![];
+        for k in 0..10 {
+            let t = k as f64 * 2.5;
+            tr.plots(
+                &[
+                    meas(t, 3.0 * t, 0.0),
+                    meas(
+                        t,
+                        5000.0 + 100.0 * k as f64 * (k % 2) as f64,
+                        9000.0 * (k % 3) as f64,
+                    ),
+                ],
+                &mut upd,
+            );
+            if k == 2 {
+                let c: Vec<_> = tr.tracks().filter(|t| t.confirmed).map(|t| t.id).collect();
+                assert_eq!(c, vec![1], "the real target, confirmed on its third plot");
+            }
+        }
+        let confirmed: Vec<_> = tr.tracks().filter(|t| t.confirmed).collect();
+        assert_eq!(confirmed.len(), 1, "clutter never confirmed");
+        assert!((confirmed[0].vel().0 - 3.0).abs() < 0.5);
+    }
+
+    #[test]
+    fn ais_identity_joins_radar_track_and_old_reports_are_counted() {
+        let mut tr = Tracker::new(TrackerConfig::default(), AisConfig::default());
+        let mut upd = vec![];
+        for k in 0..4 {
+            tr.plots(&[meas(k as f64 * 2.5, 0.0, 0.0)], &mut upd);
+        }
+        let m = AisMeasurement {
+            t: EventTime(6_000_000),
+            mmsi: 227006760,
+            z: [10.0, 5.0],
+            vel: None,
+        };
+        assert!(matches!(tr.ais(&m), AisOutcome::OutOfSequence(1)));
+        assert_eq!(tr.get(1).unwrap().mmsi, Some(227006760));
+        assert_eq!(tr.stats.out_of_sequence, 1);
+        let m2 = AisMeasurement {
+            t: EventTime(9_000_000),
+            ..m
+        };
+        assert!(matches!(tr.ais(&m2), AisOutcome::Updated(1)));
+        assert_eq!(tr.len(), 1);
+    }
+}
