@@ -15,6 +15,16 @@
 //! deterministic and driven only by the event time carried in the messages. Adapters in
 //! [`io`] own the sockets, files, clocks and tasks. Offline replay, live replay and tests
 //! therefore produce the same tracks and alerts from the same input.
+//!
+//! ## Where things are, and why
+//!
+//! - The core: [`config`], [`contact`], [`time`], [`recording`] (the format, not the files),
+//!   [`decode`], [`geo`], [`track`], [`behaviour`], [`engine`]. It never imports what is
+//!   below; `tests/layout.rs` fails if it does, or if any import closes a cycle.
+//! - [`metrics`]: the Prometheus observer, fed the core's outputs and counts as plain data.
+//! - [`io`]: the adapters, and the commands built from them (`run`, `replay`, `record`).
+//! - [`training`]: the second product, for trainers and tests — simulate a scene, replay
+//!   it, score it against its truth, draw it.
 
 pub mod behaviour;
 pub mod config;
