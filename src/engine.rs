@@ -12,6 +12,7 @@ use crate::behaviour::loiter::{Loiter, TrackView};
 use crate::behaviour::AlertEvent;
 use crate::config::{Config, RadarConfig};
 use crate::contact::{AisReport, Decoded, PlotPos, RadarScan};
+use crate::decode::time_check::TimeWindow;
 use crate::decode::{DecodeError, Decoder};
 use crate::geo::frame::LocalFrame;
 use crate::geo::zones::ZoneIndex;
@@ -440,18 +441,27 @@ impl Engine {
         // scan, QoS 1) is the same detection, not a second one.
         let key = |m: &Measurement| (m.t, m.z[0].to_bits(), m.z[1].to_bits());
         let earlier: rustc_hash::FxHashSet<_> = open.meas.iter().map(key).collect();
+        // Only plots that could be placed say what time it is: a scan whose every plot was
+        // rejected moves no clock. A scan without plots (the radar saw nothing) does.
+        let mut placed = false;
         for (index, p) in scan.plots.iter().enumerate() {
             match geom.measurement(p.pos, p.t, &self.frame) {
-                Ok(m) if earlier.contains(&key(&m)) => {}
-                Ok(m) => open.meas.push(m),
+                Ok(m) => {
+                    placed = true;
+                    out.event_time = out.event_time.max(Some(p.t));
+                    if !earlier.contains(&key(&m)) {
+                        open.meas.push(m);
+                    }
+                }
                 Err(reason) => out.rejects.push(DecodeError::BadPlot {
                     index,
                     reason: reason.to_string(),
                 }),
             }
-            out.event_time = out.event_time.max(Some(p.t));
         }
-        out.event_time = out.event_time.max(Some(scan.t));
+        if placed || scan.plots.is_empty() {
+            out.event_time = out.event_time.max(Some(scan.t));
+        }
         if let Some(map) = &mut self.clutter {
             // Learn what has come due: plots whose track was not confirmed in time.
             let now = open.meas.iter().map(|m| m.t).max().unwrap_or(scan.t);
@@ -587,7 +597,11 @@ impl Pipeline {
         let sensor_ids: Vec<String> = cfg.radar.iter().map(|r| r.id.clone()).collect();
         Pipeline {
             decoder: Decoder::new(&cfg.mqtt.prefix, &sensor_ids, cfg.limits.max_payload_bytes)
-                .with_max_plots(cfg.limits.max_plots_per_message),
+                .with_max_plots(cfg.limits.max_plots_per_message)
+                .with_time_window(
+                    TimeWindow::new(cfg.limits.max_future_s, cfg.limits.max_age_s),
+                    force_exercise,
+                ),
             live: Engine::new(cfg, index.clone(), frame.clone(), false),
             exercise: Engine::new(cfg, index, frame, true),
             force_exercise,
@@ -676,7 +690,11 @@ impl Pipeline {
             return &self.out;
         };
         out.kind = Some(match kind {
-            crate::decode::TopicKind::Radar(_) => "radar",
+            crate::decode::TopicKind::Radar(name) => {
+                // Known from the topic, so that a rejected message is put down to its sensor.
+                out.sensor = self.decoder.sensor_index(name);
+                "radar"
+            }
             crate::decode::TopicKind::Ais(_) => "ais",
         });
         match self
@@ -687,9 +705,6 @@ impl Pipeline {
                 out.accepted = true;
                 out.contacts = d.contacts();
                 out.exercise = self.force_exercise || d.exercise();
-                if let Decoded::Radar(r) = &d {
-                    out.sensor = Some(r.sensor);
-                }
                 let engine = if out.exercise {
                     &mut self.exercise
                 } else {

@@ -27,6 +27,8 @@ pub struct Metrics {
     pub alerts_active: IntGaugeVec,
     pub alert_dwell: Histogram,
     pub last_contact: prometheus::GaugeVec,
+    pub clock_offset: prometheus::GaugeVec,
+    pub sensor_rejected: IntCounterVec,
     pub processing: Histogram,
     pub event_lag: Histogram,
     pub mqtt_connected: IntGauge,
@@ -44,7 +46,16 @@ struct SensorSeries {
     messages: IntCounter,
     contacts: IntCounter,
     last_contact: prometheus::Gauge,
+    clock_offset: prometheus::Gauge,
+    rejected: IntCounter,
+    /// The offset has a first reading (the average starts from it, not from 0).
+    offset_seen: std::sync::atomic::AtomicBool,
 }
+
+/// Weight of each message in a sensor's smoothed clock offset: the offset of one message
+/// includes network and queueing delay; over ~20 messages (a minute of a radar) that
+/// jitter averages out and a drifting clock shows.
+const OFFSET_WEIGHT: f64 = 0.05;
 
 /// Gauges (tracks, active alerts) are refreshed at most this often, and at once when an
 /// alert is raised or cleared.
@@ -145,6 +156,20 @@ impl Metrics {
                 r.register(Box::new(g.clone())).expect("registered once");
                 g
             },
+            clock_offset: {
+                let g = prometheus::GaugeVec::new(
+                    Opts::new("vigie_sensor_clock_offset_seconds", "Smoothed event time minus receive time of each sensor's messages: above 0 its clock runs ahead, below 0 it is late (rejected beyond limits.max_future_s / max_age_s)"),
+                    &["sensor"],
+                ).expect("valid");
+                r.register(Box::new(g.clone())).expect("registered once");
+                g
+            },
+            sensor_rejected: counter_vec(
+                &r,
+                "vigie_sensor_rejected_total",
+                "Contacts and messages rejected, by the sensor whose topic they came on (AIS sources together)",
+                &["sensor"],
+            ),
             processing: histogram(
                 &r,
                 "vigie_processing_seconds",
@@ -196,6 +221,9 @@ impl Metrics {
             messages: m.messages.with_label_values(&[kind, s]),
             contacts: m.contacts.with_label_values(&[kind, s]),
             last_contact: m.last_contact.with_label_values(&[s]),
+            clock_offset: m.clock_offset.with_label_values(&[s]),
+            rejected: m.sensor_rejected.with_label_values(&[s]),
+            offset_seen: Default::default(),
         };
         let mut per_sensor: Vec<SensorSeries> =
             sensor_ids.iter().map(|s| series("radar", s)).collect();
@@ -242,6 +270,21 @@ impl Metrics {
             s.messages.inc();
             s.contacts.inc_by(out.contacts as u64);
             s.last_contact.set(t_rx.0 as f64 * 1e-6);
+            if let Some(t) = out.event_time {
+                let offset = t.secs_since(t_rx);
+                let first = !s
+                    .offset_seen
+                    .swap(true, std::sync::atomic::Ordering::Relaxed);
+                let old = s.clock_offset.get();
+                s.clock_offset.set(if first {
+                    offset
+                } else {
+                    old + OFFSET_WEIGHT * (offset - old)
+                });
+            }
+        }
+        if let Some(s) = series {
+            s.rejected.inc_by(out.rejects.len() as u64);
         }
         for r in &out.rejects {
             self.rejected.with_label_values(&[r.reason()]).inc();

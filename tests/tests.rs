@@ -8,6 +8,7 @@ mod faults;
 mod layout;
 mod monitoring;
 mod mosquitto;
+mod time_checks;
 mod util;
 
 use serde_json::Value;

@@ -292,6 +292,12 @@ pub struct LimitsConfig {
     /// A radar message with more plots than this is rejected whole (a real scan sector
     /// holds tens to hundreds).
     pub max_plots_per_message: usize,
+    /// A contact stamped more than this after it was received is rejected (`future_time`):
+    /// a sensor with a wrong clock, or anyone who can publish, must not move event time
+    /// ahead for everyone (contract §1).
+    pub max_future_s: f64,
+    /// A contact stamped more than this before it was received is rejected (`stale_time`).
+    pub max_age_s: f64,
 }
 
 impl Default for LimitsConfig {
@@ -299,6 +305,8 @@ impl Default for LimitsConfig {
         LimitsConfig {
             max_payload_bytes: 256 * 1024,
             max_plots_per_message: 4096,
+            max_future_s: 5.0,
+            max_age_s: 600.0,
         }
     }
 }
@@ -634,6 +642,8 @@ impl Config {
             ("ais.sigma_m", self.ais.sigma_m),
             ("ais.velocity_sigma_mps", self.ais.velocity_sigma_mps),
             ("mqtt.track_interval_s", self.mqtt.track_interval_s),
+            ("limits.max_future_s", self.limits.max_future_s),
+            ("limits.max_age_s", self.limits.max_age_s),
         ] {
             if !(v.is_finite() && v > 0.0) {
                 return bad(k, format!("= {v} must be > 0"), "give a positive number");

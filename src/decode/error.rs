@@ -40,6 +40,19 @@ pub enum DecodeError {
     Fragment { line: usize, num: u8, total: u8 },
     #[error("AIS message body: {0}")]
     AisBody(String),
+    /// Contract §1: event time checked against receive time.
+    #[error("contact {index}: stamped {ahead_s:.1} s after it was received (limit limits.max_future_s = {max_s} s): the sensor's clock is ahead")]
+    FutureTime {
+        index: usize,
+        ahead_s: f64,
+        max_s: f64,
+    },
+    #[error("contact {index}: stamped {behind_s:.1} s before it was received (limit limits.max_age_s = {max_s} s): the sensor's clock is behind, or the contact was held back")]
+    StaleTime {
+        index: usize,
+        behind_s: f64,
+        max_s: f64,
+    },
 }
 
 impl DecodeError {
@@ -61,6 +74,8 @@ impl DecodeError {
             DecodeError::Nmea { .. } => "nmea_malformed",
             DecodeError::Fragment { .. } => "nmea_fragment",
             DecodeError::AisBody(_) => "ais_body",
+            DecodeError::FutureTime { .. } => "future_time",
+            DecodeError::StaleTime { .. } => "stale_time",
         }
     }
 
@@ -81,5 +96,15 @@ impl DecodeError {
         "nmea_malformed",
         "nmea_fragment",
         "ais_body",
+        "future_time",
+        "stale_time",
     ];
+
+    /// A rejection of a contact's time (its sensor's clock, not its format).
+    pub fn is_time(&self) -> bool {
+        matches!(
+            self,
+            DecodeError::FutureTime { .. } | DecodeError::StaleTime { .. }
+        )
+    }
 }

@@ -9,12 +9,14 @@ mod error;
 pub mod lex;
 pub mod nmea;
 pub mod radar;
+pub mod time_check;
 
 pub use error::DecodeError;
 
 use crate::contact::{AisBatch, Decoded};
 use crate::time::EventTime;
 use std::collections::HashMap;
+use time_check::TimeWindow;
 
 /// What a topic names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +36,11 @@ pub struct Decoder {
     /// An emptied report list handed back by [`recycle`](Self::recycle), reused by the next
     /// AIS message instead of a new allocation.
     spare_reports: Vec<crate::contact::AisReport>,
+    /// Contract §1's check of event time against receive time; none until
+    /// [`with_time_window`](Self::with_time_window).
+    window: Option<TimeWindow>,
+    /// Whether exercise-marked messages are checked too (see [`with_time_window`](Self::with_time_window)).
+    window_on_exercise: bool,
 }
 
 impl Decoder {
@@ -50,7 +57,29 @@ impl Decoder {
             max_payload,
             max_plots: usize::MAX,
             spare_reports: Vec::new(),
+            window: None,
+            window_on_exercise: false,
         }
+    }
+
+    /// Rejects contacts stamped too far from their receive time (see [`time_check`]).
+    ///
+    /// `on_exercise`: whether messages marked as exercise data are checked too. Offline
+    /// (every recording line has its receive time, `t_rx`) they are. Live, a replay (`vigie
+    /// replay --mqtt`) publishes a recording of another day at any speed, so its contacts'
+    /// times say nothing about their arrival: they are exempt, and can harm nothing but the
+    /// exercise engine, which never touches a live track and whose every alert says
+    /// `exercise: true`.
+    pub fn with_time_window(mut self, window: TimeWindow, on_exercise: bool) -> Self {
+        self.window = Some(window);
+        self.window_on_exercise = on_exercise;
+        self
+    }
+
+    /// The time window, if it applies to `d`.
+    fn window_for(&self, d: &Decoded) -> Option<TimeWindow> {
+        self.window
+            .filter(|_| self.window_on_exercise || !d.exercise())
     }
 
     /// Rejects whole radar messages with more plots than this: a flood of plots would
@@ -71,6 +100,11 @@ impl Decoder {
                 self.spare_reports = a.reports;
             }
         }
+    }
+
+    /// The configuration index of a plot sensor.
+    pub fn sensor_index(&self, id: &str) -> Option<usize> {
+        self.sensors.get(id).copied()
     }
 
     /// Splits a topic into its kind and sensor/source name.
@@ -131,7 +165,11 @@ impl Decoder {
                         max: self.max_plots,
                     });
                 }
-                Ok(Decoded::Radar(scan))
+                let mut d = Decoded::Radar(scan);
+                if let Some(w) = self.window_for(&d) {
+                    w.apply(&mut d, t_rx, rejects)?;
+                }
+                Ok(d)
             }
             TopicKind::Ais(source) => {
                 let mut batch = AisBatch {
@@ -144,7 +182,14 @@ impl Decoder {
                     let text = std::str::from_utf8(payload).map_err(|_| DecodeError::NotUtf8)?;
                     self.nmea.feed(source, text, t_rx, &mut batch, rejects);
                 }
-                Ok(Decoded::Ais(batch))
+                let mut d = Decoded::Ais(batch);
+                if let Some(w) = self.window_for(&d) {
+                    if let Err(e) = w.apply(&mut d, t_rx, rejects) {
+                        self.recycle(d);
+                        return Err(e);
+                    }
+                }
+                Ok(d)
             }
         }
     }

@@ -79,6 +79,7 @@ fn decode_with(
         Some(s) => EventTime::parse_rfc3339(s)?,
         None => t_rx,
     };
+    let before = rejects.len();
     let mut scan = RadarScan {
         sensor,
         t,
@@ -109,6 +110,11 @@ fn decode_with(
                 Err(reason) => rejects.push(DecodeError::BadPlot { index: 0, reason }),
             }
         }
+    }
+    // Plots came and none was usable: a message with nothing in it, not a scan in which
+    // the radar saw nothing (which would say what time it is; this must move no clock).
+    if scan.plots.is_empty() && rejects.len() > before {
+        return Err(rejects.pop().expect("a plot was rejected"));
     }
     Ok(scan)
 }

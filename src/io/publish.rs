@@ -10,18 +10,30 @@ use std::collections::HashMap;
 
 /// Logs rejections without letting a flood of garbage flood the log: each reason is logged
 /// at its 1st, 10th, 100th, … occurrence with the running count; the rest at debug level.
-/// Every rejection is counted in metrics regardless.
+/// A contact's time rejected (contract §1) is logged once per topic and reason per minute
+/// instead, with how many since: a sensor whose clock is wrong says so every minute, for as
+/// long as it lasts. Every rejection is counted in metrics regardless.
 #[derive(Default)]
 pub struct RejectLog {
     counts: HashMap<&'static str, u64>,
+    /// Per (reason, topic): when last logged, and how many since.
+    times: HashMap<(&'static str, String), (Option<std::time::Instant>, u64)>,
 }
+
+/// Topics remembered for the once-a-minute time log (AIS source names are free topic
+/// levels; past this many, the oldest memory is dropped and that topic logs again).
+const MAX_TIME_TOPICS: usize = 1024;
 
 impl RejectLog {
     pub fn log(&mut self, topic: &str, out: &Outputs) {
         for r in &out.rejects {
+            let topic: String = topic.chars().take(120).collect();
+            if r.is_time() {
+                self.log_time(topic, r);
+                continue;
+            }
             let n = self.counts.entry(r.reason()).or_insert(0);
             *n += 1;
-            let topic: String = topic.chars().take(120).collect();
             if is_power_of_ten(*n) {
                 tracing::warn!(
                     reason = r.reason(),
@@ -33,7 +45,35 @@ impl RejectLog {
             }
         }
     }
+
+    fn log_time(&mut self, topic: String, r: &crate::decode::DecodeError) {
+        let now = std::time::Instant::now();
+        if self.times.len() >= MAX_TIME_TOPICS {
+            self.times.clear();
+        }
+        let e = self
+            .times
+            .entry((r.reason(), topic.clone()))
+            .or_insert((None, 0));
+        e.1 += 1;
+        if e.0
+            .is_none_or(|last| now.duration_since(last) >= TIME_LOG_EVERY)
+        {
+            tracing::warn!(
+                reason = r.reason(),
+                since_last = e.1,
+                "rejected contact time on {topic}: {r} ({} such in the last minute or since the first)",
+                e.1
+            );
+            *e = (Some(now), 0);
+        } else {
+            tracing::debug!(reason = r.reason(), "rejected contact time on {topic}: {r}");
+        }
+    }
 }
+
+/// How often a topic's rejected contact times are reported.
+const TIME_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 fn is_power_of_ten(mut n: u64) -> bool {
     while n >= 10 && n.is_multiple_of(10) {
