@@ -421,8 +421,11 @@ async fn tls_password_and_acl_let_in_only_whom_they_should() {
 
     // The ACL: the sensor may publish its plots but not read status or alerts; the centre
     // reads but cannot inject contacts.
-    let plot =
-        br#"{"sensor":"gris-nez","t":"2026-03-14T05:00:00Z","range_m":1000,"bearing_deg":200}"#;
+    let plot = format!(
+        r#"{{"sensor":"gris-nez","t":"{}","range_m":1000,"bearing_deg":200}}"#,
+        now_rfc(0.0)
+    );
+    let plot = plot.as_bytes();
     let contacts = || {
         h.metrics
             .contacts

@@ -194,3 +194,10 @@ pub async fn start_ready(cfg: Config) -> vigie::io::run::ServiceHandle {
     );
     h
 }
+
+/// Now, `offset_s` from now, in the contract's time form: live contacts must carry times
+/// near their arrival (contract §1), so tests that publish contacts of their own stamp them
+/// so.
+pub fn now_rfc(offset_s: f64) -> String {
+    vigie::EventTime::now().plus_secs(offset_s).to_rfc3339()
+}

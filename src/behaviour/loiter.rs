@@ -1,13 +1,17 @@
-//! Loiter detection: a track confined to a small circle inside one interception zone for
+//! Loiter detection: a track confined to a small circle inside one interception strip for
 //! long enough raises `taxi_boat_pickup` (contract §4).
 //!
 //! Works on the *filtered* track (not raw plots), so plot noise and missed detections do not
-//! break a dwell. Confinement is tested with the minimum enclosing circle of the positions
-//! over the last `loiter_dwell_s`, at most about a third of them under way (above `underway_kn`): stopped,
-//! drifting and slow circling all pass; a transit, or a short stop between two runs, does
-//! not; and a low speed alone is never enough. Hysteresis (clear only after
-//! `clear_outside_s` outside the zone or `clear_underway_s` above `underway_kn`) makes one
-//! pickup one alert, not a flicker.
+//! break a dwell. Over the last `loiter_dwell_s` the track must have stayed in one strip of
+//! touching zones, its positions must fit in a circle of `loiter_radius_m` (minimum
+//! enclosing circle), it must have made good at most that radius (net displacement from the
+//! window's start), and at most about a third of its samples may be under way (above
+//! `underway_kn`): stopped, drifting and slow circling all pass; a transit, even a slow one,
+//! or a short stop between two runs, does not; and a low speed alone is never enough. The
+//! alert names the zone where the boat spent most of the window, so a boat on the line
+//! between two beaches is one alert whichever side its estimate jitters to. Hysteresis
+//! (clear only after `clear_outside_s` outside the strip or `clear_underway_s` above
+//! `underway_kn`) makes one pickup one alert, not a flicker.
 
 use super::alert::{AlertEvent, AlertState, ZoneRef, KIND_TAXI_BOAT};
 use crate::config::AlertsConfig;
@@ -60,13 +64,17 @@ struct PerTrack {
     /// Has moved away from where it was first confirmed: a buoy never does.
     moved: bool,
     zone: Option<usize>,
-    /// (time, x, y, speed m/s) since entering the zone, one per `SAMPLE_SPACING_S`.
-    samples: VecDeque<(EventTime, f64, f64, f64)>,
+    /// (time, x, y, speed m/s, zone) since entering the zone's strip, one per
+    /// `SAMPLE_SPACING_S`.
+    samples: VecDeque<Sample>,
     outside_since: Option<EventTime>,
     fast_since: Option<EventTime>,
     last: (f64, f64, f64, Option<u32>),
     alert: Option<Active>,
 }
+
+/// A filtered position of a track in a zone: time, x, y, speed (m/s), zone index.
+type Sample = (EventTime, f64, f64, f64, usize);
 
 pub struct Loiter {
     cfg: AlertsConfig,
@@ -168,9 +176,19 @@ impl Loiter {
     /// nothing is lost when the file's order changes. Dwell windows in zones that still
     /// exist are kept.
     pub fn remap_zones(&mut self, old: &ZoneIndex, new: &ZoneIndex) {
+        let remap = |i: usize| new.index_of(&old.zones()[i].id);
         for p in self.tracks.values_mut() {
-            p.zone = p.zone.and_then(|i| new.index_of(&old.zones()[i].id));
-            if p.zone.is_none() {
+            p.zone = p.zone.and_then(remap);
+            let mut lost = p.zone.is_none();
+            for s in p.samples.iter_mut() {
+                match remap(s.4) {
+                    Some(z) => s.4 = z,
+                    None => lost = true,
+                }
+            }
+            // A window across zones no longer in one strip is no window.
+            let strip = p.zone.map(|z| new.strip(z));
+            if lost || p.samples.iter().any(|s| Some(new.strip(s.4)) != strip) {
                 p.samples.clear();
             }
             if let Some(a) = p.alert.as_mut() {
@@ -206,10 +224,12 @@ impl Loiter {
         let allowed = v.mmsi.is_some_and(|m| self.allow.contains(&m));
         let prefer = p.alert.as_ref().and_then(|a| a.zone).or(p.zone);
         let zone = zones.locate(v.x, v.y, prefer);
+        // Zones that touch are one strip (contract §4): where the boat is, for the rule, is
+        // its strip; the zone only names the alert.
+        let strip = zone.map(|z| zones.strip(z));
 
         if let Some(a) = &p.alert {
-            let azone = a.zone;
-            let in_zone = azone.is_some() && zone == azone;
+            let in_zone = strip.is_some() && a.zone.map(|z| zones.strip(z)) == strip;
             let reason = if allowed {
                 Some("allow_listed")
             } else {
@@ -263,7 +283,7 @@ impl Loiter {
         }
 
         if !self.orphans.is_empty() && !allowed {
-            if let Some(mut a) = adopt(&mut self.orphans, cfg, &v, zone) {
+            if let Some(mut a) = adopt(&mut self.orphans, cfg, &v, zone, zones) {
                 tracing::info!(
                     "alert {} taken over by track {} after a restart",
                     a.id,
@@ -284,17 +304,18 @@ impl Loiter {
                 return;
             }
         }
-        if zone != p.zone {
-            p.zone = zone;
+        if strip != p.zone.map(|z| zones.strip(z)) {
             p.samples.clear();
         }
+        p.zone = zone;
         let Some(zi) = zone else { return };
+        let sample = (v.t, v.x, v.y, v.speed_mps, zi);
         match p.samples.back_mut() {
             // A revised state for the same instant (a later sector of the same radar
             // scan) replaces the sample it revises.
-            Some(s) if s.0 == v.t => *s = (v.t, v.x, v.y, v.speed_mps),
+            Some(s) if s.0 == v.t => *s = sample,
             Some(s) if v.t.secs_since(s.0) < SAMPLE_SPACING_S => {}
-            _ => p.samples.push_back((v.t, v.x, v.y, v.speed_mps)),
+            _ => p.samples.push_back(sample),
         }
         // Keep exactly one sample at or before the start of the dwell window.
         let window_start = v.t.plus_secs(-cfg.loiter_dwell_s);
@@ -323,6 +344,24 @@ impl Loiter {
         if r > cfg.loiter_radius_m {
             return;
         }
+        // At most the radius made good over the window (contract §4): a boat transiting
+        // the strip slowly (3 kn makes 140 m in 90 s) is not loitering, however tight its
+        // track; stopped, drifting and circling boats make good almost nothing.
+        if made_good(&p.samples) > cfg.loiter_radius_m {
+            return;
+        }
+        // The zone named: where the boat spent most of the window (ties: the lowest index).
+        let mut time_in: Vec<(usize, usize)> = Vec::new();
+        for s in &p.samples {
+            match time_in.iter_mut().find(|(z, _)| *z == s.4) {
+                Some((_, n)) => *n += 1,
+                None => time_in.push((s.4, 1)),
+            }
+        }
+        let zi = time_in
+            .iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+            .map_or(zi, |&(z, _)| z);
         let z = &zones.zones()[zi];
         p.alert = Some(Active {
             id: format!("tb-{}-{}", p.label, first_t.compact()),
@@ -375,8 +414,9 @@ fn adopt(
     cfg: &AlertsConfig,
     v: &TrackView,
     zone: Option<usize>,
+    zones: &ZoneIndex,
 ) -> Option<Active> {
-    let zone = zone?;
+    let strip = zones.strip(zone?);
     if v.speed_mps > cfg.underway_kn / MPS_TO_KN {
         return None;
     }
@@ -384,7 +424,7 @@ fn adopt(
     // noisier than the old filtered ones, hence twice the radius.
     let reach = 2.0 * cfg.loiter_radius_m;
     let i = orphans.iter().position(|o| {
-        o.alert.zone == Some(zone)
+        o.alert.zone.map(|z| zones.strip(z)) == Some(strip)
             && (v.x - o.alert.centre.0).hypot(v.y - o.alert.centre.1) <= reach
     })?;
     Some(orphans.swap_remove(i).alert)
@@ -432,6 +472,54 @@ fn make_event(
         emitted_at: None,
         reason: reason.map(str::to_string),
     }
+}
+
+/// Seconds at each end of the window averaged for [`made_good`].
+const MADE_GOOD_END_S: f64 = 10.0;
+
+/// The net displacement over a window of samples: from the mean position of its first
+/// [`MADE_GOOD_END_S`] to that of its last, scaled to the whole window (exact for steady
+/// motion).
+///
+/// Why not the first and last sample alone: each carries the whole error of one filtered
+/// position (tens of metres across the beam far from the radars); averaging a few scans at
+/// each end takes a part of it off. Why not a straight-line fit over the whole window: it
+/// counts the approach of a boat that has just stopped (a fit through 30 s at 9 kn and 60 s
+/// stopped "makes good" far more than the boat did), and delayed such alerts by 40 s.
+fn made_good(samples: &VecDeque<Sample>) -> f64 {
+    let (Some(first), Some(last)) = (samples.front(), samples.back()) else {
+        return 0.0;
+    };
+    let span = last.0.secs_since(first.0);
+    if span <= 2.0 * MADE_GOOD_END_S {
+        return (last.1 - first.1).hypot(last.2 - first.2);
+    }
+    let mean = |it: &mut dyn Iterator<Item = &Sample>| {
+        let (mut n, mut t, mut x, mut y) = (0.0, 0.0, 0.0, 0.0);
+        for s in it {
+            n += 1.0;
+            t += s.0.secs_since(first.0);
+            x += s.1;
+            y += s.2;
+        }
+        (t / n, x / n, y / n)
+    };
+    let head = mean(
+        &mut samples
+            .iter()
+            .take_while(|s| s.0.secs_since(first.0) <= MADE_GOOD_END_S),
+    );
+    let tail = mean(
+        &mut samples
+            .iter()
+            .rev()
+            .take_while(|s| last.0.secs_since(s.0) <= MADE_GOOD_END_S),
+    );
+    let dt = tail.0 - head.0;
+    if dt <= 0.0 {
+        return 0.0;
+    }
+    (tail.1 - head.1).hypot(tail.2 - head.2) * span / dt
 }
 
 fn round(v: f64, scale: f64) -> f64 {

@@ -228,9 +228,10 @@ impl Default for TrackerConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlertsConfig {
-    /// Seconds of event time a track must stay confined in one zone.
+    /// Seconds of event time a track must stay confined in one strip of touching zones.
     pub loiter_dwell_s: f64,
-    /// Radius of the circle the track must stay within, metres.
+    /// Radius of the circle the track must stay within over the dwell, metres, and the
+    /// most it may make good over it (contract §4: a slow transit is not a loiter).
     pub loiter_radius_m: f64,
     /// MMSIs that never alert (police, lifeboats).
     pub allow_mmsi: Vec<u32>,

@@ -164,6 +164,51 @@ pub struct ZoneIndex {
     polygons: Vec<(usize, Polygon<f64>)>,
     tree: RTree<Entry>,
     by_id: std::collections::HashMap<String, usize>,
+    /// Per zone: its strip, the lowest zone index among the zones it touches directly or
+    /// through others (see [`strip`](Self::strip)).
+    strips: Vec<usize>,
+}
+
+/// Zones closer than this (m) touch: derived zones share their boundary to within the
+/// projection's rounding, and a hand-drawn file leaves gaps of a few centimetres.
+const TOUCH_M: f64 = 1.0;
+
+/// The strips of `polygons` (zone index, polygon): union-find over zones whose polygons
+/// intersect or come within [`TOUCH_M`].
+fn strips(n_zones: usize, polygons: &[(usize, Polygon<f64>)], tree: &RTree<Entry>) -> Vec<usize> {
+    use geo::{Distance, Euclidean};
+    use rstar::RTreeObject;
+    let mut parent: Vec<usize> = (0..n_zones).collect();
+    fn find(p: &mut [usize], mut i: usize) -> usize {
+        while p[i] != i {
+            p[i] = p[p[i]];
+            i = p[i];
+        }
+        i
+    }
+    for e in tree.iter() {
+        let (za, pa) = &polygons[e.data];
+        let env = e.envelope();
+        let (lo, hi) = (env.lower(), env.upper());
+        let near = rstar::AABB::from_corners(
+            [lo[0] - TOUCH_M, lo[1] - TOUCH_M],
+            [hi[0] + TOUCH_M, hi[1] + TOUCH_M],
+        );
+        for f in tree.locate_in_envelope_intersecting(&near) {
+            let (zb, pb) = &polygons[f.data];
+            if za == zb {
+                continue;
+            }
+            let (ra, rb) = (find(&mut parent, *za), find(&mut parent, *zb));
+            if ra == rb {
+                continue;
+            }
+            if Euclidean.distance(pa, pb) <= TOUCH_M {
+                parent[ra.max(rb)] = ra.min(rb);
+            }
+        }
+    }
+    (0..n_zones).map(|i| find(&mut parent, i)).collect()
 }
 
 impl ZoneIndex {
@@ -200,7 +245,9 @@ impl ZoneIndex {
                 GeomWithData::new(Rectangle::from_corners(lo, hi), i)
             })
             .collect();
+        let tree = RTree::bulk_load(entries);
         ZoneIndex {
+            strips: strips(zones.len(), &polygons, &tree),
             by_id: zones
                 .iter()
                 .enumerate()
@@ -208,8 +255,16 @@ impl ZoneIndex {
                 .collect(),
             zones,
             polygons,
-            tree: RTree::bulk_load(entries),
+            tree,
         }
+    }
+
+    /// The strip of zone `zi`: zones that touch count as one strip for the loiter rule
+    /// (contract §4), so a boat sitting on or near the line between two adjacent zones is
+    /// still loitering, whichever side of the line its estimate jitters to. Two zones are in
+    /// one strip exactly when their strips are equal.
+    pub fn strip(&self, zi: usize) -> usize {
+        self.strips[zi]
     }
 
     pub fn index_of(&self, id: &str) -> Option<usize> {
@@ -280,6 +335,41 @@ mod tests {
                                                     [[1.004,50.004],[1.006,50.004],[1.006,50.006],[1.004,50.006],[1.004,50.004]]]}},
       {"type":"Feature","properties":{"id":"b","name":"B"},
        "geometry":{"type":"MultiPolygon","coordinates":[[[[1.005,50.0],[1.02,50.0],[1.02,50.01],[1.005,50.01],[1.005,50.0]]]]}}]}"#;
+
+    #[test]
+    fn zones_that_touch_make_one_strip() {
+        // a and b share the meridian 1.01; c is 700 m beyond b; d overlaps c: {a, b}, {c, d}.
+        let sq = |id: &str, lon0: f64, lon1: f64| {
+            format!(
+                r#"{{"type":"Feature","properties":{{"id":"{id}","name":"{id}"}},"geometry":{{"type":"Polygon","coordinates":[[[{lon0},50.0],[{lon1},50.0],[{lon1},50.01],[{lon0},50.01],[{lon0},50.0]]]}}}}"#
+            )
+        };
+        let text = format!(
+            r#"{{"type":"FeatureCollection","features":[{},{},{},{}]}}"#,
+            sq("a", 1.0, 1.01),
+            sq("b", 1.01, 1.02),
+            sq("c", 1.03, 1.04),
+            sq("d", 1.035, 1.05)
+        );
+        let f = LocalFrame::new(50.0, 1.0);
+        let idx = ZoneIndex::new(parse(&text, "t").unwrap(), &f);
+        let s: Vec<usize> = (0..4).map(|i| idx.strip(i)).collect();
+        assert_eq!(s, [0, 0, 2, 2]);
+        // The fixture's beaches run along one coast: some of them touch.
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/zones/cote-dopale.geojson"
+        );
+        let zones = load(Path::new(path)).unwrap();
+        let n = zones.len();
+        let idx = ZoneIndex::new(zones, &f);
+        let strips: std::collections::BTreeSet<usize> = (0..n).map(|i| idx.strip(i)).collect();
+        assert!(
+            strips.len() < n && !strips.is_empty(),
+            "{} strips of {n} zones",
+            strips.len()
+        );
+    }
 
     #[test]
     fn holes_overlaps_and_preference() {

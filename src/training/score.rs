@@ -1,8 +1,13 @@
 //! Ground truth of a simulated scene, and scoring vigie's alerts and tracks against it.
 //!
-//! The truth says which stops *should* alert (and why the others should not), from the
-//! scene alone: a stop of at least `loiter_dwell_s` inside a zone, confined to the loiter
-//! radius, by a boat that moved before, not on the allow-list. Scoring matches raised alerts
+//! The truth says which episodes *should* alert (and why the others should not), from the
+//! scene alone, by the contract's rule (§4) applied to each vessel's true trajectory: over
+//! `loiter_dwell_s`, inside one strip of touching zones, within a circle of
+//! `loiter_radius_m`, having made good at most that radius, by a boat that moved before and
+//! is not on the allow-list. The rule is applied with a margin either side
+//! ([`RULE_MARGIN`]): an episode that loiters only by the wide reading is `borderline`,
+//! and neither an alert nor its absence counts against vigie there. Stops of the scene that
+//! never loiter by the rule are listed too, with why not. Scoring matches raised alerts
 //! to those episodes (recall, false alarms, duplicates, delay, uncleared alerts) and
 //! measures track accuracy with GOSPA (c = 100 m, p = 2, α = 2) on the local frame.
 
@@ -24,6 +29,14 @@ const TRUTH_STEP_S: f64 = 5.0;
 const MATCH_GRACE_S: f64 = 60.0;
 const MATCH_DISTANCE_M: f64 = 300.0;
 const GOSPA_C: f64 = 100.0;
+/// The rule's radius is read as `1 ∓ RULE_MARGIN` of itself: clearly loitering within the
+/// narrow reading, possibly within the wide one. A boat circling on an 85 m circle, or
+/// drifting 95 m in 90 s, is too close to call.
+const RULE_MARGIN: f64 = 0.2;
+/// And clearly loitering must last this long beyond the dwell (a 95 s stop is too close).
+const RULE_MARGIN_S: f64 = 10.0;
+/// Seconds between the true positions the rule is applied to.
+const RULE_STEP_S: f64 = 1.0;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TruthPoint {
@@ -53,8 +66,12 @@ pub struct Episode {
     pub zone: Option<String>,
     pub should_alert: bool,
     /// `pickup`, or why not: `too_short`, `outside_zones`, `allow_listed`, `fixed_object`,
-    /// `not_confined`.
+    /// `not_confined`, `borderline`.
     pub reason: String,
+    /// Too close to the rule's thresholds to call: an alert here is neither a detection nor
+    /// a false alarm, and no alert is no miss.
+    #[serde(default)]
+    pub borderline: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -89,50 +106,85 @@ pub fn truth(scene: &Scene, cfg: &Config, zones: Vec<Zone>) -> Truth {
             });
             t += TRUTH_STEP_S;
         }
-        // (start, end, where, circle radius, moved before)
-        let mut stops: Vec<(f64, f64, geo::Point<f64>, f64, bool)> = tr
-            .holds()
-            .into_iter()
-            .map(|(a, b, p, circle)| (a, b.min(scene.duration_s), p, circle, true))
-            .collect();
+        let allowed = v.mmsi.is_some_and(|m| allow.contains(&m));
         if v.legs.is_empty() {
             // Never moves: a buoy, a moored hulk.
-            stops.push((
-                0.0,
-                scene.duration_s,
-                geo::Point::new(v.lon, v.lat),
-                0.0,
-                false,
-            ));
-        }
-        for (a, b, p, circle, moved) in stops {
-            let (x, y) = frame.to_local(p.y(), p.x());
-            let zone = index
-                .locate(x, y, None)
-                .map(|z| index.zones()[z].id.clone());
-            let reason = if !moved {
-                "fixed_object"
-            } else if v.mmsi.is_some_and(|m| allow.contains(&m)) {
-                "allow_listed"
-            } else if zone.is_none() {
-                "outside_zones"
-            } else if b - a < cfg.alerts.loiter_dwell_s {
-                "too_short"
-            } else if circle > cfg.alerts.loiter_radius_m {
-                "not_confined"
-            } else {
-                "pickup"
-            };
+            let (x, y) = frame.to_local(v.lat, v.lon);
             episodes.push(Episode {
                 vessel: v.name.clone(),
-                start: scene.start.plus_secs(a),
-                end: scene.start.plus_secs(b),
-                lat: p.y(),
-                lon: p.x(),
-                zone,
-                should_alert: reason == "pickup",
-                reason: reason.into(),
+                start: scene.start,
+                end: scene.start.plus_secs(scene.duration_s),
+                lat: v.lat,
+                lon: v.lon,
+                zone: index
+                    .locate(x, y, None)
+                    .map(|z| index.zones()[z].id.clone()),
+                should_alert: false,
+                reason: "fixed_object".into(),
+                borderline: false,
             });
+        } else {
+            let runs = loiter_runs(&tr, scene.duration_s, cfg, &index, &frame);
+            let holds = tr.holds();
+            for r in &runs {
+                // Delays count from the true stop where there is one (the rule's window
+                // also takes in the slow last metres of the approach), else from when the
+                // boat began to loiter (a drift, a slow circle).
+                let (start, at) = holds
+                    .iter()
+                    .find(|h| h.0 < r.end && h.1 > r.start)
+                    .map_or((r.start, r.at), |h| (h.0.max(r.start), h.2));
+                let reason = if allowed {
+                    "allow_listed"
+                } else if r.clear {
+                    "pickup"
+                } else {
+                    "borderline"
+                };
+                episodes.push(Episode {
+                    vessel: v.name.clone(),
+                    start: scene.start.plus_secs(start),
+                    end: scene.start.plus_secs(r.end),
+                    lat: at.y(),
+                    lon: at.x(),
+                    zone: Some(index.zones()[r.zone].id.clone()),
+                    should_alert: reason == "pickup",
+                    borderline: reason == "borderline",
+                    reason: reason.into(),
+                });
+            }
+            // The scene's stops the rule never saw loitering, with why not.
+            for (a, b, p, circle) in holds {
+                if a >= scene.duration_s {
+                    continue;
+                }
+                let b = b.min(scene.duration_s);
+                if runs.iter().any(|r| r.start < b && r.end > a) {
+                    continue;
+                }
+                let (x, y) = frame.to_local(p.y(), p.x());
+                let zone = index
+                    .locate(x, y, None)
+                    .map(|z| index.zones()[z].id.clone());
+                let reason = if zone.is_none() {
+                    "outside_zones"
+                } else if circle > cfg.alerts.loiter_radius_m {
+                    "not_confined"
+                } else {
+                    "too_short"
+                };
+                episodes.push(Episode {
+                    vessel: v.name.clone(),
+                    start: scene.start.plus_secs(a),
+                    end: scene.start.plus_secs(b),
+                    lat: p.y(),
+                    lon: p.x(),
+                    zone,
+                    should_alert: false,
+                    reason: reason.into(),
+                    borderline: false,
+                });
+            }
         }
         let kind = v.kind.clone().unwrap_or_else(|| {
             match (
@@ -163,11 +215,124 @@ pub fn truth(scene: &Scene, cfg: &Config, zones: Vec<Zone>) -> Truth {
     }
 }
 
+/// A stretch of a true trajectory during which the loiter rule holds by its wide reading
+/// (seconds after the scene start): from when the boat began to loiter (the start of the
+/// first window that passes) to the end of the last.
+struct Run {
+    start: f64,
+    end: f64,
+    /// Where the boat was when the first window passed.
+    at: geo::Point<f64>,
+    /// Where it spent most of that window.
+    zone: usize,
+    /// The narrow reading held too, for at least [`RULE_MARGIN_S`].
+    clear: bool,
+}
+
+/// The contract's loiter rule (§4) applied to a true trajectory, sampled every
+/// [`RULE_STEP_S`].
+fn loiter_runs(
+    tr: &Trajectory,
+    duration_s: f64,
+    cfg: &Config,
+    zones: &ZoneIndex,
+    frame: &LocalFrame,
+) -> Vec<Run> {
+    use crate::behaviour::loiter::enclosing_circle;
+    let (dwell, radius) = (cfg.alerts.loiter_dwell_s, cfg.alerts.loiter_radius_m);
+    let (narrow, wide) = (radius * (1.0 - RULE_MARGIN), radius * (1.0 + RULE_MARGIN));
+    let n = (duration_s / RULE_STEP_S).floor() as usize + 1;
+    let w = (dwell / RULE_STEP_S).round() as usize;
+    // x, y, zone, position, speed (m/s) every RULE_STEP_S.
+    type TruePoint = (f64, f64, Option<usize>, geo::Point<f64>, f64);
+    let pts: Vec<TruePoint> = (0..n)
+        .map(|i| {
+            let (p, speed) = tr.at(i as f64 * RULE_STEP_S);
+            let (x, y) = frame.to_local(p.y(), p.x());
+            (x, y, zones.locate(x, y, None), p, speed)
+        })
+        .collect();
+    let slow_mps = cfg.alerts.underway_kn * 1852.0 / 3600.0;
+    // Per window end i: 0 no, 1 wide reading only, 2 narrow too.
+    let mut level = vec![0u8; n];
+    for i in w..n {
+        let win = &pts[i - w..=i];
+        let Some(strip) = win[0].2.map(|z| zones.strip(z)) else {
+            continue;
+        };
+        if win
+            .iter()
+            .any(|p| p.2.map(|z| zones.strip(z)) != Some(strip))
+        {
+            continue;
+        }
+        let made_good = (win[w].0 - win[0].0).hypot(win[w].1 - win[0].1);
+        if made_good > wide {
+            continue;
+        }
+        let (_, _, r) = enclosing_circle(win.iter().map(|p| (p.0, p.1)));
+        if r > wide {
+            continue;
+        }
+        level[i] = if r <= narrow && made_good <= narrow {
+            2
+        } else {
+            1
+        };
+    }
+    let mut runs = Vec::new();
+    let mut i = w;
+    while i < n {
+        if level[i] == 0 {
+            i += 1;
+            continue;
+        }
+        let first = i;
+        let mut clear_len = 0usize;
+        let mut best_clear = 0usize;
+        while i < n && level[i] > 0 {
+            clear_len = if level[i] == 2 { clear_len + 1 } else { 0 };
+            best_clear = best_clear.max(clear_len);
+            i += 1;
+        }
+        let win = &pts[first - w..=first];
+        let mut count: Vec<(usize, usize)> = Vec::new();
+        for p in win {
+            let z = p.2.expect("every point of a passing window is in a zone");
+            match count.iter_mut().find(|c| c.0 == z) {
+                Some(c) => c.1 += 1,
+                None => count.push((z, 1)),
+            }
+        }
+        let zone = count
+            .iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+            .map(|c| c.0)
+            .expect("a window has points");
+        // The boat began to loiter when it slowed down within the first passing window (a
+        // drift after a run), else when that window began.
+        let slowed = (first - w..=first)
+            .find(|&k| pts[k].4 <= slow_mps)
+            .unwrap_or(first - w);
+        runs.push(Run {
+            start: slowed as f64 * RULE_STEP_S,
+            end: (i - 1) as f64 * RULE_STEP_S,
+            at: pts[first].3,
+            zone,
+            clear: best_clear as f64 * RULE_STEP_S >= RULE_MARGIN_S,
+        });
+    }
+    runs
+}
+
 /// What the scoring found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Score {
     pub pickups: usize,
     pub detected: usize,
+    /// Episodes too close to the rule's thresholds to call (alerts there count for nothing).
+    #[serde(default)]
+    pub borderline: usize,
     pub recall: f64,
     pub false_alarms: usize,
     pub duplicates: usize,
@@ -224,6 +389,7 @@ pub fn score(truth: &Truth, alerts: &[AlertEvent], tracks: Option<&[TrackState]>
         .collect();
     let mut s = Score {
         pickups: truth.episodes.iter().filter(|e| e.should_alert).count(),
+        borderline: truth.episodes.iter().filter(|e| e.borderline).count(),
         uncleared: raised
             .iter()
             .filter(|a| !cleared.contains(a.id.as_str()))
@@ -253,8 +419,15 @@ pub fn score(truth: &Truth, alerts: &[AlertEvent], tracks: Option<&[TrackState]>
     }
     s.delays_s = delay.iter().flatten().copied().collect();
     s.detected = s.delays_s.len();
+    let near_borderline = |a: &AlertEvent| {
+        truth.episodes.iter().filter(|e| e.borderline).any(|e| {
+            a.t >= e.start
+                && a.t <= e.end.plus_secs(MATCH_GRACE_S)
+                && dist_m(&frame, (a.lat, a.lon), (e.lat, e.lon)) <= MATCH_DISTANCE_M
+        })
+    };
     for (ai, a) in raised.iter().enumerate() {
-        if alert_used[ai] {
+        if alert_used[ai] || near_borderline(a) {
             continue;
         }
         if pairs.iter().any(|p| p.2 == ai) {
@@ -379,6 +552,9 @@ impl std::fmt::Display for Score {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "| measure | value |\n|---|---|")?;
         writeln!(f, "| pickups in truth | {} |", self.pickups)?;
+        if self.borderline > 0 {
+            writeln!(f, "| too close to the rule to call | {} |", self.borderline)?;
+        }
         writeln!(
             f,
             "| detected (recall) | {} ({:.0} %) |",
