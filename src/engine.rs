@@ -257,6 +257,7 @@ const MAX_VESSELS: usize = 100_000;
 
 impl Engine {
     pub fn new(cfg: &Config, zones: ZoneIndex, frame: LocalFrame, exercise: bool) -> Self {
+        let loiter = Loiter::new(cfg.alerts.clone(), exercise, &frame);
         Engine {
             sensors: cfg
                 .radar
@@ -273,7 +274,7 @@ impl Engine {
                 )
                 .with_delay(cfg.tracker.clutter_map_delay_s)
             }),
-            loiter: Loiter::new(cfg.alerts.clone(), exercise),
+            loiter,
             exercise,
             track_interval_s: cfg.mqtt.track_interval_s,
             now: EventTime(i64::MIN),

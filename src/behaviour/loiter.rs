@@ -63,6 +63,13 @@ struct PerTrack {
     birth: (f64, f64),
     /// Has moved away from where it was first confirmed: a buoy never does.
     moved: bool,
+    /// When it was first seen.
+    born_t: EventTime,
+    /// Where and since when it has stayed within `loiter_radius_m`: a return that sits in
+    /// one place long enough is a fixed object (see [`Loiter::fixed`]).
+    anchor: (EventTime, f64, f64),
+    /// Its place is already a known fixed object.
+    learned: bool,
     zone: Option<usize>,
     /// (time, x, y, speed m/s, zone) since entering the zone's strip, one per
     /// `SAMPLE_SPACING_S`.
@@ -86,6 +93,21 @@ pub struct Loiter {
     tracks: FxHashMap<u64, PerTrack>,
     /// Alerts restored after a restart that no track has taken over yet.
     orphans: Vec<Orphan>,
+    /// Known fixed objects in the local frame: configured (`alerts.fixed_objects`) and
+    /// learned from the radar picture. No loiter within `fixed_object_radius_m` of one is
+    /// a pickup, whichever track sits there: a boat passing a buoy may leave its own track
+    /// on the buoy's returns (the sensors cannot always tell two returns 10 m apart), and
+    /// that track "moved since it began".
+    fixed: Vec<(f64, f64)>,
+}
+
+/// A track that moved before and then stays in one place this many times
+/// `fixed_object_learn_s` marks a fixed object too (a boat's track left on a buoy's returns
+/// after the buoy's own track died); its alert, if any, is cleared as `fixed_object`.
+const FIXED_AFTER_MOVING_FACTOR: f64 = 6.0;
+
+fn near_fixed(fixed: &[(f64, f64)], x: f64, y: f64, r: f64) -> bool {
+    fixed.iter().any(|f| (f.0 - x).hypot(f.1 - y) <= r)
 }
 
 /// An alert that was active when vigie stopped (read back from the broker's retained
@@ -104,8 +126,13 @@ struct Orphan {
 }
 
 impl Loiter {
-    pub fn new(cfg: AlertsConfig, exercise: bool) -> Self {
+    pub fn new(cfg: AlertsConfig, exercise: bool, frame: &LocalFrame) -> Self {
         Loiter {
+            fixed: cfg
+                .fixed_objects
+                .iter()
+                .map(|&[lat, lon]| frame.to_local(lat, lon))
+                .collect(),
             allow: cfg.allow_mmsi.iter().copied().collect(),
             cfg,
             exercise,
@@ -210,6 +237,9 @@ impl Loiter {
             label: v.label.to_string(),
             birth: (v.x, v.y),
             moved: false,
+            born_t: v.t,
+            anchor: (v.t, v.x, v.y),
+            learned: false,
             zone: None,
             samples: VecDeque::new(),
             outside_since: None,
@@ -220,6 +250,30 @@ impl Loiter {
         p.last = (v.x, v.y, v.speed_mps, v.mmsi);
         if !p.moved && (v.x - p.birth.0).hypot(v.y - p.birth.1) > 2.0 * cfg.loiter_radius_m {
             p.moved = true;
+        }
+        // Learn fixed objects from the picture: a return that has not moved since it was
+        // first seen, for `fixed_object_learn_s`; or, after moving, one that stays within
+        // the loiter radius for six times as long.
+        let fixed_r = cfg.fixed_object_radius_m;
+        if (v.x - p.anchor.1).hypot(v.y - p.anchor.2) > cfg.loiter_radius_m {
+            p.anchor = (v.t, v.x, v.y);
+            p.learned = false;
+        }
+        let still_s = v.t.secs_since(p.anchor.0);
+        let learn_s = if !p.moved && p.anchor.0 == p.born_t {
+            cfg.fixed_object_learn_s
+        } else {
+            FIXED_AFTER_MOVING_FACTOR * cfg.fixed_object_learn_s
+        };
+        if !p.learned && v.mmsi.is_none() && still_s >= learn_s {
+            p.learned = true;
+            if !near_fixed(&self.fixed, v.x, v.y, fixed_r) {
+                tracing::info!(
+                    "track {} has sat in one place for {still_s:.0} s: a fixed object",
+                    p.label
+                );
+                self.fixed.push((v.x, v.y));
+            }
         }
         let allowed = v.mmsi.is_some_and(|m| self.allow.contains(&m));
         let prefer = p.alert.as_ref().and_then(|a| a.zone).or(p.zone);
@@ -232,6 +286,10 @@ impl Loiter {
             let in_zone = strip.is_some() && a.zone.map(|z| zones.strip(z)) == strip;
             let reason = if allowed {
                 Some("allow_listed")
+            } else if p.learned {
+                // Its own place turned out to be a fixed object's: it has sat there for
+                // half an hour (a boat's track left on a buoy's returns).
+                Some("fixed_object")
             } else {
                 if !in_zone {
                     let since = *p.outside_since.get_or_insert(v.t);
@@ -342,6 +400,10 @@ impl Loiter {
         }
         let (cx, cy, r) = enclosing_circle(p.samples.iter().map(|s| (s.1, s.2)));
         if r > cfg.loiter_radius_m {
+            return;
+        }
+        // Where the boat sits now, not the circle's centre (which the approach pulls off).
+        if near_fixed(&self.fixed, v.x, v.y, fixed_r) {
             return;
         }
         // At most the radius made good over the window (contract §4): a boat transiting
@@ -616,5 +678,126 @@ mod tests {
         let line = (0..=190).map(|i| (i as f64, 0.5 * i as f64));
         let r = radius(line.collect());
         assert!((r - 0.5 * 190f64.hypot(95.0)).abs() < 1e-6);
+    }
+
+    /// A 1.4 km × 1.1 km zone at the frame's origin; the loiter rule fed a track by a
+    /// function of time (x, y, speed m/s) every 2.5 s.
+    struct Bench {
+        frame: LocalFrame,
+        zones: ZoneIndex,
+    }
+
+    impl Bench {
+        fn new() -> Self {
+            let text = r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"id":"z","name":"Z"},"geometry":{"type":"Polygon","coordinates":[[[1.0,50.0],[1.02,50.0],[1.02,50.01],[1.0,50.01],[1.0,50.0]]]}}]}"#;
+            let frame = LocalFrame::new(50.0, 1.0);
+            let zones = ZoneIndex::new(crate::geo::zones::parse(text, "t").unwrap(), &frame);
+            Bench { frame, zones }
+        }
+
+        /// Raised alerts of tracks `paths` (id, path) over `secs`.
+        fn raised(
+            &self,
+            cfg: AlertsConfig,
+            secs: f64,
+            paths: &[(u64, &dyn Fn(f64) -> (f64, f64, f64))],
+        ) -> Vec<(u64, f64)> {
+            let mut l = Loiter::new(cfg, false, &self.frame);
+            let mut out = Vec::new();
+            let mut raised = Vec::new();
+            let mut t = 0.0;
+            while t <= secs {
+                for (id, path) in paths {
+                    let (x, y, speed_mps) = path(t);
+                    let label = format!("T{id}");
+                    let v = TrackView {
+                        id: *id,
+                        label: &label,
+                        t: EventTime((t * 1e6) as i64),
+                        x,
+                        y,
+                        speed_mps,
+                        mmsi: None,
+                    };
+                    out.clear();
+                    l.on_update(v, &self.zones, &self.frame, &mut out);
+                    for a in &out {
+                        if a.state == AlertState::Raised {
+                            raised.push((*id, t));
+                        }
+                    }
+                }
+                t += 2.5;
+            }
+            raised
+        }
+    }
+
+    /// Arrives from 600 m west at 6 m/s, then does `then` from (700, 500).
+    fn arrive(then: impl Fn(f64) -> (f64, f64, f64)) -> impl Fn(f64) -> (f64, f64, f64) {
+        move |t| {
+            if t < 100.0 {
+                (100.0 + 6.0 * t, 500.0, 6.0)
+            } else {
+                then(t - 100.0)
+            }
+        }
+    }
+
+    #[test]
+    fn what_is_made_good_decides_not_the_speed() {
+        let b = Bench::new();
+        // Drifting at 0.25 m/s (0.5 kn): 22 m made good in 90 s. Alerted.
+        let drift = arrive(|t| (700.0, 500.0 - 0.25 * t, 0.25));
+        let r = b.raised(AlertsConfig::default(), 400.0, &[(1, &drift)]);
+        assert_eq!(r.len(), 1, "{r:?}");
+        // The rule counts the slow last metres of the approach: within the dwell of slowing.
+        assert!(r[0].1 > 160.0 && r[0].1 < 200.0, "{r:?}");
+        // Transiting at 1.5 m/s (3 kn), tight as a line: 135 m made good in 90 s. Not.
+        let transit = arrive(|t| (700.0, 500.0 - 1.5 * t, 1.5));
+        assert!(b
+            .raised(AlertsConfig::default(), 500.0, &[(1, &transit)])
+            .is_empty());
+        // Circling at 1.5 m/s on a 40 m circle: alerted.
+        let circle = arrive(|t| {
+            let a = 1.5 * t / 40.0;
+            (700.0 + 40.0 * a.sin(), 540.0 - 40.0 * a.cos(), 1.5)
+        });
+        assert_eq!(
+            b.raised(AlertsConfig::default(), 400.0, &[(1, &circle)])
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn no_pickup_at_a_fixed_object_learned_or_configured() {
+        let b = Bench::new();
+        let buoy = |_t: f64| (700.0, 480.0, 0.0);
+        // The boat arrives after the buoy has been seen for 5 minutes and stops 20 m from it.
+        let boat = |t: f64| {
+            if t < 400.0 {
+                (100.0, 900.0, 0.0)
+            } else if t < 500.0 {
+                (100.0 + 6.0 * (t - 400.0), 900.0 - 4.0 * (t - 400.0), 7.2)
+            } else {
+                (700.0, 500.0, 0.0)
+            }
+        };
+        let cfg = AlertsConfig::default();
+        // The boat alone, stopped there: a pickup.
+        assert_eq!(b.raised(cfg.clone(), 800.0, &[(2, &boat)]).len(), 1);
+        // Beside a buoy seen since the start: the buoy's place is a fixed object's.
+        assert_eq!(
+            b.raised(cfg.clone(), 800.0, &[(1, &buoy), (2, &boat)]),
+            vec![]
+        );
+        // A charted buoy there, configured: the same without having seen it.
+        let (lat, lon) = b.frame.to_geodetic(700.0, 480.0);
+        let charted = AlertsConfig {
+            fixed_objects: vec![[lat, lon]],
+            ..cfg
+        };
+        assert_eq!(b.raised(charted, 800.0, &[(2, &boat)]), vec![]);
     }
 }

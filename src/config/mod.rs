@@ -245,6 +245,15 @@ pub struct AlertsConfig {
     /// After a restart, seconds of event time a restored active alert waits for a track to
     /// take it over before it is cleared as `track_lost`.
     pub restore_grace_s: f64,
+    /// Known fixed objects (charted buoys, moored hulks, pier ends) as `[lat, lon]`: no
+    /// loiter within `fixed_object_radius_m` of one is a pickup.
+    pub fixed_objects: Vec<[f64; 2]>,
+    /// How near a fixed object (m) a loiter is taken for the object itself.
+    pub fixed_object_radius_m: f64,
+    /// A track stationary since it began for this long (s) marks its place as a fixed
+    /// object, whatever track sits there later (a boat's track that took a buoy's returns
+    /// while passing it).
+    pub fixed_object_learn_s: f64,
 }
 
 impl Default for AlertsConfig {
@@ -258,6 +267,9 @@ impl Default for AlertsConfig {
             clear_outside_s: 10.0,
             update_interval_s: 30.0,
             restore_grace_s: 60.0,
+            fixed_objects: Vec::new(),
+            fixed_object_radius_m: 60.0,
+            fixed_object_learn_s: 300.0,
         }
     }
 }
@@ -625,6 +637,8 @@ impl Config {
         for (k, v) in [
             ("alerts.loiter_dwell_s", a.loiter_dwell_s),
             ("alerts.loiter_radius_m", a.loiter_radius_m),
+            ("alerts.fixed_object_radius_m", a.fixed_object_radius_m),
+            ("alerts.fixed_object_learn_s", a.fixed_object_learn_s),
             ("alerts.underway_kn", a.underway_kn),
             ("alerts.update_interval_s", a.update_interval_s),
             ("tracker.process_noise", self.tracker.process_noise),
@@ -648,6 +662,15 @@ impl Config {
         ] {
             if !(v.is_finite() && v > 0.0) {
                 return bad(k, format!("= {v} must be > 0"), "give a positive number");
+            }
+        }
+        for (i, &[lat, lon]) in a.fixed_objects.iter().enumerate() {
+            if !((-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon)) {
+                return bad(
+                    "alerts.fixed_objects",
+                    format!("[{i}] = [{lat}, {lon}] is not a position"),
+                    "give [latitude, longitude] in degrees, e.g. [50.9493, 1.7601]",
+                );
             }
         }
         for (k, v) in [
