@@ -680,6 +680,9 @@ mod tests {
         assert!((r - 0.5 * 190f64.hypot(95.0)).abs() < 1e-6);
     }
 
+    /// Where a test track is at a time: x, y, speed (m/s).
+    type PathFn<'a> = &'a dyn Fn(f64) -> (f64, f64, f64);
+
     /// A 1.4 km × 1.1 km zone at the frame's origin; the loiter rule fed a track by a
     /// function of time (x, y, speed m/s) every 2.5 s.
     struct Bench {
@@ -700,7 +703,7 @@ mod tests {
             &self,
             cfg: AlertsConfig,
             secs: f64,
-            paths: &[(u64, &dyn Fn(f64) -> (f64, f64, f64))],
+            paths: &[(u64, PathFn)],
         ) -> Vec<(u64, f64)> {
             let mut l = Loiter::new(cfg, false, &self.frame);
             let mut out = Vec::new();
