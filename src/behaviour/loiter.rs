@@ -699,12 +699,7 @@ mod tests {
         }
 
         /// Raised alerts of tracks `paths` (id, path) over `secs`.
-        fn raised(
-            &self,
-            cfg: AlertsConfig,
-            secs: f64,
-            paths: &[(u64, PathFn)],
-        ) -> Vec<(u64, f64)> {
+        fn raised(&self, cfg: AlertsConfig, secs: f64, paths: &[(u64, PathFn)]) -> Vec<(u64, f64)> {
             let mut l = Loiter::new(cfg, false, &self.frame);
             let mut out = Vec::new();
             let mut raised = Vec::new();
