@@ -38,25 +38,12 @@ impl Deleter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::track::kalman::State;
-    use nalgebra::{Matrix4, Vector4};
 
     #[test]
     fn each_kind_of_track_has_its_own_life() {
         let cfg = TrackerConfig::default();
         let d = Deleter::new(&cfg);
-        let mut tr = Track {
-            id: 1,
-            state: State::new(Vector4::zeros(), Matrix4::identity()),
-            t: EventTime(0),
-            confirmed: false,
-            score: 0.0,
-            nis: 0.0,
-            hits: 1,
-            born: EventTime(0),
-            last_hit: EventTime(0),
-            mmsi: None,
-        };
+        let mut tr = crate::track::testing::track(1, [0.0; 4], [1.0; 4], 0.0, false);
         let at = |s: f64| EventTime((s * 1e6) as i64);
         let just = |s: f64| (at(s), at(s + 0.001));
         let (before, after) = just(cfg.tentative_timeout_s);

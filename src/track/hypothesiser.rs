@@ -192,37 +192,22 @@ impl Hypothesiser {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::time::EventTime;
-    use crate::track::kalman::State;
     use crate::track::table::Track;
-    use nalgebra::{Matrix4, Vector4};
+    use crate::track::testing;
 
     fn track(id: u64, x: f64, vx: f64, confirmed: bool) -> Track {
-        Track {
+        testing::track(
             id,
-            state: State::new(
-                Vector4::new(x, 0.0, vx, 0.0),
-                Matrix4::from_diagonal(&Vector4::new(100.0, 100.0, 1.0, 1.0)),
-            ),
-            t: EventTime(10_000_000),
+            [x, 0.0, vx, 0.0],
+            [100.0, 100.0, 1.0, 1.0],
+            10.0,
             confirmed,
-            score: 0.0,
-            nis: 0.0,
-            hits: 5,
-            born: EventTime(0),
-            last_hit: EventTime(10_000_000),
-            mmsi: None,
-        }
+        )
     }
 
+    /// A plot on the x axis.
     fn plot(t: f64, x: f64) -> Measurement {
-        Measurement {
-            t: EventTime((t * 1e6) as i64),
-            z: [x, 0.0],
-            r: [[225.0, 0.0], [0.0, 225.0]],
-            pd: 0.8,
-            clutter_density: 1e-9,
-        }
+        testing::plot(t, x, 0.0)
     }
 
     fn hypothesiser() -> Hypothesiser {

@@ -84,25 +84,9 @@ impl Identities {
 mod tests {
     use super::*;
     use crate::time::EventTime;
-    use crate::track::kalman::State;
-    use nalgebra::{Matrix4, Vector4};
 
     fn track(id: u64, x: f64) -> Track {
-        Track {
-            id,
-            state: State::new(
-                Vector4::new(x, 0.0, 0.0, 0.0),
-                Matrix4::from_diagonal(&Vector4::new(225.0, 225.0, 1.0, 1.0)),
-            ),
-            t: EventTime(0),
-            confirmed: true,
-            score: 0.0,
-            nis: 0.0,
-            hits: 5,
-            born: EventTime(0),
-            last_hit: EventTime(0),
-            mmsi: None,
-        }
+        crate::track::testing::track(id, [x, 0.0, 0.0, 0.0], [225.0, 225.0, 1.0, 1.0], 0.0, true)
     }
 
     #[test]

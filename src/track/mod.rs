@@ -28,6 +28,8 @@ pub mod kalman;
 pub mod measurement;
 pub mod predictor;
 pub mod table;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod tracker;
 pub mod updater;
 

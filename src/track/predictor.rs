@@ -61,21 +61,9 @@ pub fn predict(state: &State, from: EventTime, to: EventTime, q: f64) -> State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nalgebra::{Matrix4, Vector4};
 
     fn track(t: f64) -> Track {
-        Track {
-            id: 1,
-            state: State::new(Vector4::new(100.0, -50.0, 3.0, 4.0), Matrix4::identity()),
-            t: EventTime((t * 1e6) as i64),
-            confirmed: true,
-            score: 0.0,
-            nis: 0.0,
-            hits: 3,
-            born: EventTime(0),
-            last_hit: EventTime(0),
-            mmsi: None,
-        }
+        crate::track::testing::track(1, [100.0, -50.0, 3.0, 4.0], [1.0; 4], t, true)
     }
 
     #[test]

@@ -128,21 +128,11 @@ impl TrackTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nalgebra::{Matrix4, Vector4};
 
     fn track(id: u64) -> Track {
-        Track {
-            id,
-            state: State::new(Vector4::zeros(), Matrix4::identity()),
-            t: EventTime(0),
-            confirmed: false,
-            score: 0.0,
-            nis: 0.0,
-            hits: id as u32,
-            born: EventTime(0),
-            last_hit: EventTime(0),
-            mmsi: None,
-        }
+        let mut tr = crate::track::testing::track(id, [0.0; 4], [1.0; 4], 0.0, false);
+        tr.hits = id as u32;
+        tr
     }
 
     #[test]

@@ -295,16 +295,7 @@ impl Tracker {
 mod tests {
     use super::*;
     use crate::time::EventTime;
-
-    fn meas(t: f64, x: f64, y: f64) -> Measurement {
-        Measurement {
-            t: EventTime((t * 1e6) as i64),
-            z: [x, y],
-            r: [[225.0, 0.0], [0.0, 225.0]],
-            pd: 0.8,
-            clutter_density: 5.0 / (std::f64::consts::PI * 24e3 * 24e3),
-        }
-    }
+    use crate::track::testing::plot as meas;
 
     /// A scan processed in two parts, the first taken back before the whole, leaves the
     /// tracker exactly as one pass over the whole scan does: tracks, ids, counters.

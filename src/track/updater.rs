@@ -93,35 +93,16 @@ impl Updater {
 mod tests {
     use super::*;
     use crate::time::EventTime;
-    use crate::track::kalman::State;
-    use nalgebra::Matrix4;
+    use crate::track::testing::{self, plot};
 
     fn track(confirmed: bool) -> Track {
-        Track {
-            id: 1,
-            state: State::new(
-                Vector4::new(0.0, 0.0, 5.0, 0.0),
-                Matrix4::from_diagonal(&Vector4::new(100.0, 100.0, 0.5, 0.5)),
-            ),
-            t: EventTime(0),
+        testing::track(
+            1,
+            [0.0, 0.0, 5.0, 0.0],
+            [100.0, 100.0, 0.5, 0.5],
+            0.0,
             confirmed,
-            score: 0.0,
-            nis: 0.0,
-            hits: 3,
-            born: EventTime(0),
-            last_hit: EventTime(0),
-            mmsi: None,
-        }
-    }
-
-    fn plot(t: f64, x: f64, y: f64) -> Measurement {
-        Measurement {
-            t: EventTime((t * 1e6) as i64),
-            z: [x, y],
-            r: [[225.0, 0.0], [0.0, 225.0]],
-            pd: 0.8,
-            clutter_density: 5.0 / (std::f64::consts::PI * 24e3 * 24e3),
-        }
+        )
     }
 
     fn updater() -> Updater {
