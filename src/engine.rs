@@ -21,7 +21,7 @@ use crate::time::EventTime;
 use crate::track::clutter::ClutterMap;
 use crate::track::{AisMeasurement, AisOutcome, Measurement, Track, Tracker, TrackerStats};
 use compact_str::CompactString;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -91,6 +91,9 @@ pub struct Outputs {
     pub event_time: Option<EventTime>,
     /// Contacts not applied because older than the state they would update.
     pub out_of_sequence: u64,
+    /// Contacts recognised as repeats of ones already processed (a QoS 1 redelivery, the
+    /// same AIS transmission from two receivers), not applied again.
+    pub duplicates: u64,
 }
 
 impl Outputs {
@@ -105,6 +108,7 @@ impl Outputs {
         self.exercise = false;
         self.event_time = None;
         self.out_of_sequence = 0;
+        self.duplicates = 0;
     }
 }
 
@@ -214,6 +218,12 @@ pub struct Engine {
     last_housekeeping: Option<EventTime>,
     last_published: FxHashMap<u64, EventTime>,
     vessels: FxHashMap<u32, VesselInfo>,
+    /// Per plot sensor: the plots of its recent scans, to recognise a scan delivered again
+    /// after other messages closed it.
+    recent: Vec<RecentScans>,
+    /// Per MMSI: the newest position report taken (time, lat and lon bits), to recognise
+    /// the same report delivered again. Bounded like `vessels`.
+    last_ais: FxHashMap<u32, (EventTime, u64, u64)>,
     counts: TrackCounts,
     /// The radar scan processed last, while the next message may be another sector of it.
     open: Option<OpenScan>,
@@ -251,6 +261,39 @@ struct OpenScan {
     emitted: Emitted,
 }
 
+/// A plot's identity: its time and converted position, bit for bit (a redelivered message
+/// converts to the same bits).
+type PlotKey = (EventTime, u64, u64);
+
+fn plot_key(m: &Measurement) -> PlotKey {
+    (m.t, m.z[0].to_bits(), m.z[1].to_bits())
+}
+
+/// Scans of each sensor remembered for recognising repeats: 64 scans are 160 s of a radar
+/// turning every 2.5 s, far beyond a broker's in-flight window (Mosquitto's default is 20
+/// messages) and the seconds a reconnection takes.
+const RECENT_SCANS: usize = 64;
+
+/// The plots of one sensor's last [`RECENT_SCANS`] closed scans.
+#[derive(Default)]
+struct RecentScans {
+    keys: FxHashSet<PlotKey>,
+    order: std::collections::VecDeque<Vec<PlotKey>>,
+}
+
+impl RecentScans {
+    fn remember(&mut self, meas: &[Measurement]) {
+        let keys: Vec<PlotKey> = meas.iter().map(plot_key).collect();
+        self.keys.extend(keys.iter().copied());
+        self.order.push_back(keys);
+        while self.order.len() > RECENT_SCANS {
+            for k in self.order.pop_front().expect("not empty") {
+                self.keys.remove(&k);
+            }
+        }
+    }
+}
+
 /// Vessel names remembered at most (static reports of vessels never seen are not kept
 /// beyond this).
 const MAX_VESSELS: usize = 100_000;
@@ -281,6 +324,8 @@ impl Engine {
             last_housekeeping: None,
             last_published: FxHashMap::default(),
             vessels: FxHashMap::default(),
+            recent: cfg.radar.iter().map(|_| RecentScans::default()).collect(),
+            last_ais: FxHashMap::default(),
             counts: TrackCounts::default(),
             open: None,
             scan_buffers: Default::default(),
@@ -350,6 +395,24 @@ impl Engine {
                     match r {
                         AisReport::Position(p) => {
                             out.event_time = out.event_time.max(Some(p.t));
+                            // The same report again (redelivered, or heard by two
+                            // receivers): one transmission, one update.
+                            let seen = (p.t, p.lat.to_bits(), p.lon.to_bits());
+                            let room = self.last_ais.len() < MAX_VESSELS;
+                            match self.last_ais.get_mut(&p.mmsi) {
+                                Some(last) if *last == seen => {
+                                    out.duplicates += 1;
+                                    continue;
+                                }
+                                // Only the newest is remembered: an older one is out of
+                                // sequence for the track anyway.
+                                Some(last) if p.t >= last.0 => *last = seen,
+                                Some(_) => {}
+                                None if room => {
+                                    self.last_ais.insert(p.mmsi, seen);
+                                }
+                                None => {}
+                            }
                             let (x, y) = self.frame.to_local(p.lat, p.lon);
                             let vel = match (p.sog_kn, p.cog_deg) {
                                 (Some(s), Some(c)) => {
@@ -403,6 +466,9 @@ impl Engine {
     fn close_scan(&mut self, out: &mut Outputs) {
         let Some(o) = self.open.take() else { return };
         self.tracker.end_scan();
+        if let Some(r) = self.recent.get_mut(o.sensor) {
+            r.remember(&o.meas);
+        }
         self.scan_buffers = (o.meas, o.emitted);
         self.housekeeping(out);
     }
@@ -411,6 +477,22 @@ impl Engine {
         let Some(geom) = self.sensors.get(scan.sensor) else {
             return;
         };
+        // A scan this sensor sent before, delivered again after other messages closed it
+        // (QoS 1 redelivery after a reconnection): every plot is one already processed.
+        // Nothing of it is taken again, and no scan is opened for it, so the picture is as
+        // if it had never come.
+        if !continues && !scan.plots.is_empty() {
+            if let Some(recent) = self.recent.get(scan.sensor).filter(|r| !r.keys.is_empty()) {
+                let repeat = scan.plots.iter().all(|p| {
+                    geom.measurement(p.pos, p.t, &self.frame)
+                        .is_ok_and(|m| recent.keys.contains(&plot_key(&m)))
+                });
+                if repeat {
+                    out.duplicates += scan.plots.len() as u64;
+                    return;
+                }
+            }
+        }
         let mut open = match self.open.take().filter(|_| continues) {
             Some(mut o) => {
                 // Another sector of the open scan: take the earlier ones back, then
@@ -440,8 +522,8 @@ impl Engine {
         };
         // A plot an earlier message of the scan already brought (the broker redelivering a
         // scan, QoS 1) is the same detection, not a second one.
-        let key = |m: &Measurement| (m.t, m.z[0].to_bits(), m.z[1].to_bits());
-        let earlier: rustc_hash::FxHashSet<_> = open.meas.iter().map(key).collect();
+        let key = plot_key;
+        let earlier: FxHashSet<_> = open.meas.iter().map(key).collect();
         // Only plots that could be placed say what time it is: a scan whose every plot was
         // rejected moves no clock. A scan without plots (the radar saw nothing) does.
         let mut placed = false;

@@ -20,6 +20,7 @@ pub struct Metrics {
     pub contacts: IntCounterVec,
     pub rejected: IntCounterVec,
     pub out_of_sequence: IntCounter,
+    pub duplicates: IntCounter,
     pub tracks: IntGaugeVec,
     pub track_initiations: IntCounter,
     pub track_deletions: IntCounter,
@@ -113,6 +114,11 @@ impl Metrics {
                 &r,
                 "vigie_out_of_sequence_total",
                 "Contacts older than the track state they would update, not applied",
+            ),
+            duplicates: counter(
+                &r,
+                "vigie_duplicate_contacts_total",
+                "Contacts recognised as repeats of ones already processed (QoS 1 redelivery, one AIS transmission heard twice), not applied again",
             ),
             tracks: gauge_vec(
                 &r,
@@ -290,6 +296,7 @@ impl Metrics {
             self.rejected.with_label_values(&[r.reason()]).inc();
         }
         self.out_of_sequence.inc_by(out.out_of_sequence);
+        self.duplicates.inc_by(out.duplicates);
         for a in &out.alerts {
             self.alerts
                 .with_label_values(&[a.kind.as_str(), a.state.as_str()])

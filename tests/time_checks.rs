@@ -230,3 +230,57 @@ fn live_exercise_replays_are_exempt_and_live_data_is_not() {
         out.rejects
     );
 }
+
+/// Issue 19, "idempotent under redelivery": after a reconnection the broker delivers again
+/// what vigie had not acknowledged, up to its in-flight window. Copies of the `window`
+/// messages before each of many points, delivered again right there, must change nothing:
+/// not an alert, not a track state, not an id.
+fn redelivered(lines: &[RecordLine], window: usize, points: usize) -> Vec<RecordLine> {
+    let step = lines.len() / (points + 1);
+    let mut out = Vec::with_capacity(lines.len() + window * points);
+    for (i, l) in lines.iter().enumerate() {
+        out.push(l.clone());
+        if i > 0 && i % step == 0 && i / step <= points {
+            let from = (i + 1).saturating_sub(window);
+            // Delivered again with their first receive time: what the broker resends.
+            out.extend(lines[from..=i].iter().cloned());
+        }
+    }
+    out
+}
+
+#[test]
+fn messages_delivered_again_change_nothing() {
+    let _heavy = super::heavy_blocking();
+    let cfg = super::config("mqtt://unused:1", "vigie");
+    for (name, window, points) in [
+        ("busy-night", 20, 19),
+        ("busy-night", 200, 5),
+        ("side-by-side", 20, 9),
+    ] {
+        let lines = sim::simulate_for(&scene(name), &cfg, "vigie");
+        let clean = run(&cfg, &lines);
+        let again = run(&cfg, &redelivered(&lines, window, points));
+        assert!(!clean.alerts.is_empty());
+        assert_eq!(
+            again.alerts, clean.alerts,
+            "{name}, {window} at {points} points: alerts"
+        );
+        if let Some(k) = (0..clean.tracks.len().min(again.tracks.len()))
+            .find(|&k| clean.tracks[k] != again.tracks[k])
+        {
+            panic!(
+                "{name}, {window} at {points} points: track state {k} of {}/{} differs:\n{:?}\n{:?}",
+                clean.tracks.len(),
+                again.tracks.len(),
+                clean.tracks[k],
+                again.tracks[k]
+            );
+        }
+        assert!(
+            again.tracks == clean.tracks,
+            "{name}, {window} at {points} points: tracks"
+        );
+        assert_eq!(again.live_tracks_at_end, clean.live_tracks_at_end);
+    }
+}
