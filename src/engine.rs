@@ -214,6 +214,7 @@ pub struct Engine {
     loiter: Loiter,
     exercise: bool,
     track_interval_s: f64,
+    max_lateness_s: f64,
     now: EventTime,
     last_housekeeping: Option<EventTime>,
     last_published: FxHashMap<u64, EventTime>,
@@ -320,6 +321,7 @@ impl Engine {
             loiter,
             exercise,
             track_interval_s: cfg.mqtt.track_interval_s,
+            max_lateness_s: cfg.tracker.max_lateness_s,
             now: EventTime(i64::MIN),
             last_housekeeping: None,
             last_published: FxHashMap::default(),
@@ -493,6 +495,10 @@ impl Engine {
                 }
             }
         }
+        // A scan older than the picture by more than a late sensor may be (contract §1)
+        // updates the tracks it meets but starts none.
+        let initiate =
+            self.now == EventTime(i64::MIN) || scan.t.secs_since(self.now) >= -self.max_lateness_s;
         let mut open = match self.open.take().filter(|_| continues) {
             Some(mut o) => {
                 // Another sector of the open scan: take the earlier ones back, then
@@ -555,15 +561,16 @@ impl Engine {
                 let learned = map.density(scan.sensor, m.z[0], m.z[1], m.t, geom.scan_period_s);
                 m.clutter_density = m.clutter_density.max(learned);
             }
-            self.tracker.plots(&open.meas, &mut self.updated);
+            self.tracker.plots(&open.meas, &mut self.updated, initiate);
             let plots = open.meas.iter().zip(self.tracker.unclaimed());
             for ((m, &free), &track) in plots.zip(self.tracker.taken_by()) {
-                if free {
+                // A scan from the past was learned when it first came.
+                if free && initiate {
                     map.learn_later(scan.sensor, m.z, m.t, track);
                 }
             }
         } else {
-            self.tracker.plots(&open.meas, &mut self.updated);
+            self.tracker.plots(&open.meas, &mut self.updated, initiate);
         }
         self.open = Some(open);
     }

@@ -256,6 +256,9 @@ fn messages_delivered_again_change_nothing() {
     for (name, window, points) in [
         ("busy-night", 20, 19),
         ("busy-night", 200, 5),
+        // Beyond the 64 scans remembered (1,500 messages are 7 minutes of this scene): old
+        // plots update nothing, start nothing and teach the clutter map nothing.
+        ("busy-night", 1500, 2),
         ("side-by-side", 20, 9),
     ] {
         let lines = sim::simulate_for(&scene(name), &cfg, "vigie");

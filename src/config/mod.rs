@@ -190,6 +190,11 @@ pub struct TrackerConfig {
     pub coast_s: f64,
     /// Same for a track with AIS identity (class B stopped reports only every 3 minutes).
     pub ais_coast_s: f64,
+    /// Contract §1: a contact up to this much older than the newest event time seen is a
+    /// late sensor's and still counts; an older plot starts no track (it may only be a
+    /// repeat or a stale scan, and a track started in the past would be born behind every
+    /// other).
+    pub max_lateness_s: f64,
     /// Hard cap on live tracks; beyond it new tracks are refused and counted.
     pub max_tracks: usize,
     /// A dark track faster than this is clutter, not a boat: never confirmed.
@@ -215,6 +220,7 @@ impl Default for TrackerConfig {
             init_speed_sigma_mps: 6.0,
             tentative_timeout_s: 8.0,
             coast_s: 30.0,
+            max_lateness_s: 5.0,
             ais_coast_s: 400.0,
             max_tracks: 50_000,
             max_speed_kn: 60.0,
@@ -646,6 +652,7 @@ impl Config {
             ("tracker.gate_chi2", self.tracker.gate_chi2),
             ("tracker.coast_s", self.tracker.coast_s),
             ("tracker.ais_coast_s", self.tracker.ais_coast_s),
+            ("tracker.max_lateness_s", self.tracker.max_lateness_s),
             (
                 "tracker.tentative_timeout_s",
                 self.tracker.tentative_timeout_s,

@@ -162,8 +162,10 @@ impl Tracker {
         self.tracks.is_empty()
     }
 
-    /// Processes the plots of one scan; pushes the ids of tracks it updated.
-    pub fn plots(&mut self, plots: &[Measurement], updated: &mut Vec<u64>) {
+    /// Processes the plots of one scan; pushes the ids of tracks it updated. With `initiate`
+    /// false (a scan older than the picture), a plot no track takes starts nothing and is
+    /// counted out of sequence.
+    pub fn plots(&mut self, plots: &[Measurement], updated: &mut Vec<u64>, initiate: bool) {
         self.unclaimed.clear();
         self.taken_by.clear();
         self.taken_by.resize(plots.len(), None);
@@ -192,6 +194,10 @@ impl Tracker {
             }
             if h.has_edge[j] {
                 // Lost the assignment to another plot of a tentative track: a split.
+                continue;
+            }
+            if !initiate {
+                self.stats.out_of_sequence += 1;
                 continue;
             }
             self.taken_by[j] = self.initiate(p);
@@ -319,12 +325,12 @@ mod tests {
                 meas(t, -4000.0 + 500.0 * k as f64, 7000.0),
             ];
             whole.begin_scan();
-            whole.plots(&scan, &mut upd);
+            whole.plots(&scan, &mut upd, true);
             whole.end_scan();
             split.begin_scan();
-            split.plots(&scan[..1], &mut upd);
+            split.plots(&scan[..1], &mut upd, true);
             split.rollback_scan(|_| {});
-            split.plots(&scan, &mut upd);
+            split.plots(&scan, &mut upd, true);
             split.end_scan();
             assert_eq!(snapshot(&whole), snapshot(&split), "scan {k}");
         }
@@ -347,6 +353,7 @@ mod tests {
                     ),
                 ],
                 &mut upd,
+                true,
             );
             if k == 2 {
                 let c: Vec<_> = tr.tracks().filter(|t| t.confirmed).map(|t| t.id).collect();
@@ -363,7 +370,7 @@ mod tests {
         let mut tr = Tracker::new(TrackerConfig::default(), AisConfig::default());
         let mut upd = vec![];
         for k in 0..4 {
-            tr.plots(&[meas(k as f64 * 2.5, 0.0, 0.0)], &mut upd);
+            tr.plots(&[meas(k as f64 * 2.5, 0.0, 0.0)], &mut upd, true);
         }
         let m = AisMeasurement {
             t: EventTime(6_000_000),
@@ -380,5 +387,19 @@ mod tests {
         };
         assert!(matches!(tr.ais(&m2), AisOutcome::Updated(1)));
         assert_eq!(tr.len(), 1);
+    }
+
+    #[test]
+    fn a_scan_from_the_past_updates_tracks_but_starts_none() {
+        let mut tr = Tracker::new(TrackerConfig::default(), AisConfig::default());
+        let mut upd = vec![];
+        tr.plots(&[meas(0.0, 0.0, 0.0)], &mut upd, true);
+        assert_eq!(tr.len(), 1);
+        // Far from the track, not to be started: counted out of sequence instead.
+        tr.plots(&[meas(2.5, 5_000.0, 0.0)], &mut upd, false);
+        assert_eq!((tr.len(), tr.stats.out_of_sequence), (1, 1));
+        // Near it: still updates it.
+        tr.plots(&[meas(2.5, 3.0, 0.0)], &mut upd, false);
+        assert_eq!(tr.get(1).unwrap().hits, 2);
     }
 }
