@@ -528,8 +528,7 @@ impl Engine {
         };
         // A plot an earlier message of the scan already brought (the broker redelivering a
         // scan, QoS 1) is the same detection, not a second one.
-        let key = plot_key;
-        let earlier: FxHashSet<_> = open.meas.iter().map(key).collect();
+        let earlier: FxHashSet<_> = open.meas.iter().map(plot_key).collect();
         // Only plots that could be placed say what time it is: a scan whose every plot was
         // rejected moves no clock. A scan without plots (the radar saw nothing) does.
         let mut placed = false;
@@ -538,7 +537,7 @@ impl Engine {
                 Ok(m) => {
                     placed = true;
                     out.event_time = out.event_time.max(Some(p.t));
-                    if !earlier.contains(&key(&m)) {
+                    if !earlier.contains(&plot_key(&m)) {
                         open.meas.push(m);
                     }
                 }
