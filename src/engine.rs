@@ -8,6 +8,7 @@
 //! see the README) is tracked apart from live data so that an exercise can never move,
 //! merge with or clear a live track, and every alert it raises says `exercise: true`.
 
+use crate::behaviour::identity::IdentityAlerts;
 use crate::behaviour::loiter::{Loiter, TrackView};
 use crate::behaviour::AlertEvent;
 use crate::config::{Config, RadarConfig};
@@ -19,6 +20,7 @@ use crate::geo::zones::ZoneIndex;
 use crate::geo::KN_TO_MPS;
 use crate::time::EventTime;
 use crate::track::clutter::ClutterMap;
+use crate::track::identity::Contested;
 use crate::track::{AisMeasurement, AisOutcome, Measurement, Track, Tracker, TrackerStats};
 use compact_str::CompactString;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -70,6 +72,8 @@ pub struct PipelineCounts<'a> {
     pub deleted: u64,
     /// Active alerts per zone of the current zone file (zero included), live and exercise.
     pub active_by_zone: Vec<(&'a str, usize)>,
+    /// Active `ais_identity_conflict` alerts (they belong to no zone).
+    pub identity_conflicts: usize,
 }
 
 /// Everything one message caused. Reused between messages to avoid allocation.
@@ -212,6 +216,10 @@ pub struct Engine {
     tracker: Tracker,
     clutter: Option<ClutterMap>,
     loiter: Loiter,
+    /// `ais_identity_conflict` alerts from the tracker's contradictions.
+    conflicts: IdentityAlerts,
+    /// Conflicts the tracker settled at the last housekeeping (reused buffer).
+    settled: Vec<(u32, Contested)>,
     exercise: bool,
     track_interval_s: f64,
     max_lateness_s: f64,
@@ -319,6 +327,8 @@ impl Engine {
                 .with_delay(cfg.tracker.clutter_map_delay_s)
             }),
             loiter,
+            conflicts: IdentityAlerts::new(&cfg.alerts, exercise),
+            settled: Vec::new(),
             exercise,
             track_interval_s: cfg.mqtt.track_interval_s,
             max_lateness_s: cfg.tracker.max_lateness_s,
@@ -373,6 +383,11 @@ impl Engine {
     /// Takes back an active alert published by an earlier run (see
     /// [`Loiter::restore`]). Returns whether it was taken.
     pub fn restore_alert(&mut self, ev: &AlertEvent) -> bool {
+        if let Some((mmsi, c)) = self.conflicts.restore(ev, &self.frame) {
+            // Still contested after the restart: no allow-list entry spares its boat.
+            self.tracker.restore_contested(mmsi, c);
+            return true;
+        }
         self.loiter.restore(ev, &self.zones, &self.frame)
     }
 
@@ -430,8 +445,35 @@ impl Engine {
                                 z: [x, y],
                                 vel,
                             };
-                            if let AisOutcome::Updated(id) = self.tracker.ais(&m) {
-                                self.updated.push(id);
+                            match self.tracker.ais(&m) {
+                                AisOutcome::Updated(id) => self.updated.push(id),
+                                AisOutcome::Conflict(c, updated) => {
+                                    self.updated.extend(updated);
+                                    let label = c
+                                        .track
+                                        .and_then(|id| self.tracker.get(id))
+                                        .map(|tr| tr.label());
+                                    if c.first {
+                                        tracing::warn!(
+                                            mmsi = c.mmsi,
+                                            "MMSI {} reported {:.0} m from its track {}: two \
+                                             transmitters, its identity is contested",
+                                            c.mmsi,
+                                            c.distance_m(),
+                                            label.as_deref().unwrap_or("-")
+                                        );
+                                    }
+                                    self.conflicts.on_contradiction(
+                                        &c,
+                                        label.as_deref(),
+                                        &self.zones,
+                                        &self.frame,
+                                        &mut out.alerts,
+                                    );
+                                }
+                                AisOutcome::OutOfSequence(_)
+                                | AisOutcome::Refused
+                                | AisOutcome::Contested => {}
                             }
                         }
                         AisReport::Static(s) => {
@@ -647,6 +689,14 @@ impl Engine {
         }
         self.last_housekeeping = Some(self.now);
         self.loiter.tick(self.now, &self.frame, &mut out.alerts);
+        self.settled.clear();
+        let clear_s = self.conflicts.clear_s();
+        self.tracker
+            .settle_identities(self.now, clear_s, &mut self.settled);
+        for &(mmsi, _) in &self.settled {
+            tracing::info!(mmsi, "MMSI {mmsi} consistent again for {clear_s:.0} s");
+            self.conflicts.on_settled(mmsi, self.now, &mut out.alerts);
+        }
         self.deleted.clear();
         self.tracker.expire(self.now, &mut self.deleted);
         for tr in &self.deleted {
@@ -749,6 +799,7 @@ impl Pipeline {
                 confirmed_dark: lc.confirmed_dark + xc.confirmed_dark,
                 confirmed_ais: lc.confirmed_ais + xc.confirmed_ais,
             },
+            identity_conflicts: l.conflicts.active() + x.conflicts.active(),
             initiated: l.tracker_stats().initiated + x.tracker_stats().initiated,
             deleted: l.tracker_stats().deleted + x.tracker_stats().deleted,
             active_by_zone: l

@@ -26,6 +26,7 @@ pub struct Metrics {
     pub track_deletions: IntCounter,
     pub alerts: IntCounterVec,
     pub alerts_active: IntGaugeVec,
+    pub identity_conflicts_active: IntGauge,
     pub alert_dwell: Histogram,
     pub last_contact: prometheus::GaugeVec,
     pub clock_offset: prometheus::GaugeVec,
@@ -148,6 +149,15 @@ impl Metrics {
                 "Alerts currently raised, by zone",
                 &["zone"],
             ),
+            identity_conflicts_active: {
+                let g = IntGauge::new(
+                    "vigie_identity_conflicts_active",
+                    "MMSIs currently contested (heard from two places, or contradicting their radar track)",
+                )
+                .expect("valid metric");
+                r.register(Box::new(g.clone())).expect("registered once");
+                g
+            },
             alert_dwell: histogram(
                 &r,
                 "vigie_alert_dwell_seconds",
@@ -245,8 +255,12 @@ impl Metrics {
             m.rejected.with_label_values(&[reason]);
         }
         for state in ["raised", "updated", "cleared"] {
-            m.alerts
-                .with_label_values(&[crate::behaviour::alert::KIND_TAXI_BOAT, state]);
+            for kind in [
+                crate::behaviour::alert::KIND_TAXI_BOAT,
+                crate::behaviour::alert::KIND_IDENTITY_CONFLICT,
+            ] {
+                m.alerts.with_label_values(&[kind, state]);
+            }
         }
         for z in zone_ids {
             m.alerts_active.with_label_values(&[z]);
@@ -339,6 +353,8 @@ impl Metrics {
         for &(z, n) in &c.active_by_zone {
             self.alerts_active.with_label_values(&[z]).set(n as i64);
         }
+        self.identity_conflicts_active
+            .set(c.identity_conflicts as i64);
     }
 
     /// The text exposition format.

@@ -38,7 +38,8 @@ pub struct AlertEvent {
     pub t: EventTime,
     pub lat: f64,
     pub lon: f64,
-    pub zone: ZoneRef,
+    /// The zone the alert is about; `null` for an identity conflict far from every zone.
+    pub zone: Option<ZoneRef>,
     pub dwell_s: f64,
     pub speed_kn: f64,
     pub dark: bool,
@@ -47,9 +48,28 @@ pub struct AlertEvent {
     /// Wall-clock time of publication, stamped by the adapter that publishes it.
     pub emitted_at: Option<EventTime>,
     /// Why a `cleared` event was emitted (extension): `left_zone`, `under_way`,
-    /// `track_lost`, `allow_listed`.
+    /// `track_lost`, `allow_listed`, `fixed_object`; `identity_consistent` for an identity
+    /// conflict that has not recurred for `alerts.identity_clear_s`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub reason: Option<String>,
+    /// Identity conflicts (extension): how far apart (m) the two reports that contradict
+    /// each other were.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub distance_m: Option<f64>,
+    /// Identity conflicts (extension): the other place the MMSI was reported from (`lat`/`lon`
+    /// is the place away from the track the MMSI was fused with).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub other_lat: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub other_lon: Option<f64>,
+}
+
+impl AlertEvent {
+    /// The zone's id, or `-` when the alert names none (for logs and tables).
+    pub fn zone_id(&self) -> &str {
+        self.zone.as_ref().map_or("-", |z| z.id.as_str())
+    }
 }
 
 pub const KIND_TAXI_BOAT: &str = "taxi_boat_pickup";
+pub const KIND_IDENTITY_CONFLICT: &str = "ais_identity_conflict";

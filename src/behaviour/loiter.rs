@@ -145,17 +145,21 @@ impl Loiter {
     /// of the other stream (exercise vs live) and cleared ones are ignored.
     pub fn restore(&mut self, ev: &AlertEvent, zones: &ZoneIndex, frame: &LocalFrame) -> bool {
         if ev.exercise != self.exercise
+            || ev.kind != KIND_TAXI_BOAT
             || ev.state == AlertState::Cleared
             || self.orphans.iter().any(|o| o.alert.id == ev.id)
         {
             return false;
         }
+        let Some(zone_ref) = ev.zone.clone() else {
+            return false;
+        };
         let (x, y) = frame.to_local(ev.lat, ev.lon);
         self.orphans.push(Orphan {
             alert: Active {
                 id: ev.id.clone(),
-                zone: zones.index_of(&ev.zone.id),
-                zone_ref: ev.zone.clone(),
+                zone: zones.index_of(&zone_ref.id),
+                zone_ref,
                 start: ev.t.plus_secs(-ev.dwell_s),
                 last_emit: ev.t,
                 centre: (x, y),
@@ -525,7 +529,7 @@ fn make_event(
         t,
         lat: round(lat, 1e6),
         lon: round(lon, 1e6),
-        zone: a.zone_ref.clone(),
+        zone: Some(a.zone_ref.clone()),
         dwell_s: round(t.secs_since(a.start), 10.0),
         speed_kn: round(speed * MPS_TO_KN, 10.0),
         dark: mmsi.is_none(),
@@ -533,6 +537,9 @@ fn make_event(
         exercise,
         emitted_at: None,
         reason: reason.map(str::to_string),
+        distance_m: None,
+        other_lat: None,
+        other_lon: None,
     }
 }
 

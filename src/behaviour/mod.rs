@@ -1,5 +1,6 @@
-//! Behaviour on top of tracks: loiter detection and the alert lifecycle.
+//! Behaviour on top of tracks: loiter detection, identity conflicts and the alert lifecycle.
 pub mod alert;
+pub mod identity;
 pub mod loiter;
 
 pub use alert::{AlertEvent, AlertState};

@@ -158,6 +158,15 @@ pub struct AisConfig {
     pub sigma_m: f64,
     /// 1-sigma error of SOG/COG turned into a velocity, m/s.
     pub velocity_sigma_mps: f64,
+    /// Contract §4, identity conflicts: the fastest a vessel is believed to go (knots). Two
+    /// reports of one MMSI further apart than this speed covers between them, plus
+    /// `conflict_margin_m`, come from two transmitters.
+    pub conflict_speed_kn: f64,
+    /// Distance (m) added to what `conflict_speed_kn` covers before reports contradict each
+    /// other or the radar track they are fused with: GNSS and radar errors (100 m across the
+    /// beam at 20 km) and an antenna on a 300 m hull must never make an honest vessel's
+    /// identity contested, because a contested police MMSI no longer spares its boat.
+    pub conflict_margin_m: f64,
 }
 
 impl Default for AisConfig {
@@ -165,6 +174,8 @@ impl Default for AisConfig {
         AisConfig {
             sigma_m: 10.0,
             velocity_sigma_mps: 0.5,
+            conflict_speed_kn: 60.0,
+            conflict_margin_m: 500.0,
         }
     }
 }
@@ -260,6 +271,9 @@ pub struct AlertsConfig {
     /// object, whatever track sits there later (a boat's track that took a buoy's returns
     /// while passing it).
     pub fixed_object_learn_s: f64,
+    /// An `ais_identity_conflict` is cleared, and its MMSI trusted again, once the
+    /// contradiction has not recurred for this long (s of event time; contract §4).
+    pub identity_clear_s: f64,
 }
 
 impl Default for AlertsConfig {
@@ -276,6 +290,7 @@ impl Default for AlertsConfig {
             fixed_objects: Vec::new(),
             fixed_object_radius_m: 60.0,
             fixed_object_learn_s: 300.0,
+            identity_clear_s: 600.0,
         }
     }
 }
@@ -647,6 +662,7 @@ impl Config {
             ("alerts.fixed_object_learn_s", a.fixed_object_learn_s),
             ("alerts.underway_kn", a.underway_kn),
             ("alerts.update_interval_s", a.update_interval_s),
+            ("alerts.identity_clear_s", a.identity_clear_s),
             ("tracker.process_noise", self.tracker.process_noise),
             ("tracker.manoeuvre_noise", self.tracker.manoeuvre_noise),
             ("tracker.gate_chi2", self.tracker.gate_chi2),
@@ -663,6 +679,8 @@ impl Config {
             ),
             ("ais.sigma_m", self.ais.sigma_m),
             ("ais.velocity_sigma_mps", self.ais.velocity_sigma_mps),
+            ("ais.conflict_speed_kn", self.ais.conflict_speed_kn),
+            ("ais.conflict_margin_m", self.ais.conflict_margin_m),
             ("mqtt.track_interval_s", self.mqtt.track_interval_s),
             ("limits.max_future_s", self.limits.max_future_s),
             ("limits.max_age_s", self.limits.max_age_s),

@@ -180,8 +180,8 @@ pub fn publish_alerts(
         outbox.push(active, retained, true, metrics);
         outbox.push(format!("{prefix}/alerts"), json, false, metrics);
         tracing::info!(
-            id = %a.id, state = a.state.as_str(), zone = %a.zone.id, exercise = a.exercise,
-            "alert {} {} in {} (dwell {:.0} s)", a.id, a.state.as_str(), a.zone.name, a.dwell_s
+            id = %a.id, state = a.state.as_str(), zone = %a.zone_id(), exercise = a.exercise,
+            "alert {} {} in {} (dwell {:.0} s)", a.id, a.state.as_str(), a.zone.as_ref().map_or("no zone", |z| z.name.as_str()), a.dwell_s
         );
     }
     outbox.flush(client);

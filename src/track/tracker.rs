@@ -12,7 +12,7 @@
 use super::associator::associate;
 use super::deleter::Deleter;
 use super::hypothesiser::Hypothesiser;
-use super::identity::Identities;
+use super::identity::{Contested, Contradiction, Identities, Reach};
 use super::initiator::Initiator;
 use super::measurement::{AisMeasurement, Measurement};
 use super::predictor::{Motion, Predictor};
@@ -39,12 +39,20 @@ pub enum AisOutcome {
     /// The report was older than the track's state: identity kept, position not applied.
     OutOfSequence(u64),
     Refused,
+    /// The report contradicts its MMSI's track or the report before it (two transmitters
+    /// of one MMSI, contract §4); the track it updated, if it agrees with the track the
+    /// MMSI had before the conflict (then it is the other transmitter that contradicts).
+    Conflict(Contradiction, Option<u64>),
+    /// A report of an MMSI in conflict that agrees with the one before it but not with the
+    /// MMSI's former track: applied to no track.
+    Contested,
 }
 
 pub struct Tracker {
     max_tracks: usize,
     gate: f64,
     ais_pos_var: f64,
+    reach: Reach,
     predictor: Predictor,
     hypothesiser: Hypothesiser,
     updater: Updater,
@@ -77,6 +85,10 @@ impl Tracker {
             max_tracks: cfg.max_tracks,
             gate: cfg.gate_chi2,
             ais_pos_var: ais.sigma_m.powi(2),
+            reach: Reach {
+                speed: ais.conflict_speed_kn * 1852.0 / 3600.0,
+                margin: ais.conflict_margin_m,
+            },
             predictor,
             hypothesiser: Hypothesiser::new(predictor, cfg.gate_chi2, cfg.coast_s),
             updater: Updater::new(predictor, ais.sigma_m, ais.velocity_sigma_mps),
@@ -237,8 +249,47 @@ impl Tracker {
     /// Applies an AIS position report: updates the vessel's track, or gives its identity to
     /// the radar track it matches, or starts a confirmed track for it.
     pub fn ais(&mut self, m: &AisMeasurement) -> AisOutcome {
+        if let Some(c) = self
+            .identities
+            .hear_contested(m.mmsi, m.t, m.z, &self.reach)
+        {
+            // Reports that agree with the track the MMSI had keep that track up to date (the
+            // honest vessel stays in the picture), but identify it no more: it stays dark.
+            let mut updated = None;
+            let own = self.identities.contested(m.mmsi).and_then(|c| c.track);
+            if let Some(tr) = own.and_then(|id| self.tracks.get_mut(id)) {
+                let (x, y) = tr.pos();
+                if m.t >= tr.t && self.reach.plausible((tr.t, [x, y]), (m.t, m.z)) {
+                    self.updater.ais(tr, m);
+                    updated = Some(tr.id);
+                }
+            }
+            return match c {
+                // Said from the other transmitter's side: an alert's place stays the copy's,
+                // whichever of the two spoke last.
+                Some(mut c) if updated.is_some() => {
+                    (c.z, c.other) = (c.other.1, (c.t, c.z));
+                    AisOutcome::Conflict(c, updated)
+                }
+                Some(c) => AisOutcome::Conflict(c, updated),
+                None => updated.map_or(AisOutcome::Contested, AisOutcome::Updated),
+            };
+        }
         let id = match self.identities.track_of(m.mmsi) {
-            Some(id) => id,
+            Some(id) => {
+                let tr = self
+                    .tracks
+                    .get_mut(id)
+                    .expect("identities name only live tracks");
+                let (x, y) = tr.pos();
+                if !self.reach.plausible((tr.t, [x, y]), (m.t, m.z)) {
+                    return AisOutcome::Conflict(
+                        self.identities.contest(tr, m.mmsi, m.t, m.z),
+                        None,
+                    );
+                }
+                id
+            }
             None => {
                 let found = self.identities.candidate(
                     &self.tracks,
@@ -282,6 +333,34 @@ impl Tracker {
         self.tracks.push(self.initiator.from_ais(id, m));
         self.identities.fuse(m.mmsi, id);
         AisOutcome::Updated(id)
+    }
+
+    /// Whether `mmsi` is in conflict now.
+    pub fn contested(&self, mmsi: u32) -> Option<&Contested> {
+        self.identities.contested(mmsi)
+    }
+
+    /// Takes back a conflict an earlier run published (see
+    /// [`Identities::restore_contested`]); the track that held the MMSI, if any, goes dark.
+    pub fn restore_contested(&mut self, mmsi: u32, c: Contested) {
+        if let Some(tr) = self
+            .identities
+            .track_of(mmsi)
+            .and_then(|id| self.tracks.get_mut(id))
+        {
+            tr.mmsi = None;
+        }
+        self.identities.restore_contested(mmsi, c);
+    }
+
+    /// Ends the identity conflicts that have not recurred for `clear_s` at `now`.
+    pub fn settle_identities(
+        &mut self,
+        now: EventTime,
+        clear_s: f64,
+        settled: &mut Vec<(u32, Contested)>,
+    ) {
+        self.identities.settle(now, clear_s, settled);
     }
 
     /// Deletes tracks that have gone without contact too long at event time `now`.
@@ -401,5 +480,87 @@ mod tests {
         // Near it: still updates it.
         tr.plots(&[meas(2.5, 3.0, 0.0)], &mut upd, false);
         assert_eq!(tr.get(1).unwrap().hits, 2);
+    }
+
+    /// Contract §4: one MMSI from two places 18 km apart, alternately. The first report from
+    /// the second place contests the MMSI (its track goes dark); reports from the first place
+    /// still update that track, those from the second update nothing; every switch between
+    /// them is a contradiction, told from the second place's side; ten quiet minutes settle
+    /// it and the MMSI returns to its track.
+    #[test]
+    fn one_mmsi_from_two_places_is_contested_then_settled() {
+        let mut tr = Tracker::new(TrackerConfig::default(), AisConfig::default());
+        let at = |t: f64, x: f64| AisMeasurement {
+            t: EventTime::from_secs(0).plus_secs(t),
+            mmsi: 227000001,
+            z: [x, 0.0],
+            vel: None,
+        };
+        assert!(matches!(tr.ais(&at(0.0, 0.0)), AisOutcome::Updated(1)));
+        assert!(matches!(tr.ais(&at(10.0, 1.0)), AisOutcome::Updated(1)));
+        let AisOutcome::Conflict(c, None) = tr.ais(&at(13.0, 18_000.0)) else {
+            panic!("18 km in 3 s is a second transmitter")
+        };
+        assert!(c.first && c.track == Some(1) && (c.distance_m() - 17_999.0).abs() < 1.0);
+        assert_eq!(tr.get(1).unwrap().mmsi, None, "the track is dark now");
+        assert!(tr.contested(227000001).is_some());
+        // The first place again: updates track 1, and contradicts the report before it.
+        let AisOutcome::Conflict(c, Some(1)) = tr.ais(&at(20.0, 2.0)) else {
+            panic!("a contradiction that updates the own track")
+        };
+        assert_eq!(c.z, [18_000.0, 0.0], "told from the copy's side");
+        assert!(!c.first);
+        // The second place twice: a contradiction, then agreement with itself, no track.
+        assert!(matches!(
+            tr.ais(&at(23.0, 18_010.0)),
+            AisOutcome::Conflict(_, None)
+        ));
+        assert!(matches!(tr.ais(&at(33.0, 18_020.0)), AisOutcome::Contested));
+        assert_eq!(tr.len(), 1, "the copy starts no track");
+        // Only the first place from now on: no contradiction after its first report.
+        assert!(matches!(
+            tr.ais(&at(40.0, 3.0)),
+            AisOutcome::Conflict(_, Some(1))
+        ));
+        assert!(matches!(tr.ais(&at(50.0, 3.0)), AisOutcome::Updated(1)));
+        let mut settled = Vec::new();
+        tr.settle_identities(
+            EventTime::from_secs(0).plus_secs(600.0),
+            600.0,
+            &mut settled,
+        );
+        assert!(
+            settled.is_empty(),
+            "600 s after the last contradiction, not before"
+        );
+        tr.settle_identities(
+            EventTime::from_secs(0).plus_secs(640.0),
+            600.0,
+            &mut settled,
+        );
+        assert_eq!(settled.len(), 1);
+        assert!(matches!(tr.ais(&at(650.0, 4.0)), AisOutcome::Updated(1)));
+        assert_eq!(tr.get(1).unwrap().mmsi, Some(227000001), "trusted again");
+    }
+
+    /// What is not a conflict: a report late by 10 s, a vessel at 40 kn, a fix 300 m off.
+    #[test]
+    fn honest_reports_are_not_contradictions() {
+        let mut tr = Tracker::new(TrackerConfig::default(), AisConfig::default());
+        let at = |t: f64, x: f64| AisMeasurement {
+            t: EventTime::from_secs(0).plus_secs(t),
+            mmsi: 235000002,
+            z: [x, 0.0],
+            vel: None,
+        };
+        let v = 40.0 * 1852.0 / 3600.0;
+        for k in 0..30 {
+            let t = 10.0 * k as f64;
+            let out = tr.ais(&at(t, v * t + if k == 12 { 300.0 } else { 0.0 }));
+            assert!(matches!(out, AisOutcome::Updated(1)), "{k}: {out:?}");
+        }
+        let late = tr.ais(&at(280.0, v * 280.0));
+        assert!(matches!(late, AisOutcome::OutOfSequence(1)), "{late:?}");
+        assert!(tr.contested(235000002).is_none());
     }
 }

@@ -11,6 +11,7 @@
 //! to those episodes (recall, false alarms, duplicates, delay, uncleared alerts) and
 //! measures track accuracy with GOSPA (c = 100 m, p = 2, α = 2) on the local frame.
 
+use crate::behaviour::alert::KIND_TAXI_BOAT;
 use crate::behaviour::{AlertEvent, AlertState};
 use crate::config::Config;
 use crate::engine::TrackState;
@@ -35,6 +36,9 @@ const GOSPA_C: f64 = 100.0;
 const RULE_MARGIN: f64 = 0.2;
 /// And clearly loitering must last this long beyond the dwell (a 95 s stop is too close).
 const RULE_MARGIN_S: f64 = 10.0;
+/// A boat that spent this share of its window in a second zone of the strip sat on the
+/// line: an alert naming either zone is right.
+const ZONE_SHARE: f64 = 0.3;
 /// Seconds between the true positions the rule is applied to.
 const RULE_STEP_S: f64 = 1.0;
 
@@ -72,6 +76,26 @@ pub struct Episode {
     /// a false alarm, and no alert is no miss.
     #[serde(default)]
     pub borderline: bool,
+    /// The identity its alert must carry: the vessel's MMSI when it transmits AIS that
+    /// nobody else copies, else none (`dark`).
+    #[serde(default)]
+    pub mmsi: Option<u32>,
+    /// Other zones of the strip where the boat spent a good part of its window too (it sat
+    /// on the line between them): its alert may name any of them.
+    #[serde(default)]
+    pub other_zones: Vec<String>,
+}
+
+/// An MMSI transmitted by two vessels of the scene: `ais_identity_conflict` expected from
+/// when both have been heard, cleared `alerts.identity_clear_s` after one of them falls
+/// silent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConflictTruth {
+    pub mmsi: u32,
+    pub vessels: Vec<String>,
+    pub start: EventTime,
+    /// When the conflict should be cleared, if within the scene.
+    pub clears: Option<EventTime>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,6 +106,8 @@ pub struct Truth {
     pub duration_s: f64,
     pub vessels: Vec<TruthVessel>,
     pub episodes: Vec<Episode>,
+    #[serde(default)]
+    pub conflicts: Vec<ConflictTruth>,
 }
 
 /// The truth of a scene under a configuration (its rule and zones).
@@ -92,7 +118,37 @@ pub fn truth(scene: &Scene, cfg: &Config, zones: Vec<Zone>) -> Truth {
     let allow: HashSet<u32> = cfg.alerts.allow_mmsi.iter().copied().collect();
     let mut vessels = Vec::new();
     let mut episodes = Vec::new();
-    for v in &scene.all_vessels() {
+    let all = scene.all_vessels();
+    // Who transmits which MMSI, and from when to when (the simulator's AIS schedule).
+    let mut senders: BTreeMap<u32, Vec<(&str, f64, f64)>> = BTreeMap::new();
+    for v in &all {
+        if let (Some(m), Some((a, b))) = (v.mmsi, v.ais_span(scene.duration_s)) {
+            senders.entry(m).or_default().push((v.name.as_str(), a, b));
+        }
+    }
+    let contested: HashSet<u32> = senders
+        .iter()
+        .filter(|(_, s)| s.len() > 1)
+        .map(|(&m, _)| m)
+        .collect();
+    let conflicts = senders
+        .iter()
+        .filter(|(_, s)| s.len() > 1)
+        .map(|(&m, s)| {
+            let start = s.iter().map(|x| x.1).fold(f64::MIN, f64::max);
+            // The contradiction recurs while two of them are on the air.
+            let mut ends: Vec<f64> = s.iter().map(|x| x.2).collect();
+            ends.sort_by(f64::total_cmp);
+            let clears = ends[ends.len() - 2] + cfg.alerts.identity_clear_s;
+            ConflictTruth {
+                mmsi: m,
+                vessels: s.iter().map(|x| x.0.to_string()).collect(),
+                start: scene.start.plus_secs(start),
+                clears: (clears < scene.duration_s).then(|| scene.start.plus_secs(clears)),
+            }
+        })
+        .collect();
+    for v in &all {
         let tr = Trajectory::new(v);
         let mut track = Vec::new();
         let mut t = 0.0;
@@ -106,7 +162,11 @@ pub fn truth(scene: &Scene, cfg: &Config, zones: Vec<Zone>) -> Truth {
             });
             t += TRUTH_STEP_S;
         }
-        let allowed = v.mmsi.is_some_and(|m| allow.contains(&m));
+        // A copied MMSI spares nobody (contract §4), and identifies nobody.
+        let trusted = v
+            .mmsi
+            .filter(|m| !contested.contains(m) && v.ais_span(scene.duration_s).is_some());
+        let allowed = trusted.is_some_and(|m| allow.contains(&m));
         if v.legs.is_empty() {
             // Never moves: a buoy, a moored hulk.
             let (x, y) = frame.to_local(v.lat, v.lon);
@@ -122,6 +182,8 @@ pub fn truth(scene: &Scene, cfg: &Config, zones: Vec<Zone>) -> Truth {
                 should_alert: false,
                 reason: "fixed_object".into(),
                 borderline: false,
+                mmsi: trusted,
+                other_zones: Vec::new(),
             });
         } else {
             let runs = loiter_runs(&tr, scene.duration_s, cfg, &index, &frame);
@@ -151,6 +213,12 @@ pub fn truth(scene: &Scene, cfg: &Config, zones: Vec<Zone>) -> Truth {
                     should_alert: reason == "pickup",
                     borderline: reason == "borderline",
                     reason: reason.into(),
+                    mmsi: trusted,
+                    other_zones: r
+                        .also
+                        .iter()
+                        .map(|&z| index.zones()[z].id.clone())
+                        .collect(),
                 });
             }
             // The scene's stops the rule never saw loitering, with why not.
@@ -183,6 +251,8 @@ pub fn truth(scene: &Scene, cfg: &Config, zones: Vec<Zone>) -> Truth {
                     should_alert: false,
                     reason: reason.into(),
                     borderline: false,
+                    mmsi: trusted,
+                    other_zones: Vec::new(),
                 });
             }
         }
@@ -212,6 +282,7 @@ pub fn truth(scene: &Scene, cfg: &Config, zones: Vec<Zone>) -> Truth {
         duration_s: scene.duration_s,
         vessels,
         episodes,
+        conflicts,
     }
 }
 
@@ -225,6 +296,8 @@ struct Run {
     at: geo::Point<f64>,
     /// Where it spent most of that window.
     zone: usize,
+    /// Other zones where it spent at least [`ZONE_SHARE`] of that window.
+    also: Vec<usize>,
     /// The narrow reading held too, for at least [`RULE_MARGIN_S`].
     clear: bool,
 }
@@ -314,7 +387,13 @@ fn loiter_runs(
         let slowed = (first - w..=first)
             .find(|&k| pts[k].4 <= slow_mps)
             .unwrap_or(first - w);
+        let also = count
+            .iter()
+            .filter(|c| c.0 != zone && c.1 as f64 >= ZONE_SHARE * win.len() as f64)
+            .map(|c| c.0)
+            .collect();
         runs.push(Run {
+            also,
             start: slowed as f64 * RULE_STEP_S,
             end: (i - 1) as f64 * RULE_STEP_S,
             at: pts[first].3,
@@ -346,6 +425,19 @@ pub struct Score {
     /// vessels with tracks (within c); these count how that pairing changes over the run.
     pub identity: Option<Identity>,
     pub unmatched_alerts: Vec<String>,
+    /// Detected pickups whose alert named the wrong zone, or got `dark`/`mmsi` wrong.
+    #[serde(default)]
+    pub wrong_fields: Vec<String>,
+    /// MMSIs the truth has two transmitters for, and how many of them raised
+    /// `ais_identity_conflict`.
+    #[serde(default)]
+    pub conflicts: usize,
+    #[serde(default)]
+    pub conflicts_detected: usize,
+    /// `ais_identity_conflict` alerts on an MMSI nobody copied, or raised twice for one
+    /// conflict.
+    #[serde(default)]
+    pub false_conflicts: usize,
 }
 
 /// How well tracks keep the identity of the vessels they follow, from GOSPA's pairing of
@@ -378,8 +470,11 @@ pub fn score(truth: &Truth, alerts: &[AlertEvent], tracks: Option<&[TrackState]>
         truth.episodes.first().map_or(50.75, |e| e.lat),
         truth.episodes.first().map_or(1.6, |e| e.lon),
     );
-    let raised: Vec<&AlertEvent> = alerts
+    let (pickup_alerts, conflict_alerts): (Vec<&AlertEvent>, Vec<&AlertEvent>) =
+        alerts.iter().partition(|a| a.kind == KIND_TAXI_BOAT);
+    let raised: Vec<&AlertEvent> = pickup_alerts
         .iter()
+        .copied()
         .filter(|a| a.state == AlertState::Raised)
         .collect();
     let cleared: HashSet<&str> = alerts
@@ -411,10 +506,31 @@ pub fn score(truth: &Truth, alerts: &[AlertEvent], tracks: Option<&[TrackState]>
     pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut delay: Vec<Option<f64>> = vec![None; pickups.len()];
     let mut alert_used = vec![false; raised.len()];
+    let mut matched = Vec::new();
     for &(_, ei, ai) in &pairs {
         if delay[ei].is_none() && !alert_used[ai] {
             delay[ei] = Some((raised[ai].t.secs_since(pickups[ei].start) * 10.0).round() / 10.0);
             alert_used[ai] = true;
+            matched.push((ei, ai));
+        }
+    }
+    for (ei, ai) in matched {
+        let (e, a) = (pickups[ei], raised[ai]);
+        let zone_ok = a
+            .zone
+            .as_ref()
+            .is_some_and(|z| e.zone.as_deref() == Some(&z.id) || e.other_zones.contains(&z.id));
+        if !zone_ok || a.dark != e.mmsi.is_none() || a.mmsi != e.mmsi {
+            s.wrong_fields.push(format!(
+                "{} ({}): zone {} dark {} mmsi {:?}, truth zone {:?} mmsi {:?}",
+                a.id,
+                e.vessel,
+                a.zone_id(),
+                a.dark,
+                a.mmsi,
+                e.zone,
+                e.mmsi
+            ));
         }
     }
     s.delays_s = delay.iter().flatten().copied().collect();
@@ -435,7 +551,7 @@ pub fn score(truth: &Truth, alerts: &[AlertEvent], tracks: Option<&[TrackState]>
         } else {
             s.false_alarms += 1;
             s.unmatched_alerts
-                .push(format!("{} {} at {}", a.id, a.zone.id, a.t));
+                .push(format!("{} {} at {}", a.id, a.zone_id(), a.t));
         }
     }
     s.recall = if s.pickups == 0 {
@@ -444,6 +560,33 @@ pub fn score(truth: &Truth, alerts: &[AlertEvent], tracks: Option<&[TrackState]>
         s.detected as f64 / s.pickups as f64
     };
     s.max_delay_s = s.delays_s.iter().copied().reduce(f64::max);
+    // Identity conflicts: one alert per copied MMSI, from when both were on the air, and
+    // cleared when the truth says it should be.
+    s.conflicts = truth.conflicts.len();
+    let mut seen: HashSet<u32> = HashSet::new();
+    for a in conflict_alerts
+        .iter()
+        .filter(|a| a.state == AlertState::Raised)
+    {
+        let truth_c = truth.conflicts.iter().find(|c| Some(c.mmsi) == a.mmsi);
+        match truth_c {
+            Some(c) if a.t >= c.start && seen.insert(c.mmsi) => {
+                s.conflicts_detected += 1;
+                let cleared_at = conflict_alerts
+                    .iter()
+                    .find(|x| x.id == a.id && x.state == AlertState::Cleared)
+                    .map(|x| x.t);
+                if c.clears.is_some() && cleared_at.is_none() {
+                    s.uncleared += 1;
+                }
+            }
+            _ => {
+                s.false_conflicts += 1;
+                s.unmatched_alerts
+                    .push(format!("{} {:?} at {}", a.id, a.mmsi, a.t));
+            }
+        }
+    }
     if let Some(t) = tracks {
         let (g, identity) = gospa(truth, t, &frame);
         s.gospa_m = Some(g);
@@ -571,6 +714,16 @@ impl std::fmt::Display for Score {
             .collect::<Vec<_>>()
             .join(", ");
         writeln!(f, "| delay after stop, s | {d} |")?;
+        for w in &self.wrong_fields {
+            writeln!(f, "| wrong fields | {w} |")?;
+        }
+        if self.conflicts > 0 || self.false_conflicts > 0 {
+            writeln!(
+                f,
+                "| AIS identity conflicts (detected / in truth / false) | {} / {} / {} |",
+                self.conflicts_detected, self.conflicts, self.false_conflicts
+            )?;
+        }
         if let Some(g) = self.gospa_m {
             writeln!(f, "| mean GOSPA (c=100 m, p=2), m | {g:.1} |")?;
         }
@@ -624,6 +777,7 @@ mod tests {
             duration_s: 20.0,
             vessels: vec![vessel("a", spot[0]), vessel("b", spot[1])],
             episodes: vec![],
+            conflicts: vec![],
         };
         let mut states = Vec::new();
         for (k, ids) in steps.iter().enumerate() {

@@ -67,6 +67,13 @@ pub struct Vessel {
     pub ais: AisMode,
     #[serde(default)]
     pub ais_class: AisClass,
+    /// The transponder is switched off this many seconds into the scene (a smuggler
+    /// stops copying a police MMSI; a boat goes silent). Absent: on throughout.
+    #[serde(default)]
+    pub ais_off_after_s: Option<f64>,
+    /// Seconds added before its first AIS report (two transmitters of one MMSI out of step).
+    #[serde(default)]
+    pub ais_delay_s: f64,
     /// AIS ship type (37 pleasure craft, 30 fishing, 60 passenger, 70 cargo…).
     #[serde(default)]
     pub ship_type: u8,
@@ -78,6 +85,19 @@ pub struct Vessel {
     pub lon: f64,
     #[serde(default)]
     pub legs: Vec<Leg>,
+}
+
+impl Vessel {
+    /// First and last second (after the scene start) of its AIS reports, if it sends any.
+    pub fn ais_span(&self, duration_s: f64) -> Option<(f64, f64)> {
+        self.mmsi?;
+        if self.ais == AisMode::None {
+            return None;
+        }
+        let first = 1.0 + (self.mmsi? % 7) as f64 + self.ais_delay_s;
+        let last = self.ais_off_after_s.unwrap_or(duration_s).min(duration_s);
+        (first < last).then_some((first, last))
+    }
 }
 
 fn d_circle_kn() -> f64 {
@@ -216,6 +236,8 @@ impl Scene {
                     mmsi: ais.then_some(200_000_000 + 100_000 * g as u32 + i as u32),
                     ais: if ais { AisMode::Json } else { AisMode::None },
                     ais_class: AisClass::A,
+                    ais_off_after_s: None,
+                    ais_delay_s: 0.0,
                     ship_type: 70,
                     pd: 0.95,
                     lat,
@@ -499,10 +521,13 @@ pub fn simulate(
             continue;
         }
         let topic = format!("{prefix}/contacts/ais/sim");
-        let mut t = 1.0 + (mmsi % 7) as f64;
+        let Some((first, last)) = v.ais_span(scene.duration_s) else {
+            continue;
+        };
+        let mut t = first;
         let mut next_static = t;
         let mut seq = 0u8;
-        while t < scene.duration_s {
+        while t < last {
             let (p, speed) = tr.at(t);
             let (p2, _) = tr.at(t + 1.0);
             let sog = round(speed / 1852.0 * 3600.0, 10.0);
@@ -610,6 +635,8 @@ mod tests {
             mmsi: None,
             ais: AisMode::None,
             ais_class: AisClass::A,
+            ais_off_after_s: None,
+            ais_delay_s: 0.0,
             ship_type: 0,
             pd: 0.8,
             lat: 50.7,
