@@ -20,7 +20,6 @@ use crate::geo::zones::ZoneIndex;
 use crate::geo::KN_TO_MPS;
 use crate::time::EventTime;
 use crate::track::clutter::ClutterMap;
-use crate::track::identity::Contested;
 use crate::track::{AisMeasurement, AisOutcome, Measurement, Track, Tracker, TrackerStats};
 use compact_str::CompactString;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -219,7 +218,7 @@ pub struct Engine {
     /// `ais_identity_conflict` alerts from the tracker's contradictions.
     conflicts: IdentityAlerts,
     /// Conflicts the tracker settled at the last housekeeping (reused buffer).
-    settled: Vec<(u32, Contested)>,
+    settled: Vec<u32>,
     exercise: bool,
     track_interval_s: f64,
     max_lateness_s: f64,
@@ -453,16 +452,6 @@ impl Engine {
                                         .track
                                         .and_then(|id| self.tracker.get(id))
                                         .map(|tr| tr.label());
-                                    if c.first {
-                                        tracing::warn!(
-                                            mmsi = c.mmsi,
-                                            "MMSI {} reported {:.0} m from its track {}: two \
-                                             transmitters, its identity is contested",
-                                            c.mmsi,
-                                            c.distance_m(),
-                                            label.as_deref().unwrap_or("-")
-                                        );
-                                    }
                                     self.conflicts.on_contradiction(
                                         &c,
                                         label.as_deref(),
@@ -690,11 +679,9 @@ impl Engine {
         self.last_housekeeping = Some(self.now);
         self.loiter.tick(self.now, &self.frame, &mut out.alerts);
         self.settled.clear();
-        let clear_s = self.conflicts.clear_s();
         self.tracker
-            .settle_identities(self.now, clear_s, &mut self.settled);
-        for &(mmsi, _) in &self.settled {
-            tracing::info!(mmsi, "MMSI {mmsi} consistent again for {clear_s:.0} s");
+            .settle_identities(self.now, self.conflicts.clear_s(), &mut self.settled);
+        for &mmsi in &self.settled {
             self.conflicts.on_settled(mmsi, self.now, &mut out.alerts);
         }
         self.deleted.clear();

@@ -75,6 +75,12 @@ fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
     c
 }
 
+fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).expect("valid metric");
+    r.register(Box::new(g.clone())).expect("registered once");
+    g
+}
+
 fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
     let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
     r.register(Box::new(g.clone())).expect("registered once");
@@ -149,15 +155,11 @@ impl Metrics {
                 "Alerts currently raised, by zone",
                 &["zone"],
             ),
-            identity_conflicts_active: {
-                let g = IntGauge::new(
-                    "vigie_identity_conflicts_active",
-                    "MMSIs currently contested (heard from two places, or contradicting their radar track)",
-                )
-                .expect("valid metric");
-                r.register(Box::new(g.clone())).expect("registered once");
-                g
-            },
+            identity_conflicts_active: gauge(
+                &r,
+                "vigie_identity_conflicts_active",
+                "MMSIs currently contested (heard from two places, or contradicting their radar track)",
+            ),
             alert_dwell: histogram(
                 &r,
                 "vigie_alert_dwell_seconds",
@@ -202,15 +204,11 @@ impl Metrics {
                     0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
                 ],
             ),
-            mqtt_connected: {
-                let g = IntGauge::new(
-                    "vigie_mqtt_connected",
-                    "1 while connected to the MQTT broker",
-                )
-                .expect("valid");
-                r.register(Box::new(g.clone())).expect("registered once");
-                g
-            },
+            mqtt_connected: gauge(
+                &r,
+                "vigie_mqtt_connected",
+                "1 while connected to the MQTT broker",
+            ),
             mqtt_reconnects: counter(
                 &r,
                 "vigie_mqtt_reconnects_total",

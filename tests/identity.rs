@@ -5,7 +5,7 @@
 //! that the copy's radar track takes the MMSI first, as in the issue), the real boat moored
 //! out of radar sight or under way in radar cover, other seeds.
 
-use super::{offline, recording, scene};
+use super::{assert_clean, offline, recording, scene};
 use vigie::behaviour::alert::{KIND_IDENTITY_CONFLICT, KIND_TAXI_BOAT};
 use vigie::behaviour::{AlertEvent, AlertState};
 use vigie::training::sim::{self, Leg, Scene};
@@ -17,20 +17,6 @@ fn score(sc: &Scene, cfg: &Config) -> (vigie::training::score::Score, Vec<AlertE
     let (alerts, _) = offline(cfg, &rec);
     let truth = vigie::training::score::truth(sc, cfg, zones);
     (vigie::training::score::score(&truth, &alerts, None), alerts)
-}
-
-fn assert_clean(what: &str, s: &vigie::training::score::Score) {
-    assert_eq!(
-        (s.detected, s.false_alarms, s.duplicates, s.uncleared),
-        (s.pickups, 0, 0, 0),
-        "{what}: {s:#?}"
-    );
-    assert!(s.wrong_fields.is_empty(), "{what}: {:#?}", s.wrong_fields);
-    assert_eq!(
-        (s.conflicts_detected, s.false_conflicts),
-        (s.conflicts, 0),
-        "{what}: {s:#?}"
-    );
 }
 
 #[test]

@@ -49,6 +49,23 @@ fn comparable(alerts: &[AlertEvent]) -> Vec<AlertEvent> {
 }
 
 /// One JSON value per line, as `replay --offline` writes alerts and tracks.
+/// A scene's score is clean: every pickup once, no false alarm, duplicate or uncleared
+/// alert; (issue 18) each alert names the zone where the boat loitered and says dark/mmsi
+/// as its AIS is; every copied MMSI is seen as a conflict, no honest one is.
+fn assert_clean(what: &str, s: &vigie::training::score::Score) {
+    assert_eq!(
+        (s.detected, s.false_alarms, s.duplicates, s.uncleared),
+        (s.pickups, 0, 0, 0),
+        "{what}: {s:#?}"
+    );
+    assert!(s.wrong_fields.is_empty(), "{what}: {:#?}", s.wrong_fields);
+    assert_eq!(
+        (s.conflicts_detected, s.false_conflicts),
+        (s.conflicts, 0),
+        "{what}: {s:#?}"
+    );
+}
+
 fn ndjson<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Vec<T> {
     std::str::from_utf8(bytes)
         .unwrap()
@@ -885,19 +902,7 @@ fn every_scene_scores_clean_and_matches_its_expected_alerts() {
         if !id.switched.is_empty() {
             eprintln!("{name}: {:?}", id.switched);
         }
-        assert_eq!(
-            (s.detected, s.false_alarms, s.duplicates, s.uncleared),
-            (s.pickups, 0, 0, 0),
-            "{name}: {s:#?}"
-        );
-        // Issue 18: the alert says the zone where the boat loitered, and dark/mmsi as its
-        // AIS is; every copied MMSI is seen as a conflict, no honest one is.
-        assert!(s.wrong_fields.is_empty(), "{name}: {:#?}", s.wrong_fields);
-        assert_eq!(
-            (s.conflicts_detected, s.false_conflicts),
-            (s.conflicts, 0),
-            "{name}: {s:#?}"
-        );
+        assert_clean(name, &s);
         // Issue 3: boats that stop and start again keep their track; two boats stopping 150 m
         // apart (side-by-side) do not swap tracks.
         assert!(

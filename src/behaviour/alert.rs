@@ -71,5 +71,13 @@ impl AlertEvent {
     }
 }
 
+/// Knots per m/s, for alert speeds.
+pub(crate) const MPS_TO_KN: f64 = 3600.0 / 1852.0;
+
+/// Rounds an alert figure to `1 / scale` (1e6: ~0.1 m of latitude; 10: a tenth).
+pub(crate) fn round(v: f64, scale: f64) -> f64 {
+    (v * scale).round() / scale
+}
+
 pub const KIND_TAXI_BOAT: &str = "taxi_boat_pickup";
 pub const KIND_IDENTITY_CONFLICT: &str = "ais_identity_conflict";

@@ -13,15 +13,13 @@
 //! reports, and `distance_m` how far apart they were; `dwell_s` how long the conflict has
 //! lasted; `dark` true, as no track is identified by a contested MMSI.
 
-use super::alert::{AlertEvent, AlertState, ZoneRef, KIND_IDENTITY_CONFLICT};
+use super::alert::{round, AlertEvent, AlertState, ZoneRef, KIND_IDENTITY_CONFLICT, MPS_TO_KN};
 use crate::config::AlertsConfig;
 use crate::geo::frame::LocalFrame;
 use crate::geo::zones::ZoneIndex;
 use crate::time::EventTime;
 use crate::track::identity::{Contested, Contradiction};
 use std::collections::BTreeMap;
-
-const MPS_TO_KN: f64 = 3600.0 / 1852.0;
 
 #[derive(Debug, Clone)]
 struct Active {
@@ -69,32 +67,38 @@ impl IdentityAlerts {
         frame: &LocalFrame,
         out: &mut Vec<AlertEvent>,
     ) {
-        let exercise = self.exercise;
-        let (state, a) = match self.active.get_mut(&c.mmsi) {
-            Some(a) => {
-                if c.t.secs_since(a.last_emit) < self.update_interval_s {
-                    return;
-                }
-                (AlertState::Updated, a)
+        if let Some(a) = self.active.get_mut(&c.mmsi) {
+            if c.t.secs_since(a.last_emit) < self.update_interval_s {
+                return;
             }
-            None => {
-                let track_id = track_label.unwrap_or_default().to_string();
-                let id = format!("ic-{}-{}", c.mmsi, c.since.compact());
-                let placeholder = event(&id, &track_id, c, c.since, zones, frame, exercise);
-                let a = self.active.entry(c.mmsi).or_insert(Active {
-                    id,
-                    track_id,
-                    since: c.since,
-                    last_emit: c.t,
-                    last: placeholder,
-                });
-                (AlertState::Raised, a)
-            }
-        };
-        let mut ev = event(&a.id, &a.track_id, c, a.since, zones, frame, exercise);
-        ev.state = state;
-        a.last_emit = c.t;
-        a.last = ev.clone();
+            let mut ev = event(&a.id, &a.track_id, c, a.since, zones, frame, self.exercise);
+            ev.state = AlertState::Updated;
+            a.last_emit = c.t;
+            a.last = ev.clone();
+            out.push(ev);
+            return;
+        }
+        let track_id = track_label.unwrap_or_default().to_string();
+        tracing::warn!(
+            mmsi = c.mmsi,
+            "MMSI {} reported {:.0} m from its track {}: two transmitters, its identity is \
+             contested",
+            c.mmsi,
+            c.distance_m(),
+            if track_id.is_empty() { "-" } else { &track_id }
+        );
+        let id = format!("ic-{}-{}", c.mmsi, c.since.compact());
+        let ev = event(&id, &track_id, c, c.since, zones, frame, self.exercise);
+        self.active.insert(
+            c.mmsi,
+            Active {
+                id,
+                track_id,
+                since: c.since,
+                last_emit: c.t,
+                last: ev.clone(),
+            },
+        );
         out.push(ev);
     }
 
@@ -103,6 +107,11 @@ impl IdentityAlerts {
         let Some(a) = self.active.remove(&mmsi) else {
             return;
         };
+        tracing::info!(
+            mmsi,
+            "MMSI {mmsi} consistent again for {:.0} s",
+            self.clear_s
+        );
         let mut ev = a.last;
         ev.state = AlertState::Cleared;
         ev.t = now;
@@ -182,10 +191,6 @@ fn event(
     }
 }
 
-fn round(v: f64, scale: f64) -> f64 {
-    (v * scale).round() / scale
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,20 +208,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn raised_updated_at_most_every_interval_then_cleared() {
-        let cfg = AlertsConfig::default();
+    /// Alerts that have seen the first contradiction (at 100 s, track T7), with what they
+    /// pushed, and the frame and (empty) zones they were given.
+    fn raised() -> (IdentityAlerts, Vec<AlertEvent>, LocalFrame, ZoneIndex) {
         let frame = LocalFrame::new(50.75, 1.6);
         let zones = ZoneIndex::new(Vec::new(), &frame);
-        let mut ia = IdentityAlerts::new(&cfg, false);
+        let mut ia = IdentityAlerts::new(&AlertsConfig::default(), false);
         let mut out = Vec::new();
-        ia.on_contradiction(
-            &contradiction(100.0, true),
-            Some("T7"),
-            &zones,
-            &frame,
-            &mut out,
-        );
+        let c = contradiction(100.0, true);
+        ia.on_contradiction(&c, Some("T7"), &zones, &frame, &mut out);
+        (ia, out, frame, zones)
+    }
+
+    #[test]
+    fn raised_updated_at_most_every_interval_then_cleared() {
+        let (mut ia, mut out, frame, zones) = raised();
         for k in 1..=9 {
             let c = contradiction(100.0 + 10.0 * k as f64, false);
             ia.on_contradiction(&c, None, &zones, &frame, &mut out);
@@ -274,17 +280,7 @@ mod tests {
     #[test]
     fn a_restored_conflict_keeps_its_id_and_its_mmsi_contested() {
         let cfg = AlertsConfig::default();
-        let frame = LocalFrame::new(50.75, 1.6);
-        let zones = ZoneIndex::new(Vec::new(), &frame);
-        let mut before = IdentityAlerts::new(&cfg, false);
-        let mut out = Vec::new();
-        before.on_contradiction(
-            &contradiction(100.0, true),
-            Some("T7"),
-            &zones,
-            &frame,
-            &mut out,
-        );
+        let (_, mut out, frame, zones) = raised();
         let mut after = IdentityAlerts::new(&cfg, false);
         let (mmsi, c) = after.restore(&out[0], &frame).expect("ours");
         assert_eq!(

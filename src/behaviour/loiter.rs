@@ -13,7 +13,7 @@
 //! (clear only after `clear_outside_s` outside the strip or `clear_underway_s` above
 //! `underway_kn`) makes one pickup one alert, not a flicker.
 
-use super::alert::{AlertEvent, AlertState, ZoneRef, KIND_TAXI_BOAT};
+use super::alert::{round, AlertEvent, AlertState, ZoneRef, KIND_TAXI_BOAT, MPS_TO_KN};
 use crate::config::AlertsConfig;
 use crate::geo::frame::LocalFrame;
 use crate::geo::zones::ZoneIndex;
@@ -23,7 +23,6 @@ use std::collections::VecDeque;
 
 /// Positions closer in time than this are not both kept: bounds memory per track.
 const SAMPLE_SPACING_S: f64 = 1.0;
-const MPS_TO_KN: f64 = 3600.0 / 1852.0;
 /// Largest share of a dwell window's samples that may be under way. The filtered speed of a
 /// constant-velocity track lags an abrupt stop by 15-25 s (from 6-12 kn), which this
 /// absorbs; a 40 s stop between two 6 kn runs is still more than half under way. Measured
@@ -589,10 +588,6 @@ fn made_good(samples: &VecDeque<Sample>) -> f64 {
         return 0.0;
     }
     (tail.1 - head.1).hypot(tail.2 - head.2) * span / dt
-}
-
-fn round(v: f64, scale: f64) -> f64 {
-    (v * scale).round() / scale
 }
 
 /// Minimum enclosing circle (centre x, centre y, radius) by Welzl's algorithm in its

@@ -354,12 +354,7 @@ impl Tracker {
     }
 
     /// Ends the identity conflicts that have not recurred for `clear_s` at `now`.
-    pub fn settle_identities(
-        &mut self,
-        now: EventTime,
-        clear_s: f64,
-        settled: &mut Vec<(u32, Contested)>,
-    ) {
+    pub fn settle_identities(&mut self, now: EventTime, clear_s: f64, settled: &mut Vec<u32>) {
         self.identities.settle(now, clear_s, settled);
     }
 
@@ -482,6 +477,16 @@ mod tests {
         assert_eq!(tr.get(1).unwrap().hits, 2);
     }
 
+    /// An AIS report of `mmsi` at `t` s, `x` m east of the origin, without velocity.
+    fn ais_at(mmsi: u32, t: f64, x: f64) -> AisMeasurement {
+        AisMeasurement {
+            t: EventTime::from_secs(0).plus_secs(t),
+            mmsi,
+            z: [x, 0.0],
+            vel: None,
+        }
+    }
+
     /// Contract §4: one MMSI from two places 18 km apart, alternately. The first report from
     /// the second place contests the MMSI (its track goes dark); reports from the first place
     /// still update that track, those from the second update nothing; every switch between
@@ -490,12 +495,7 @@ mod tests {
     #[test]
     fn one_mmsi_from_two_places_is_contested_then_settled() {
         let mut tr = Tracker::new(TrackerConfig::default(), AisConfig::default());
-        let at = |t: f64, x: f64| AisMeasurement {
-            t: EventTime::from_secs(0).plus_secs(t),
-            mmsi: 227000001,
-            z: [x, 0.0],
-            vel: None,
-        };
+        let at = |t, x| ais_at(227000001, t, x);
         assert!(matches!(tr.ais(&at(0.0, 0.0)), AisOutcome::Updated(1)));
         assert!(matches!(tr.ais(&at(10.0, 1.0)), AisOutcome::Updated(1)));
         let AisOutcome::Conflict(c, None) = tr.ais(&at(13.0, 18_000.0)) else {
@@ -547,12 +547,7 @@ mod tests {
     #[test]
     fn honest_reports_are_not_contradictions() {
         let mut tr = Tracker::new(TrackerConfig::default(), AisConfig::default());
-        let at = |t: f64, x: f64| AisMeasurement {
-            t: EventTime::from_secs(0).plus_secs(t),
-            mmsi: 235000002,
-            z: [x, 0.0],
-            vel: None,
-        };
+        let at = |t, x| ais_at(235000002, t, x);
         let v = 40.0 * 1852.0 / 3600.0;
         for k in 0..30 {
             let t = 10.0 * k as f64;

@@ -126,12 +126,7 @@ pub fn truth(scene: &Scene, cfg: &Config, zones: Vec<Zone>) -> Truth {
             senders.entry(m).or_default().push((v.name.as_str(), a, b));
         }
     }
-    let contested: HashSet<u32> = senders
-        .iter()
-        .filter(|(_, s)| s.len() > 1)
-        .map(|(&m, _)| m)
-        .collect();
-    let conflicts = senders
+    let conflicts: Vec<ConflictTruth> = senders
         .iter()
         .filter(|(_, s)| s.len() > 1)
         .map(|(&m, s)| {
@@ -148,6 +143,7 @@ pub fn truth(scene: &Scene, cfg: &Config, zones: Vec<Zone>) -> Truth {
             }
         })
         .collect();
+    let contested: HashSet<u32> = conflicts.iter().map(|c| c.mmsi).collect();
     for v in &all {
         let tr = Trajectory::new(v);
         let mut track = Vec::new();
