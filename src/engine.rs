@@ -229,9 +229,9 @@ pub struct Engine {
     /// Per plot sensor: the plots of its recent scans, to recognise a scan delivered again
     /// after other messages closed it.
     recent: Vec<RecentScans>,
-    /// Per MMSI: the newest position report taken (time, lat and lon bits), to recognise
-    /// the same report delivered again. Bounded like `vessels`.
-    last_ais: FxHashMap<u32, (EventTime, u64, u64)>,
+    /// Per MMSI: the last position reports taken, to recognise the same report delivered
+    /// again. Bounded like `vessels`.
+    last_ais: FxHashMap<u32, RecentAis>,
     counts: TrackCounts,
     /// The radar scan processed last, while the next message may be another sector of it.
     open: Option<OpenScan>,
@@ -282,20 +282,33 @@ fn plot_key(m: &Measurement) -> PlotKey {
 /// messages) and the seconds a reconnection takes.
 const RECENT_SCANS: usize = 64;
 
-/// The plots of one sensor's last [`RECENT_SCANS`] closed scans.
+/// The plots of one sensor's newest [`RECENT_SCANS`] closed scans, by scan time.
+/// Why newest by time and not last closed: a burst of redelivered scans older than those
+/// remembered (a long in-flight window) must not push out the recent ones, whose copies
+/// would then be filtered in a second time as late plots.
 #[derive(Default)]
 struct RecentScans {
     keys: FxHashSet<PlotKey>,
-    order: std::collections::VecDeque<Vec<PlotKey>>,
+    by_time: std::collections::BTreeMap<EventTime, Vec<PlotKey>>,
 }
 
 impl RecentScans {
-    fn remember(&mut self, meas: &[Measurement]) {
+    fn remember(&mut self, t: EventTime, meas: &[Measurement]) {
+        let full = self.by_time.len() >= RECENT_SCANS;
+        if full
+            && self
+                .by_time
+                .first_key_value()
+                .is_some_and(|(&old, _)| t < old)
+        {
+            return;
+        }
         let keys: Vec<PlotKey> = meas.iter().map(plot_key).collect();
         self.keys.extend(keys.iter().copied());
-        self.order.push_back(keys);
-        while self.order.len() > RECENT_SCANS {
-            for k in self.order.pop_front().expect("not empty") {
+        self.by_time.entry(t).or_default().extend(keys);
+        while self.by_time.len() > RECENT_SCANS {
+            let (_, old) = self.by_time.pop_first().expect("not empty");
+            for k in old {
                 self.keys.remove(&k);
             }
         }
@@ -305,6 +318,42 @@ impl RecentScans {
 /// Vessel names remembered at most (static reports of vessels never seen are not kept
 /// beyond this).
 const MAX_VESSELS: usize = 100_000;
+
+/// Position reports of one MMSI remembered to recognise repeats: a late report is still
+/// filtered in (contract §1), so one delivered twice would count twice unless recognised.
+/// Eight reports are 16 s of the fastest class A rate (2 s), more than AIS may be late.
+const RECENT_AIS: usize = 8;
+
+/// The newest [`RECENT_AIS`] position reports taken for one MMSI (time, lat and lon bits).
+/// Why newest by time and not last in: a burst of redelivered old reports (older than a late
+/// report may be, so never applied) must not push out the recent ones whose copies would
+/// then be taken twice.
+#[derive(Clone, Copy)]
+struct RecentAis {
+    seen: [(EventTime, u64, u64); RECENT_AIS],
+}
+
+impl RecentAis {
+    fn new(first: (EventTime, u64, u64)) -> Self {
+        let mut r = RecentAis {
+            seen: [(EventTime(i64::MIN), 0, 0); RECENT_AIS],
+        };
+        r.push(first);
+        r
+    }
+    fn contains(&self, report: (EventTime, u64, u64)) -> bool {
+        self.seen.contains(&report)
+    }
+    /// Remembers `report` in place of the oldest, unless it is older than all of them.
+    fn push(&mut self, report: (EventTime, u64, u64)) {
+        let oldest = (0..RECENT_AIS)
+            .min_by_key(|&i| self.seen[i].0)
+            .expect("RECENT_AIS > 0");
+        if report.0 > self.seen[oldest].0 {
+            self.seen[oldest] = report;
+        }
+    }
+}
 
 impl Engine {
     pub fn new(cfg: &Config, zones: ZoneIndex, frame: LocalFrame, exercise: bool) -> Self {
@@ -416,16 +465,13 @@ impl Engine {
                             let seen = (p.t, p.lat.to_bits(), p.lon.to_bits());
                             let room = self.last_ais.len() < MAX_VESSELS;
                             match self.last_ais.get_mut(&p.mmsi) {
-                                Some(last) if *last == seen => {
+                                Some(recent) if recent.contains(seen) => {
                                     out.duplicates += 1;
                                     continue;
                                 }
-                                // Only the newest is remembered: an older one is out of
-                                // sequence for the track anyway.
-                                Some(last) if p.t >= last.0 => *last = seen,
-                                Some(_) => {}
+                                Some(recent) => recent.push(seen),
                                 None if room => {
-                                    self.last_ais.insert(p.mmsi, seen);
+                                    self.last_ais.insert(p.mmsi, RecentAis::new(seen));
                                 }
                                 None => {}
                             }
@@ -500,7 +546,7 @@ impl Engine {
         let Some(o) = self.open.take() else { return };
         self.tracker.end_scan();
         if let Some(r) = self.recent.get_mut(o.sensor) {
-            r.remember(&o.meas);
+            r.remember(o.t, &o.meas);
         }
         self.scan_buffers = (o.meas, o.emitted);
         self.housekeeping(out);

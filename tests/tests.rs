@@ -6,6 +6,7 @@ mod accuracy;
 mod corpora;
 mod faults;
 mod identity;
+mod late;
 mod layout;
 mod monitoring;
 mod mosquitto;

@@ -167,6 +167,10 @@ pub struct AisConfig {
     /// beam at 20 km) and an antenna on a 300 m hull must never make an honest vessel's
     /// identity contested, because a contested police MMSI no longer spares its boat.
     pub conflict_margin_m: f64,
+    /// Contract §1: AIS reaches vigie up to ~10 s after it was sent (receiver, network and
+    /// aggregator delays); a report up to this much older than its vessel's track state is
+    /// still filtered in, where it belongs in time. Older ones are out of sequence.
+    pub max_lateness_s: f64,
 }
 
 impl Default for AisConfig {
@@ -176,6 +180,7 @@ impl Default for AisConfig {
             velocity_sigma_mps: 0.5,
             conflict_speed_kn: 60.0,
             conflict_margin_m: 500.0,
+            max_lateness_s: 10.0,
         }
     }
 }
@@ -681,6 +686,7 @@ impl Config {
             ("ais.velocity_sigma_mps", self.ais.velocity_sigma_mps),
             ("ais.conflict_speed_kn", self.ais.conflict_speed_kn),
             ("ais.conflict_margin_m", self.ais.conflict_margin_m),
+            ("ais.max_lateness_s", self.ais.max_lateness_s),
             ("mqtt.track_interval_s", self.mqtt.track_interval_s),
             ("limits.max_future_s", self.limits.max_future_s),
             ("limits.max_age_s", self.limits.max_age_s),

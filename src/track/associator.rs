@@ -145,6 +145,7 @@ mod tests {
             plot,
             cost,
             manoeuvre: false,
+            late: false,
             confirmed,
         }
     }

@@ -33,6 +33,9 @@ pub struct Edge {
     /// Squared Mahalanobis distance, plus the penalty under the manoeuvre hypothesis.
     pub cost: f64,
     pub manoeuvre: bool,
+    /// The plot is older than the track's state (a late sensor, contract §1): it is filtered
+    /// in where it belongs in time ([`super::retrodiction`]).
+    pub late: bool,
     /// The track is confirmed: it chooses its plot before tentative tracks do.
     pub confirmed: bool,
 }
@@ -45,7 +48,8 @@ pub struct Hypotheses {
     pub has_edge: Vec<bool>,
     /// Per plot: in a confirmed track's gate.
     pub near_confirmed: Vec<bool>,
-    /// Per plot: in the gate only of tracks newer than it (out of sequence for them).
+    /// Per plot: in the gate only of tracks newer than it by more than a late sensor may
+    /// be (out of sequence for them).
     pub oos_only: Vec<bool>,
 }
 
@@ -55,16 +59,19 @@ pub struct Hypothesiser {
     gate: f64,
     /// A track without contact longer than this claims no plot.
     coast_s: f64,
+    /// A plot up to this much older than a track's state still updates it (contract §1).
+    max_lateness_s: f64,
     /// Gating index of predicted track positions, rebuilt per scan in place.
     grid: Grid,
 }
 
 impl Hypothesiser {
-    pub fn new(predictor: Predictor, gate: f64, coast_s: f64) -> Self {
+    pub fn new(predictor: Predictor, gate: f64, coast_s: f64, max_lateness_s: f64) -> Self {
         Hypothesiser {
             predictor,
             gate,
             coast_s,
+            max_lateness_s,
             grid: Grid::default(),
         }
     }
@@ -118,7 +125,8 @@ impl Hypothesiser {
         );
         for tr in tracks.iter() {
             let x = tr.state.state();
-            let dt = t0.secs_since(tr.t).max(0.0);
+            // Back in time too for a late scan: where the track was when the plots were seen.
+            let dt = t0.secs_since(tr.t).max(-self.max_lateness_s);
             let at = [x[0] + x[2] * dt, x[1] + x[3] * dt];
             if at[0] < lo[0] - radius
                 || at[0] > hi[0] + radius
@@ -143,8 +151,16 @@ impl Hypothesiser {
                 if p.t.secs_since(tr.last_hit) > self.coast_s {
                     return;
                 }
-                let late = p.t < tr.t;
-                let dt = if late { 0.0 } else { p.t.secs_since(tr.t) };
+                let dt = p.t.secs_since(tr.t);
+                let late = dt < 0.0;
+                if dt < -self.max_lateness_s {
+                    // Older than a late sensor may be: out of sequence for this track, but
+                    // still near it (so it starts nothing).
+                    if predicted_position_innovation(&tr.state, dt, q, p.z, p.r).0 <= gate {
+                        h.oos_only[j] = true;
+                    }
+                    return;
+                }
                 let (mut d2, _) = predicted_position_innovation(&tr.state, dt, q, p.z, p.r);
                 let mut manoeuvre = false;
                 if !late
@@ -170,10 +186,6 @@ impl Hypothesiser {
                     h.has_edge[j] = true;
                     return;
                 }
-                if late {
-                    h.oos_only[j] = true;
-                    return;
-                }
                 h.near_confirmed[j] |= tr.confirmed;
                 h.has_edge[j] = true;
                 h.edges.push(Edge {
@@ -181,6 +193,7 @@ impl Hypothesiser {
                     plot: j,
                     cost: d2,
                     manoeuvre,
+                    late,
                     confirmed: tr.confirmed,
                 });
             });
@@ -211,7 +224,7 @@ mod tests {
     }
 
     fn hypothesiser() -> Hypothesiser {
-        Hypothesiser::new(Predictor::new(0.05, 40.0), 13.8, 30.0)
+        Hypothesiser::new(Predictor::new(0.05, 40.0), 13.8, 30.0, 5.0)
     }
 
     #[test]
@@ -246,10 +259,22 @@ mod tests {
     }
 
     #[test]
-    fn a_plot_older_than_every_track_near_it_is_out_of_sequence() {
+    fn a_late_plot_is_gated_where_the_track_was_and_an_older_one_is_out_of_sequence() {
         let mut tracks = TrackTable::default();
-        tracks.push(track(1, 0.0, 0.0, true));
-        let h = hypothesiser().hypothesise(&tracks, &[plot(8.0, 5.0)]);
+        // At x = 0 moving at 5 m/s, state at t = 10 s.
+        tracks.push(track(1, 0.0, 5.0, true));
+        // Seen 3 s before the state, where the boat was then (15 m behind): a late sensor's
+        // plot, gated as such.
+        let h = hypothesiser().hypothesise(&tracks, &[plot(7.0, -15.0)]);
+        assert_eq!(h.edges.len(), 1);
+        let e = h.edges[0];
+        assert!(e.late && !e.manoeuvre && e.cost < 1.0, "{e:?}");
+        assert_eq!((h.oos_only[0], h.has_edge[0]), (false, true));
+        // Where the boat is now, but 3 s ago: it was not there then.
+        let h = hypothesiser().hypothesise(&tracks, &[plot(7.0, 100.0)]);
+        assert!(h.edges.is_empty());
+        // 8 s older than the state (more than the 5 s a late sensor may be): out of sequence.
+        let h = hypothesiser().hypothesise(&tracks, &[plot(2.0, -40.0)]);
         assert!(h.edges.is_empty());
         assert_eq!((h.oos_only[0], h.has_edge[0]), (true, false));
         // A track that took a plot at this very instant: the plot is beside it, not new.

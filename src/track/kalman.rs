@@ -34,13 +34,18 @@ impl ConstantVelocity {
             0.0, 0.0, 1.0, 0.0,
             0.0, 0.0, 0.0, 1.0,
         );
-        let (d2, d3) = (dt * dt / 2.0, dt * dt * dt / 3.0);
+        // Going back in time (dt < 0: retrodiction, identity gating against a newer track)
+        // adds uncertainty as going forward does: the noise that x(t − Δ) = x − Δ v leaves
+        // has variance q Δ³/3 in position and q Δ in velocity, and their covariance changes
+        // sign (−q Δ²/2). For dt > 0 these are the usual terms, bit for bit.
+        let back = dt.abs();
+        let (d2, d3) = (dt * back / 2.0, back * back * back / 3.0);
         #[rustfmt::skip]
         let qm = Matrix4::new(
             d3, 0.0, d2, 0.0,
             0.0, d3, 0.0, d2,
-            d2, 0.0, dt, 0.0,
-            0.0, d2, 0.0, dt,
+            d2, 0.0, back, 0.0,
+            0.0, d2, 0.0, back,
         ) * q;
         ConstantVelocity {
             dt,
@@ -175,7 +180,10 @@ pub fn predicted_position_innovation(
 ) -> (f64, f64) {
     let p = s.covariance();
     let x = s.state();
-    let qd = q * dt * dt * dt / 3.0;
+    // |dt|: a late plot is gated against the state taken back to its time, and going back
+    // adds uncertainty as going forward does.
+    let back = dt.abs();
+    let qd = q * back * back * back / 3.0;
     let block = |i: usize, j: usize| {
         p[(i, j)] + dt * (p[(i, j + 2)] + p[(i + 2, j)]) + dt * dt * p[(i + 2, j + 2)]
     };

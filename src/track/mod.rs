@@ -27,6 +27,7 @@ pub mod initiator;
 pub mod kalman;
 pub mod measurement;
 pub mod predictor;
+pub mod retrodiction;
 pub mod table;
 #[cfg(test)]
 pub(crate) mod testing;

@@ -52,6 +52,8 @@ pub struct Tracker {
     max_tracks: usize,
     gate: f64,
     ais_pos_var: f64,
+    /// An AIS report up to this much older than its track's state still updates it.
+    ais_lateness_s: f64,
     reach: Reach,
     predictor: Predictor,
     hypothesiser: Hypothesiser,
@@ -85,12 +87,18 @@ impl Tracker {
             max_tracks: cfg.max_tracks,
             gate: cfg.gate_chi2,
             ais_pos_var: ais.sigma_m.powi(2),
+            ais_lateness_s: ais.max_lateness_s,
             reach: Reach {
                 speed: ais.conflict_speed_kn * 1852.0 / 3600.0,
                 margin: ais.conflict_margin_m,
             },
             predictor,
-            hypothesiser: Hypothesiser::new(predictor, cfg.gate_chi2, cfg.coast_s),
+            hypothesiser: Hypothesiser::new(
+                predictor,
+                cfg.gate_chi2,
+                cfg.coast_s,
+                cfg.max_lateness_s,
+            ),
             updater: Updater::new(predictor, ais.sigma_m, ais.velocity_sigma_mps),
             initiator: Initiator::new(&cfg, &ais),
             deleter: Deleter::new(&cfg),
@@ -193,7 +201,7 @@ impl Tracker {
             } else {
                 Motion::Steady
             };
-            self.update_with_plot(e.track, &plots[e.plot], motion);
+            self.update_with_plot(e.track, &plots[e.plot], motion, e.late);
             updated.push(e.track);
         }
         for (j, p) in plots.iter().enumerate() {
@@ -216,13 +224,17 @@ impl Tracker {
         }
     }
 
-    fn update_with_plot(&mut self, id: u64, p: &Measurement, motion: Motion) {
+    fn update_with_plot(&mut self, id: u64, p: &Measurement, motion: Motion, late: bool) {
         let tr = self.tracks.get_mut(id).expect("assigned track exists");
         if let Some(u) = &mut self.undo {
             // A track takes one plot per scan, so this is its state before the scan.
             u.before.push(tr.clone());
         }
-        self.updater.plot(tr, p, motion);
+        if late {
+            self.updater.late_plot(tr, p);
+        } else {
+            self.updater.plot(tr, p, motion);
+        }
         if self.initiator.review(tr) {
             self.stats.confirmed += 1;
         }
@@ -259,8 +271,10 @@ impl Tracker {
             let own = self.identities.contested(m.mmsi).and_then(|c| c.track);
             if let Some(tr) = own.and_then(|id| self.tracks.get_mut(id)) {
                 let (x, y) = tr.pos();
-                if m.t >= tr.t && self.reach.plausible((tr.t, [x, y]), (m.t, m.z)) {
-                    self.updater.ais(tr, m);
+                if tr.t.secs_since(m.t) <= self.ais_lateness_s
+                    && self.reach.plausible((tr.t, [x, y]), (m.t, m.z))
+                {
+                    apply_ais(&self.updater, tr, m);
                     updated = Some(tr.id);
                 }
             }
@@ -317,11 +331,11 @@ impl Tracker {
             .tracks
             .get_mut(id)
             .expect("identities name only live tracks");
-        if m.t < tr.t {
+        if tr.t.secs_since(m.t) > self.ais_lateness_s {
             self.stats.out_of_sequence += 1;
             return AisOutcome::OutOfSequence(id);
         }
-        self.updater.ais(tr, m);
+        apply_ais(&self.updater, tr, m);
         AisOutcome::Updated(id)
     }
 
@@ -368,6 +382,16 @@ impl Tracker {
             self.identities.forget(tr);
             self.stats.deleted += 1;
         }
+    }
+}
+
+/// Filters an AIS report into its track: in time order, or where it belongs in time when it
+/// is older than the track's state (AIS reaching vigie late, contract §1).
+fn apply_ais(updater: &Updater, tr: &mut Track, m: &AisMeasurement) {
+    if m.t < tr.t {
+        updater.late_ais(tr, m);
+    } else {
+        updater.ais(tr, m);
     }
 }
 
@@ -443,9 +467,10 @@ mod tests {
     fn ais_identity_joins_radar_track_and_old_reports_are_counted() {
         let mut tr = Tracker::new(TrackerConfig::default(), AisConfig::default());
         let mut upd = vec![];
-        for k in 0..4 {
+        for k in 0..8 {
             tr.plots(&[meas(k as f64 * 2.5, 0.0, 0.0)], &mut upd, true);
         }
+        // 11.5 s older than the track (state at 17.5 s): more than AIS may be late.
         let m = AisMeasurement {
             t: EventTime(6_000_000),
             mmsi: 227006760,
@@ -455,12 +480,21 @@ mod tests {
         assert!(matches!(tr.ais(&m), AisOutcome::OutOfSequence(1)));
         assert_eq!(tr.get(1).unwrap().mmsi, Some(227006760));
         assert_eq!(tr.stats.out_of_sequence, 1);
+        // 8.5 s older: a late report, filtered in where it belongs; the track keeps its time.
+        let hits = tr.get(1).unwrap().hits;
         let m2 = AisMeasurement {
             t: EventTime(9_000_000),
             ..m
         };
         assert!(matches!(tr.ais(&m2), AisOutcome::Updated(1)));
-        assert_eq!(tr.len(), 1);
+        let t1 = tr.get(1).unwrap();
+        assert_eq!((t1.t, t1.hits), (EventTime(17_500_000), hits + 1));
+        let m3 = AisMeasurement {
+            t: EventTime(20_000_000),
+            ..m
+        };
+        assert!(matches!(tr.ais(&m3), AisOutcome::Updated(1)));
+        assert_eq!((tr.len(), tr.stats.out_of_sequence), (1, 1));
     }
 
     #[test]
@@ -543,7 +577,7 @@ mod tests {
         assert_eq!(tr.get(1).unwrap().mmsi, Some(227000001), "trusted again");
     }
 
-    /// What is not a conflict: a report late by 10 s, a vessel at 40 kn, a fix 300 m off.
+    /// What is not a conflict: a report late by 9 s, a vessel at 40 kn, a fix 300 m off.
     #[test]
     fn honest_reports_are_not_contradictions() {
         let mut tr = Tracker::new(TrackerConfig::default(), AisConfig::default());
@@ -554,8 +588,11 @@ mod tests {
             let out = tr.ais(&at(t, v * t + if k == 12 { 300.0 } else { 0.0 }));
             assert!(matches!(out, AisOutcome::Updated(1)), "{k}: {out:?}");
         }
-        let late = tr.ais(&at(280.0, v * 280.0));
-        assert!(matches!(late, AisOutcome::OutOfSequence(1)), "{late:?}");
+        // 9 s behind the track's state: late, still used.
+        let late = tr.ais(&at(281.0, v * 281.0));
+        assert!(matches!(late, AisOutcome::Updated(1)), "{late:?}");
+        let old = tr.ais(&at(275.0, v * 275.0));
+        assert!(matches!(old, AisOutcome::OutOfSequence(1)), "{old:?}");
         assert!(tr.contested(235000002).is_none());
     }
 }

@@ -8,8 +8,9 @@
 use super::kalman::{update_pos_vel, update_position};
 use super::measurement::{AisMeasurement, Measurement};
 use super::predictor::{Motion, Predictor};
+use super::retrodiction::{position_h, update_late};
 use super::table::Track;
-use nalgebra::Vector4;
+use nalgebra::{Matrix2, Matrix4, Vector2, Vector4};
 
 /// Manoeuvre detection on the sequence of a track's plots (Bar-Shalom's fading-memory
 /// normalised innovation): each plot's squared Mahalanobis distance is added to the track's
@@ -70,6 +71,51 @@ impl Updater {
             - 0.5 * ln_det
             - 0.5 * d2
             - p.clutter_density.max(1e-15).ln();
+    }
+
+    /// Filters plot `p`, observed before the track's state (a late sensor, contract §1),
+    /// into `tr` where it belongs in time ([`update_late`]); the track keeps its time, and
+    /// the plot's evidence counts in its score as an in-order plot's does.
+    pub fn late_plot(&self, tr: &mut Track, p: &Measurement) {
+        let back = tr.t.secs_since(p.t).max(0.0);
+        let z = Vector2::new(p.z[0], p.z[1]);
+        let r = Matrix2::new(p.r[0][0], p.r[0][1], p.r[1][0], p.r[1][1]);
+        let q = self.predictor.process_noise;
+        let Some((post, d2, ln_det)) = update_late(&tr.state, back, q, &position_h(), &z, &r)
+        else {
+            return;
+        };
+        tr.state = post;
+        tr.hits += 1;
+        tr.score += p.pd.ln()
+            - (2.0 * std::f64::consts::PI).ln()
+            - 0.5 * ln_det
+            - 0.5 * d2
+            - p.clutter_density.max(1e-15).ln();
+    }
+
+    /// Filters AIS report `m`, observed before the track's state, into `tr` where it
+    /// belongs in time, as [`late_plot`](Self::late_plot).
+    pub fn late_ais(&self, tr: &mut Track, m: &AisMeasurement) {
+        let back = tr.t.secs_since(m.t).max(0.0);
+        let q = self.predictor.process_noise;
+        let (pv, vv) = (self.ais_pos_var, self.ais_vel_var);
+        let post = match m.vel {
+            Some(v) => {
+                let z = Vector4::new(m.z[0], m.z[1], v[0], v[1]);
+                let r = Matrix4::from_diagonal(&Vector4::new(pv, pv, vv, vv));
+                update_late(&tr.state, back, q, &Matrix4::identity(), &z, &r)
+            }
+            None => {
+                let z = Vector2::new(m.z[0], m.z[1]);
+                let r = Matrix2::new(pv, 0.0, 0.0, pv);
+                update_late(&tr.state, back, q, &position_h(), &z, &r)
+            }
+        };
+        if let Some((post, _, _)) = post {
+            tr.state = post;
+            tr.hits += 1;
+        }
     }
 
     /// Filters AIS report `m` into `tr` (not older than the track's state).

@@ -153,6 +153,16 @@ pub struct Scene {
     /// said, as [`Scene::max_identity_switches`].
     #[serde(default)]
     pub max_track_swaps: usize,
+    /// Per sensor id: how long after a scan's time its message reaches vigie (s). A radar
+    /// with a lag longer than the others' scan period arrives late and out of order with
+    /// them, as a radar behind a slow link does (contract §1, late sensors).
+    #[serde(default)]
+    pub delivery_lag_s: std::collections::BTreeMap<String, f64>,
+    /// Each AIS transmission reaches vigie between 0 and this many seconds after it was
+    /// sent (receivers and aggregators buffer; contract §1 expects up to ~10 s). Drawn from
+    /// a generator of its own, so scenes without it are unchanged.
+    #[serde(default)]
+    pub ais_lag_max_s: f64,
 }
 
 /// A drone or thermal camera watching a disc: geographic plots (`lat`, `lon`, `sigma_m`)
@@ -429,6 +439,8 @@ pub fn simulate(
         .filter(|r| scene.radars.as_ref().is_none_or(|ids| ids.contains(&r.id)))
         .collect();
     let n = radars.len().max(1) as f64;
+    let lag = |sensor: &str| scene.delivery_lag_s.get(sensor).copied().unwrap_or(0.0);
+    let mut ais_rng = StdRng::seed_from_u64(scene.seed ^ 0x0A15_1A60);
     for (ri, r) in radars.iter().enumerate() {
         let (Some(lat), Some(lon)) = (r.lat, r.lon) else {
             continue;
@@ -446,7 +458,9 @@ pub fn simulate(
                 let rr = (range + r.range_sigma_m * gauss(&mut rng)).max(0.0);
                 let b = (Geodesic.bearing(site, p) + r.bearing_sigma_deg * gauss(&mut rng))
                     .rem_euclid(360.0);
-                plots.push(json!({"range_m": round(rr, 10.0), "bearing_deg": round(b, 1000.0)}));
+                // Rounded up to 360.000 is 0: bearings are in [0, 360).
+                let b = round(b, 1000.0).rem_euclid(360.0);
+                plots.push(json!({"range_m": round(rr, 10.0), "bearing_deg": b}));
                 if rng.random::<f64>() < scene.split_probability {
                     // A split: a second plot 20-40 m off the first.
                     let off = 20.0 + 20.0 * rng.random::<f64>();
@@ -483,7 +497,7 @@ pub fn simulate(
             }
             let te = scene.start.plus_secs(t);
             lines.push(RecordLine {
-                t_rx: te.plus_secs(0.05),
+                t_rx: te.plus_secs(0.05 + lag(&r.id)),
                 topic: format!("{prefix}/contacts/radar/{}", r.id),
                 payload: json!({"sensor": r.id, "t": rfc(te), "plots": plots}),
             });
@@ -507,7 +521,7 @@ pub fn simulate(
             let te = scene.start.plus_secs(t);
             if !plots.is_empty() {
                 lines.push(RecordLine {
-                    t_rx: te.plus_secs(0.1),
+                    t_rx: te.plus_secs(0.1 + lag(&o.sensor)),
                     topic: format!("{prefix}/contacts/radar/{}", o.sensor),
                     payload: json!({"sensor": o.sensor, "t": rfc(te), "plots": plots}),
                 });
@@ -582,9 +596,14 @@ pub fn simulate(
             if statics {
                 next_static = t + 360.0;
             }
+            let ais_lag = if scene.ais_lag_max_s > 0.0 {
+                scene.ais_lag_max_s * ais_rng.random::<f64>()
+            } else {
+                0.0
+            };
             for payload in payloads {
                 lines.push(RecordLine {
-                    t_rx: te.plus_secs(0.2),
+                    t_rx: te.plus_secs(0.2 + ais_lag),
                     topic: topic.clone(),
                     payload,
                 });
