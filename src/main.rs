@@ -30,7 +30,30 @@ enum Cmd {
         /// Metrics address (overrides metrics.listen).
         #[arg(long)]
         metrics_listen: Option<String>,
+        /// Operator console address (overrides console.listen; "" turns it off).
+        #[arg(long, env = "VIGIE_CONSOLE_LISTEN")]
+        console_listen: Option<String>,
+        /// Incident record file (overrides console.incidents_file).
+        #[arg(long, env = "VIGIE_INCIDENTS_FILE")]
+        incidents_file: Option<PathBuf>,
     },
+    /// The incident history: every alert with its events and operator actions.
+    Incidents {
+        #[arg(long, env = "VIGIE_CONFIG")]
+        config: Option<PathBuf>,
+        /// Only incidents with an event at or after this time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// One JSON object per incident and line instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// The record to read (default: console.incidents_file of the configuration).
+        #[arg(long, env = "VIGIE_INCIDENTS_FILE")]
+        incidents_file: Option<PathBuf>,
+    },
+    /// Print a `user:hash` line for console.users_file (argon2id); the password is read
+    /// from standard input (one line), never from the command line.
+    Passwd { user: String },
     /// Run the service on the fixtures and feed it a simulated pickup off Équihen-Plage
     /// (exercise data), printing the alerts as they arrive over MQTT; keeps running after.
     Demo {
@@ -152,6 +175,8 @@ async fn main() -> Result<()> {
             config,
             mqtt,
             metrics_listen,
+            console_listen,
+            incidents_file,
         } => {
             let mut cfg = load_config(config.as_ref())?;
             if let Some(u) = mqtt {
@@ -159,6 +184,12 @@ async fn main() -> Result<()> {
             }
             if let Some(m) = metrics_listen {
                 cfg.metrics.listen = m;
+            }
+            if let Some(c) = console_listen {
+                cfg.console.listen = c;
+            }
+            if let Some(f) = incidents_file {
+                cfg.console.incidents_file = f;
             }
             cfg.validate("command line")?;
             let h = run::start(cfg).await?;
@@ -172,6 +203,41 @@ async fn main() -> Result<()> {
             shutdown_signal().await;
             eprintln!("stopping: draining in-flight contacts, publishing offline status");
             h.stop().await;
+        }
+        Cmd::Incidents {
+            config,
+            since,
+            json,
+            incidents_file,
+        } => {
+            let cfg = load_config(config.as_ref())?;
+            let path = incidents_file.unwrap_or(cfg.console.incidents_file);
+            if !path.exists() {
+                bail!(
+                    "no incident record at {}: vigie run writes it (console.incidents_file)",
+                    path.display()
+                );
+            }
+            let since = since
+                .map(|s| {
+                    vigie::time::EventTime::parse_rfc3339(&s)
+                        .map_err(|_| anyhow::anyhow!("--since {s:?}: not an RFC 3339 time"))
+                })
+                .transpose()?;
+            let list = vigie::io::incidents::list(&path, since)?;
+            print_incidents(&list, json)?;
+        }
+        Cmd::Passwd { user } => {
+            if user.contains(':') || user.trim().is_empty() {
+                bail!("a user name must be non-empty and have no ':'");
+            }
+            let mut pw = String::new();
+            std::io::stdin().read_line(&mut pw)?;
+            let pw = pw.trim_end_matches(['\n', '\r']);
+            if pw.is_empty() {
+                bail!("empty password: give it on standard input");
+            }
+            println!("{user}:{}", vigie::io::console::server::hash_password(pw));
         }
         Cmd::Demo {
             config,
@@ -197,6 +263,15 @@ async fn main() -> Result<()> {
             }
             if std::net::TcpListener::bind(&cfg.metrics.listen).is_err() {
                 cfg.metrics.listen = "127.0.0.1:0".into();
+            }
+            if !cfg.console.listen.is_empty()
+                && std::net::TcpListener::bind(&cfg.console.listen).is_err()
+            {
+                eprintln!(
+                    "{} is taken: the demo's console uses a free port instead",
+                    cfg.console.listen
+                );
+                cfg.console.listen = "127.0.0.1:0".into();
             }
             cfg.validate("command line")?;
             demo(cfg, scene, speed).await?;
@@ -245,6 +320,7 @@ async fn main() -> Result<()> {
             )?;
             let mut used = cfg.clone();
             used.zones.path = "zones.geojson".into();
+            used.console.incidents_file = "vigie-incidents.sqlite".into();
             std::fs::write(out.join("vigie.toml"), toml::to_string(&used)?)?;
             std::fs::copy(&cfg.zones.path, out.join("zones.geojson"))?;
             let coast = coast.unwrap_or_else(|| {
@@ -436,6 +512,10 @@ async fn demo(cfg: Config, scene: Option<PathBuf>, speed: f64) -> Result<()> {
         "vigie running: broker {url}, metrics http://{}/metrics\nwatch alerts yourself with:  mosquitto_sub -h {host} -p {port} -t '{prefix}/alerts/#' -v",
         h.metrics_addr
     );
+    match h.console_addr {
+        Some(a) => eprintln!("operator console: open http://{a}/ in a browser"),
+        None => eprintln!("operator console: off (see the log above)"),
+    }
     let mut o =
         vigie::io::mqtt::LinkOptions::new(&url, &format!("vigie-demo-{}", std::process::id()));
     o.subscribe = vec![format!("{prefix}/alerts")];
@@ -465,6 +545,79 @@ async fn demo(cfg: Config, scene: Option<PathBuf>, speed: f64) -> Result<()> {
     shutdown_signal().await;
     printer.abort();
     h.stop().await;
+    Ok(())
+}
+
+/// The incident history as a table (one block per alert) or as JSON lines.
+fn print_incidents(list: &[vigie::io::incidents::Incident], json: bool) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if json {
+        for i in list {
+            serde_json::to_writer(&mut out, i)?;
+            writeln!(out)?;
+        }
+        return Ok(());
+    }
+    writeln!(out, "{} incident(s)", list.len())?;
+    for i in list {
+        let first = i.events.first();
+        writeln!(
+            out,
+            "\n{}  {}  zone {}  track {}  {}{}",
+            i.alert_id,
+            i.kind,
+            first.map_or("-", |e| e.zone_id()),
+            first.map_or("-", |e| e.track_id.as_str()),
+            if first.is_some_and(|e| e.dark) {
+                "dark"
+            } else {
+                "AIS"
+            },
+            if first.is_some_and(|e| e.exercise) {
+                "  EXERCISE"
+            } else {
+                ""
+            },
+        )?;
+        for e in &i.events {
+            writeln!(
+                out,
+                "  {}  {:<8} {:.5},{:.5}  dwell {:.0} s  {:.1} kn{}",
+                e.t.to_rfc3339(),
+                e.state.as_str(),
+                e.lat,
+                e.lon,
+                e.dwell_s,
+                e.speed_kn,
+                e.reason
+                    .as_deref()
+                    .map(|r| format!("  ({r})"))
+                    .unwrap_or_default()
+            )?;
+        }
+        for a in &i.actions {
+            writeln!(
+                out,
+                "  {}  {:<8} by {}{}{}{}",
+                a.at.to_rfc3339(),
+                a.action,
+                a.by,
+                a.unit
+                    .as_deref()
+                    .map(|u| format!(", unit {u}"))
+                    .unwrap_or_default(),
+                a.outcome
+                    .as_deref()
+                    .map(|o| format!(", {o}"))
+                    .unwrap_or_default(),
+                a.text
+                    .as_deref()
+                    .map(|t| format!(": {t}"))
+                    .unwrap_or_default()
+            )?;
+        }
+    }
     Ok(())
 }
 

@@ -36,6 +36,12 @@ pub struct Metrics {
     pub mqtt_connected: IntGauge,
     pub mqtt_reconnects: IntCounter,
     pub publish_failures: IntCounter,
+    /// Console requests refused for a missing or wrong login (contract §7).
+    pub console_unauthorized: IntCounter,
+    /// Operator actions taken (console, HTTP API or MQTT).
+    pub console_actions: IntCounter,
+    /// Incident-record writes that failed.
+    pub incident_failures: IntCounter,
     pub build_info: IntGaugeVec,
     last_tracker: std::sync::Mutex<(u64, u64)>,
     /// Series resolved once per configured sensor (index = sensor index), then AIS last:
@@ -218,6 +224,21 @@ impl Metrics {
                 &r,
                 "vigie_mqtt_publish_failures_total",
                 "Publications that could not be queued to the broker",
+            ),
+            console_unauthorized: counter(
+                &r,
+                "vigie_console_unauthorized_total",
+                "Console requests refused with 401 (missing or wrong login)",
+            ),
+            console_actions: counter(
+                &r,
+                "vigie_console_actions_total",
+                "Operator actions taken on alerts (acknowledge, assign, resolve, note)",
+            ),
+            incident_failures: counter(
+                &r,
+                "vigie_incident_write_failures_total",
+                "Alert events or actions the incident record could not store",
             ),
             build_info: gauge_vec(
                 &r,

@@ -3,6 +3,7 @@
 //! broker too (CI: the machine's Mosquitto).
 
 mod accuracy;
+mod console;
 mod corpora;
 mod faults;
 mod identity;
@@ -430,8 +431,16 @@ async fn record_then_replay_reproduces_the_messages() {
     }
 }
 
+/// The vigie binary, with its console off and its incident record in a fresh temporary
+/// file: tests running side by side never share port 8080 or a record (the console's own
+/// tests turn it on).
 fn vigie_bin() -> std::process::Command {
-    std::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_vigie"));
+    c.env("VIGIE_CONSOLE_LISTEN", "").env(
+        "VIGIE_INCIDENTS_FILE",
+        std::env::temp_dir().join(format!("{}.sqlite", util::unique_prefix("incidents"))),
+    );
+    c
 }
 
 /// `vigie run` as a child process on `url` with its own prefix.

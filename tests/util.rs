@@ -59,6 +59,9 @@ pub fn config(url: &str, prefix: &str) -> Config {
     c.mqtt.prefix = prefix.to_string();
     c.mqtt.client_id = format!("{prefix}-vigie");
     c.metrics.listen = "127.0.0.1:0".into();
+    // Off unless a test turns it on: tests side by side must not share port 8080.
+    c.console.listen = String::new();
+    c.console.incidents_file = std::env::temp_dir().join(format!("{prefix}-incidents.sqlite"));
     c
 }
 

@@ -315,6 +315,44 @@ impl Default for MetricsConfig {
     }
 }
 
+/// Contract §7: the operator's console served by `vigie run`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// Address of the page and its API; `""` turns the console off.
+    pub listen: String,
+    /// One `user:hash` line per operator (argon2 or bcrypt hashes, `vigie passwd` makes
+    /// them). Absent: no login, and `listen` must be a loopback address.
+    pub users_file: Option<PathBuf>,
+    /// PEM certificate chain and key: the console is served over HTTPS (both or neither).
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    /// The incident record (SQLite): every alert event and operator action, kept across
+    /// restarts. Relative to the configuration file's folder (the working directory
+    /// without one).
+    pub incidents_file: PathBuf,
+    /// Events kept for a page that reconnects with `Last-Event-ID`; a page further behind
+    /// gets a fresh snapshot instead.
+    pub backlog: usize,
+    /// A track not updated for this long (event time) leaves the page: the tracker says
+    /// nothing when it deletes a track, and an AIS vessel at anchor reports every 3 minutes.
+    pub track_timeout_s: f64,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            listen: "127.0.0.1:8080".into(),
+            users_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            incidents_file: PathBuf::from("vigie-incidents.sqlite"),
+            backlog: 20_000,
+            track_timeout_s: 400.0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FrameConfig {
@@ -362,6 +400,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub frame: Option<FrameConfig>,
     pub limits: LimitsConfig,
+    pub console: ConsoleConfig,
 }
 
 impl Default for Config {
@@ -376,6 +415,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             frame: None,
             limits: LimitsConfig::default(),
+            console: ConsoleConfig::default(),
         }
     }
 }
@@ -464,7 +504,7 @@ impl MqttConfig {
 
 /// Sections that `VIGIE_<SECTION>_<KEY>` environment variables may set.
 const ENV_SECTIONS: &[&str] = &[
-    "mqtt", "zones", "ais", "tracker", "alerts", "metrics", "limits", "frame",
+    "mqtt", "zones", "ais", "tracker", "alerts", "metrics", "limits", "frame", "console",
 ];
 
 impl Config {
@@ -538,11 +578,23 @@ impl Config {
                 message: e.to_string(),
             })?;
         cfg.zones.path = resolve(base, &cfg.zones.path);
+        if cfg.console.incidents_file.is_relative() {
+            // A file to create, not a fixture to find: never in the source tree.
+            let dir = base
+                .map(Path::to_path_buf)
+                .or_else(|| std::env::current_dir().ok());
+            if let Some(d) = dir {
+                cfg.console.incidents_file = d.join(&cfg.console.incidents_file);
+            }
+        }
         for p in [
             &mut cfg.mqtt.password_file,
             &mut cfg.mqtt.ca_file,
             &mut cfg.mqtt.client_cert_file,
             &mut cfg.mqtt.client_key_file,
+            &mut cfg.console.users_file,
+            &mut cfg.console.tls_cert_file,
+            &mut cfg.console.tls_key_file,
         ]
         .into_iter()
         .flatten()
@@ -586,6 +638,36 @@ impl Config {
                 format!("= {:?} is not an address", self.mqtt.embedded_listen),
                 "use IP:PORT, e.g. \"127.0.0.1:1883\"",
             );
+        }
+        let c = &self.console;
+        if !c.listen.is_empty() {
+            match c.listen.parse::<SocketAddr>() {
+                Err(_) => {
+                    return bad(
+                        "console.listen",
+                        format!("= {:?} is not an address", c.listen),
+                        "e.g. \"127.0.0.1:8080\", or \"\" to turn the console off",
+                    )
+                }
+                Ok(a) if !a.ip().is_loopback() && c.users_file.is_none() => {
+                    return bad(
+                        "console.listen",
+                        format!("= {:?} is reachable from other machines, and no console.users_file says who may log in", c.listen),
+                        "set console.users_file (see the README, \"Operators' logins\"), or listen on 127.0.0.1",
+                    )
+                }
+                Ok(_) => {}
+            }
+        }
+        if c.tls_cert_file.is_some() != c.tls_key_file.is_some() {
+            return bad(
+                "console.tls_cert_file",
+                "and console.tls_key_file come together".into(),
+                "give both (PEM certificate chain and private key), or neither",
+            );
+        }
+        if c.backlog == 0 {
+            return bad("console.backlog", "= 0 must be > 0".into(), "e.g. 20000");
         }
         if self.metrics.listen.parse::<SocketAddr>().is_err() {
             return bad(
@@ -690,6 +772,7 @@ impl Config {
             ("mqtt.track_interval_s", self.mqtt.track_interval_s),
             ("limits.max_future_s", self.limits.max_future_s),
             ("limits.max_age_s", self.limits.max_age_s),
+            ("console.track_timeout_s", self.console.track_timeout_s),
         ] {
             if !(v.is_finite() && v > 0.0) {
                 return bad(k, format!("= {v} must be > 0"), "give a positive number");
@@ -800,7 +883,13 @@ mod tests {
     fn defaults_are_valid_and_match_the_fixture_file() {
         let d = Config::load_with_env(None, &[]).unwrap();
         let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/vigie.toml");
-        let f = Config::load_with_env(Some(&fixture), &[]).unwrap();
+        let mut f = Config::load_with_env(Some(&fixture), &[]).unwrap();
+        // The same name; beside the file rather than in the working directory.
+        assert_eq!(
+            f.console.incidents_file,
+            fixture.parent().unwrap().join("vigie-incidents.sqlite")
+        );
+        f.console.incidents_file = d.console.incidents_file.clone();
         assert_eq!(d, f, "fixtures/vigie.toml must spell out the defaults");
     }
 

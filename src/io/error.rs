@@ -13,6 +13,8 @@ pub enum ServiceError {
     Mqtt(#[from] MqttError),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Console(#[from] super::console::server::ConsoleError),
     #[error("cannot listen for metrics on {addr}: {source}\n  fix: set metrics.listen (or VIGIE_METRICS_LISTEN) to a free address")]
     MetricsListen {
         addr: String,

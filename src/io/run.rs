@@ -2,8 +2,11 @@
 //! one processing loop around the [`Pipeline`]; alerts an earlier run left active are taken
 //! back before the first contact.
 
+use super::console::server::{Console, ConsoleError, Users};
+use super::console::{ActionRequest, Hub};
 use super::error::{io_err, ServiceError};
 use super::http::{self, Readiness};
+use super::incidents::{self, IncidentLog, Record};
 use super::mqtt::{Inbound, Link, LinkOptions};
 use super::publish::{publish_alerts, publish_outputs, publish_tracks, Outbox, RejectLog};
 use crate::behaviour::{AlertEvent, AlertState};
@@ -23,6 +26,8 @@ use tokio::sync::oneshot;
 pub struct ServiceHandle {
     pub mqtt_url: String,
     pub metrics_addr: SocketAddr,
+    /// Where the operator's console listens (`None`: turned off, or its address was taken).
+    pub console_addr: Option<SocketAddr>,
     pub metrics: Arc<Metrics>,
     shutdown: Option<oneshot::Sender<()>>,
     join: tokio::task::JoinHandle<()>,
@@ -71,6 +76,7 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
     let metrics_addr = listener.local_addr().map_err(io_err("metrics address"))?;
     tracing::info!("metrics on http://{metrics_addr}/metrics");
     let http_task = tokio::spawn(http::serve(listener, metrics.clone(), ready.clone()));
+    let record = open_incidents(&cfg, &metrics);
 
     let prefix = cfg.mqtt.prefix.clone();
     let status = |state: &str| {
@@ -90,29 +96,169 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
     opts.manual_acks = cfg.mqtt.persistent_session;
     opts.security = security;
     opts.max_packet_bytes = cfg.mqtt.max_packet_bytes;
-    opts.subscribe = vec![format!("{prefix}/contacts/#")];
+    opts.subscribe = vec![
+        format!("{prefix}/contacts/#"),
+        format!("{prefix}/alerts/actions/+/set"),
+    ];
     opts.will = Some((format!("{prefix}/status"), r#"{"state":"offline"}"#.into()));
     opts.online = Some((format!("{prefix}/status"), status("online")));
     opts.metrics = Some(metrics.clone());
     let link = Link::start(opts)?;
+    let hub = Hub::new(cfg.console.backlog, cfg.console.track_timeout_s);
+    let console = Arc::new(Console {
+        hub: hub.clone(),
+        users: match &cfg.console.users_file {
+            Some(p) => Some(Users::load(p)?),
+            None => None,
+        },
+        zones_geojson: std::fs::read_to_string(&cfg.zones.path).map_err(|source| {
+            ConsoleError::Zones {
+                path: cfg.zones.path.clone(),
+                source,
+            }
+        })?,
+        incidents_file: cfg.console.incidents_file.clone(),
+        record: record.clone(),
+        mqtt: Some((link.client.clone(), prefix.clone())),
+        metrics: metrics.clone(),
+    });
+    let tls = match (&cfg.console.tls_cert_file, &cfg.console.tls_key_file) {
+        (Some(c), Some(k)) => Some(super::console::server::tls_acceptor(c, k)?),
+        _ => None,
+    };
+    let (console_addr, console_task) = start_console(&cfg, console.clone(), tls).await;
     let (tx, rx) = oneshot::channel();
     let m2 = metrics.clone();
     let zones_path = cfg.zones.path.clone();
     let persistent = cfg.mqtt.persistent_session;
     let join = tokio::spawn(async move {
+        let sinks = Sinks { console, record };
         serve_loop(
-            link, pipeline, m2, ready, prefix, zones_path, persistent, rx,
+            link, pipeline, m2, ready, prefix, zones_path, persistent, sinks, rx,
         )
         .await;
         http_task.abort();
+        if let Some(t) = console_task {
+            t.abort();
+        }
     });
     Ok(ServiceHandle {
         mqtt_url: url,
         metrics_addr,
+        console_addr,
         metrics,
         shutdown: Some(tx),
         join,
     })
+}
+
+/// Where alert events go besides MQTT: the console's pages and the incident record.
+struct Sinks {
+    console: Arc<Console>,
+    record: Option<std::sync::mpsc::Sender<Record>>,
+}
+
+impl Sinks {
+    /// After the MQTT publication (alerts first): the pages, the record, and the retained
+    /// latest action of an alert that has cleared emptied.
+    fn take(
+        &self,
+        client: &rumqttc::AsyncClient,
+        prefix: &str,
+        out: &crate::engine::Outputs,
+        metrics: &Metrics,
+    ) {
+        self.console.hub.ingest(out);
+        for a in &out.alerts {
+            if let Some(tx) = &self.record {
+                let _ = tx.send(Record::Event(a.clone()));
+            }
+            if a.state == AlertState::Cleared
+                && client
+                    .try_publish(
+                        format!("{prefix}/alerts/actions/{}", a.id),
+                        rumqttc::QoS::AtLeastOnce,
+                        true,
+                        Vec::new(),
+                    )
+                    .is_err()
+            {
+                metrics.publish_failures.inc();
+            }
+        }
+    }
+
+    /// An action from another console or a C2 system on `…/actions/{id}/set`.
+    fn mqtt_action(&self, id: &str, payload: &[u8]) {
+        match serde_json::from_slice::<ActionRequest>(payload) {
+            Ok(req) => {
+                if let Err(e) = self.console.take_action(id, req, None) {
+                    tracing::warn!("action on alert {id} from MQTT refused: {e}");
+                }
+            }
+            Err(e) => tracing::warn!("action on alert {id} from MQTT is not an action: {e}"),
+        }
+    }
+}
+
+/// The alert id of an action topic `{prefix}/alerts/actions/{id}/set`.
+fn action_topic<'a>(prefix: &str, topic: &'a str) -> Option<&'a str> {
+    topic
+        .strip_prefix(prefix)?
+        .strip_prefix("/alerts/actions/")?
+        .strip_suffix("/set")
+        .filter(|id| !id.is_empty() && !id.contains('/'))
+}
+
+/// Opens the incident record and starts its writer; without it the service still runs
+/// (and says why): an unwritable disk must not blind the coast.
+fn open_incidents(cfg: &Config, metrics: &Arc<Metrics>) -> Option<std::sync::mpsc::Sender<Record>> {
+    match IncidentLog::open(&cfg.console.incidents_file) {
+        Ok(log) => {
+            tracing::info!("incident record: {}", cfg.console.incidents_file.display());
+            let m = metrics.clone();
+            Some(incidents::writer(log, move || m.incident_failures.inc()))
+        }
+        Err(e) => {
+            tracing::error!("{e}: alerts are not recorded in the incident history");
+            metrics.incident_failures.inc();
+            None
+        }
+    }
+}
+
+/// Starts the console if configured. An address already taken turns it off with an error
+/// in the log, not the service: the tracking goes on.
+async fn start_console(
+    cfg: &Config,
+    console: Arc<Console>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> (Option<SocketAddr>, Option<tokio::task::JoinHandle<()>>) {
+    if cfg.console.listen.is_empty() {
+        return (None, None);
+    }
+    match tokio::net::TcpListener::bind(&cfg.console.listen).await {
+        Ok(l) => {
+            let addr = l.local_addr().ok();
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            if let Some(a) = addr {
+                tracing::info!("operator console on {scheme}://{a}/");
+            }
+            let task = tokio::spawn(async move {
+                if let Err(e) = super::console::server::serve(l, console, tls).await {
+                    tracing::error!("console stopped: {e}");
+                }
+            });
+            (addr, Some(task))
+        }
+        Err(e) => {
+            tracing::error!(
+                "operator console not started: cannot listen on {} ({e}); set console.listen",
+                cfg.console.listen
+            );
+            (None, None)
+        }
+    }
 }
 
 /// The latest retained event of every alert still active under `{prefix}/alerts/active/#`,
@@ -158,6 +304,7 @@ async fn serve_loop(
     prefix: String,
     zones_path: std::path::PathBuf,
     persistent: bool,
+    sinks: Sinks,
     mut shutdown: oneshot::Receiver<()>,
 ) {
     let mut rejects = RejectLog::default();
@@ -193,9 +340,15 @@ async fn serve_loop(
             }
             msg = link.inbound.recv() => {
                 let Some(msg) = msg else { break };
+                if let Some(id) = action_topic(&prefix, &msg.topic) {
+                    sinks.mqtt_action(id, &msg.payload);
+                    link.ack(&msg);
+                    continue;
+                }
                 handle(&msg, &mut pipeline, &mut rejects);
                 let out = pipeline.last_outputs();
                 publish_alerts(&link.client, &prefix, out, &metrics, &mut outbox);
+                sinks.take(&link.client, &prefix, out, &metrics);
                 // Let the connection task send each alert at once, on its own: not behind
                 // this scan's track states (hundreds after a radar scan), which the broker
                 // would read and route first, nor behind the next contacts (tokio lets this
@@ -227,7 +380,11 @@ async fn serve_loop(
             .await;
     }
     while let Ok(msg) = link.inbound.try_recv() {
+        if action_topic(&prefix, &msg.topic).is_some() {
+            continue;
+        }
         handle(&msg, &mut pipeline, &mut rejects);
+        sinks.take(&link.client, &prefix, pipeline.last_outputs(), &metrics);
         publish_outputs(
             &link.client,
             &prefix,

@@ -1,0 +1,400 @@
+//! The operator's console (contract §7): what the page shows, kept up to date from the same
+//! outputs the MQTT sink publishes ([`Hub`]), and the HTTP server that serves the page, its
+//! snapshot, its Server-Sent Events and the operators' actions ([`server`]).
+//!
+//! Why a hub between the engine loop and the browsers: the loop hands each output over once,
+//! without waiting (a lock held for a few map updates, a non-blocking broadcast); each page
+//! reads at its own pace from a bounded broadcast ring, and a page that falls behind the ring
+//! is sent a fresh snapshot instead of the events it missed. A slow browser never slows the
+//! engine.
+
+pub mod server;
+
+use crate::behaviour::{AlertEvent, AlertState};
+use crate::engine::{Outputs, TrackState};
+use crate::io::incidents::Action;
+use crate::time::EventTime;
+use compact_str::CompactString;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use tokio::sync::broadcast;
+
+/// One Server-Sent Event: `id`, `event` name and one JSON object as `data`.
+#[derive(Debug)]
+pub struct SseEvent {
+    pub id: u64,
+    pub event: &'static str,
+    pub data: String,
+}
+
+impl SseEvent {
+    /// The event as it goes on the wire.
+    pub fn wire(&self) -> String {
+        format!(
+            "id: {}\nevent: {}\ndata: {}\n\n",
+            self.id, self.event, self.data
+        )
+    }
+}
+
+/// An operator's action as posted (contract §7).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionRequest {
+    pub action: String,
+    #[serde(default)]
+    pub by: Option<String>,
+    #[serde(default)]
+    pub unit: Option<String>,
+    #[serde(default)]
+    pub outcome: Option<String>,
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+/// Why an action was refused; the message is shown to the operator as it is.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ActionError {
+    #[error("no alert {0}: nothing to act on (check the id; alerts are listed at /api/snapshot)")]
+    Unknown(String),
+    #[error("alert {0} was cleared ({1}): it takes no more actions; add to the incident with `vigie incidents` instead")]
+    Cleared(String, String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+const ACTIONS: [&str; 4] = ["acknowledge", "assign", "resolve", "note"];
+const OUTCOMES: [&str; 4] = ["intercepted", "false_alarm", "lost", "other"];
+/// Longest free text kept (an operator's note, a unit's name), in characters.
+const MAX_TEXT: usize = 1000;
+/// Trail points kept per track: one per `TRAIL_STEP_S`, for `TRAIL_POINTS` of them (three
+/// minutes): enough to see where a boat came from, small enough for 2,000 tracks.
+const TRAIL_POINTS: usize = 18;
+const TRAIL_STEP_S: f64 = 10.0;
+/// Cleared alerts remembered, to tell "cleared" from "unknown" when an action comes late.
+const CLEARED_KEPT: usize = 1000;
+
+impl ActionRequest {
+    /// Checks what the action needs and stamps it.
+    pub fn validate(self, alert_id: &str, user: Option<&str>) -> Result<Action, ActionError> {
+        let bad = |m: String| Err(ActionError::Invalid(m));
+        let is_resolve = self.action == "resolve";
+        if !ACTIONS.contains(&self.action.as_str()) {
+            return bad(format!(
+                "action {:?} is not one of {}",
+                self.action,
+                ACTIONS.join(", ")
+            ));
+        }
+        let trim = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        let (unit, outcome, text) = (trim(self.unit), trim(self.outcome), trim(self.text));
+        for (name, v) in [("unit", &unit), ("text", &text)] {
+            if v.as_ref().is_some_and(|v| v.chars().count() > MAX_TEXT) {
+                return bad(format!("{name} is longer than {MAX_TEXT} characters"));
+            }
+        }
+        match self.action.as_str() {
+            "assign" if unit.is_none() => return bad("assign needs a \"unit\"".into()),
+            "resolve" => match &outcome {
+                Some(o) if OUTCOMES.contains(&o.as_str()) => {}
+                _ => {
+                    return bad(format!(
+                        "resolve needs an \"outcome\": one of {}",
+                        OUTCOMES.join(", ")
+                    ))
+                }
+            },
+            "note" if text.is_none() => return bad("note needs a \"text\"".into()),
+            _ => {}
+        }
+        // A logged-in operator is who acts; without logins (loopback) the form says.
+        let by = user
+            .map(str::to_string)
+            .or(trim(self.by))
+            .unwrap_or_else(|| "operator".into());
+        if by.chars().count() > 100 {
+            return bad("by is longer than 100 characters".into());
+        }
+        Ok(Action {
+            alert_id: alert_id.to_string(),
+            action: self.action,
+            by,
+            unit,
+            outcome: if is_resolve { outcome } else { None },
+            text,
+            at: EventTime::now(),
+        })
+    }
+}
+
+struct TrackEntry {
+    state: Value,
+    t: EventTime,
+    trail: VecDeque<(EventTime, [f64; 2])>,
+}
+
+#[derive(Default)]
+struct Inner {
+    next_id: u64,
+    backlog: VecDeque<Arc<SseEvent>>,
+    tracks: BTreeMap<CompactString, TrackEntry>,
+    alerts: BTreeMap<String, AlertEvent>,
+    actions: BTreeMap<String, Action>,
+    cleared: VecDeque<(String, String)>,
+    newest: Option<EventTime>,
+    last_sweep: Option<EventTime>,
+    exercise: bool,
+}
+
+/// What the page shows, and the events that change it.
+pub struct Hub {
+    inner: Mutex<Inner>,
+    tx: broadcast::Sender<Arc<SseEvent>>,
+    backlog: usize,
+    track_timeout_s: f64,
+}
+
+impl Hub {
+    pub fn new(backlog: usize, track_timeout_s: f64) -> Arc<Hub> {
+        let (tx, _) = broadcast::channel(backlog.max(16));
+        Arc::new(Hub {
+            inner: Mutex::new(Inner {
+                next_id: 1,
+                ..Inner::default()
+            }),
+            tx,
+            backlog,
+            track_timeout_s,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic elsewhere while holding the lock leaves plain data; keep serving it.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn emit(&self, inner: &mut Inner, event: &'static str, data: String) {
+        let ev = Arc::new(SseEvent {
+            id: inner.next_id,
+            event,
+            data,
+        });
+        inner.next_id += 1;
+        inner.backlog.push_back(ev.clone());
+        while inner.backlog.len() > self.backlog {
+            inner.backlog.pop_front();
+        }
+        // No page connected is not an error.
+        let _ = self.tx.send(ev);
+    }
+
+    /// Takes one message's outputs: its alert events, and the track states due for
+    /// publication (at most one per track per `mqtt.track_interval_s`, as on MQTT).
+    pub fn ingest(&self, out: &Outputs) {
+        if out.alerts.is_empty() && !out.tracks.iter().any(|t| t.publish) {
+            return;
+        }
+        let mut g = self.lock();
+        let inner = &mut *g;
+        if out.accepted {
+            inner.exercise = out.exercise;
+        }
+        for a in &out.alerts {
+            if a.state == AlertState::Cleared {
+                inner.alerts.remove(&a.id);
+                inner.actions.remove(&a.id);
+                inner.cleared.push_back((a.id.clone(), a.t.to_rfc3339()));
+                if inner.cleared.len() > CLEARED_KEPT {
+                    inner.cleared.pop_front();
+                }
+            } else {
+                inner.alerts.insert(a.id.clone(), a.clone());
+            }
+            let data = serde_json::to_string(a).expect("alerts serialise");
+            self.emit(inner, "alert", data);
+        }
+        for t in out.tracks.iter().filter(|t| t.publish) {
+            let v = track_json(t);
+            let data = v.to_string();
+            let e = inner
+                .tracks
+                .entry(t.track_id.clone())
+                .or_insert_with(|| TrackEntry {
+                    state: Value::Null,
+                    t: t.t,
+                    trail: VecDeque::new(),
+                });
+            if e.trail
+                .back()
+                .is_none_or(|(pt, _)| t.t.secs_since(*pt) >= TRAIL_STEP_S)
+            {
+                e.trail.push_back((t.t, [t.lat, t.lon]));
+                if e.trail.len() > TRAIL_POINTS {
+                    e.trail.pop_front();
+                }
+            }
+            e.state = v;
+            e.t = t.t;
+            inner.newest = inner.newest.max(Some(t.t));
+            self.emit(inner, "track", data);
+        }
+        // Tracks the tracker has let go of say nothing: drop those not heard of for long.
+        if let Some(now) = inner.newest {
+            if inner.last_sweep.is_none_or(|l| now.secs_since(l) >= 10.0) {
+                inner.last_sweep = Some(now);
+                let timeout = self.track_timeout_s;
+                inner.tracks.retain(|_, e| now.secs_since(e.t) <= timeout);
+            }
+        }
+    }
+
+    /// Applies an operator's action to an active alert: kept as the alert's latest action
+    /// and sent to every page. The caller records and publishes it.
+    pub fn act(&self, a: Action) -> Result<Action, ActionError> {
+        let mut g = self.lock();
+        let inner = &mut *g;
+        if !inner.alerts.contains_key(&a.alert_id) {
+            if let Some((_, at)) = inner.cleared.iter().rev().find(|(id, _)| *id == a.alert_id) {
+                return Err(ActionError::Cleared(a.alert_id.clone(), at.clone()));
+            }
+            return Err(ActionError::Unknown(a.alert_id.clone()));
+        }
+        inner.actions.insert(a.alert_id.clone(), a.clone());
+        let data = serde_json::to_string(&a).expect("actions serialise");
+        self.emit(inner, "action", data);
+        Ok(a)
+    }
+
+    /// Contract §7's snapshot: every track on the page, the latest event of each active
+    /// alert, the latest action of each; and (extensions) each track's trail, whether the
+    /// data is exercise data, and the id of the last event it reflects.
+    pub fn snapshot(&self) -> Value {
+        let g = self.lock();
+        snapshot_of(&g)
+    }
+
+    /// The snapshot as an SSE event of its own (`event: snapshot`), with the id of the last
+    /// event it includes.
+    pub fn snapshot_event(&self) -> SseEvent {
+        let g = self.lock();
+        SseEvent {
+            id: g.next_id - 1,
+            event: "snapshot",
+            data: snapshot_of(&g).to_string(),
+        }
+    }
+
+    /// The events after `last_id`, if the backlog still holds them all.
+    pub fn since(&self, last_id: u64) -> Option<Vec<Arc<SseEvent>>> {
+        let g = self.lock();
+        let first = g.backlog.front().map_or(g.next_id, |e| e.id);
+        if last_id + 1 < first || last_id >= g.next_id {
+            return None;
+        }
+        Some(
+            g.backlog
+                .iter()
+                .filter(|e| e.id > last_id)
+                .cloned()
+                .collect(),
+        )
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<SseEvent>> {
+        self.tx.subscribe()
+    }
+
+    /// The latest event of an active alert.
+    pub fn alert(&self, id: &str) -> Option<AlertEvent> {
+        self.lock().alerts.get(id).cloned()
+    }
+}
+
+fn track_json(t: &TrackState) -> Value {
+    let mut v = serde_json::to_value(t).expect("tracks serialise");
+    v["exercise"] = json!(t.exercise);
+    v
+}
+
+fn snapshot_of(g: &Inner) -> Value {
+    let tracks: Vec<Value> = g
+        .tracks
+        .values()
+        .map(|e| {
+            let mut v = e.state.clone();
+            v["trail"] = json!(e.trail.iter().map(|(_, p)| p).collect::<Vec<_>>());
+            v
+        })
+        .collect();
+    json!({
+        "tracks": tracks,
+        "alerts": g.alerts.values().collect::<Vec<_>>(),
+        "actions": g.actions.values().collect::<Vec<_>>(),
+        "exercise": g.exercise,
+        "last_event_id": g.next_id - 1,
+        "event_time": g.newest,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(action: &str) -> ActionRequest {
+        ActionRequest {
+            action: action.into(),
+            by: Some("cdt Leroy".into()),
+            unit: None,
+            outcome: None,
+            text: None,
+        }
+    }
+
+    #[test]
+    fn each_action_asks_for_what_it_needs() {
+        assert!(req("acknowledge").validate("a", None).is_ok());
+        assert!(matches!(
+            req("assign").validate("a", None),
+            Err(ActionError::Invalid(_))
+        ));
+        assert!(matches!(
+            req("resolve").validate("a", None),
+            Err(ActionError::Invalid(_))
+        ));
+        let mut r = req("resolve");
+        r.outcome = Some("intercepted".into());
+        let a = r.validate("a", Some("op1")).unwrap();
+        assert_eq!(
+            (a.by.as_str(), a.outcome.as_deref()),
+            ("op1", Some("intercepted"))
+        );
+        assert!(matches!(
+            req("delete").validate("a", None),
+            Err(ActionError::Invalid(_))
+        ));
+        let mut n = req("note");
+        n.text = Some("x".repeat(MAX_TEXT + 1));
+        assert!(n.validate("a", None).is_err());
+    }
+
+    #[test]
+    fn a_reconnecting_page_gets_what_it_missed_or_a_snapshot() {
+        let hub = Hub::new(4, 400.0);
+        assert!(hub.since(0).is_some_and(|v| v.is_empty()));
+        let a = req("acknowledge").validate("x", None).unwrap();
+        assert_eq!(hub.act(a.clone()), Err(ActionError::Unknown("x".into())));
+        let mut g = hub.lock();
+        for k in 0..6 {
+            hub.emit(&mut g, "track", format!("{{\"k\":{k}}}"));
+        }
+        drop(g);
+        // Backlog of 4: events 3..=6 kept.
+        assert_eq!(hub.since(2).unwrap().len(), 4);
+        assert_eq!(hub.since(5).unwrap()[0].id, 6);
+        assert!(hub.since(1).is_none(), "too far behind: snapshot");
+        assert!(hub.since(6).unwrap().is_empty());
+        assert_eq!(hub.snapshot_event().id, 6);
+    }
+}
