@@ -204,6 +204,17 @@ fn scene_until_raised(cfg: &vigie::Config, prefix: &str) -> (String, String) {
     (super::recording(&upto), raised.id)
 }
 
+/// Publishes `rec` through the broker at 100x and waits until the console lists `alert_id`.
+async fn replay_until_listed(url: &str, web: SocketAddr, rec: &str, alert_id: &str) {
+    replay::replay_live(url, &Default::default(), rec.as_bytes(), Some(100.0))
+        .await
+        .unwrap();
+    assert!(
+        eventually(20.0, || http_get(web, "/api/snapshot").2.contains(alert_id)).await,
+        "the snapshot lists {alert_id}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_shows_the_picture_and_shares_actions_in_a_real_browser() {
     if !chromium_available() {
@@ -217,16 +228,7 @@ async fn the_console_shows_the_picture_and_shares_actions_in_a_real_browser() {
         let h = util::start_ready(cfg.clone()).await;
         let web = h.console_addr.expect("console listening");
         let (rec, alert_id) = scene_until_raised(&cfg, &prefix);
-        replay::replay_live(&url, &Default::default(), rec.as_bytes(), Some(100.0))
-            .await
-            .unwrap();
-        assert!(
-            eventually(20.0, || http_get(web, "/api/snapshot")
-                .2
-                .contains(&alert_id))
-            .await,
-            "{broker}: the snapshot lists the alert"
-        );
+        replay_until_listed(&url, web, &rec, &alert_id).await;
         let mut actions = Sub::new(&url, &format!("{prefix}/alerts/actions/#")).await;
 
         let browser = Browser::start();
@@ -489,15 +491,7 @@ async fn the_incident_record_survives_kill_9() {
         "console up"
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    replay::replay_live(&url, &Default::default(), rec.as_bytes(), Some(100.0))
-        .await
-        .unwrap();
-    assert!(
-        eventually(20.0, || http_get(web, "/api/snapshot")
-            .2
-            .contains(&alert_id))
-        .await
-    );
+    replay_until_listed(&url, web, &rec, &alert_id).await;
     let (code, _) = post(
         web,
         &format!("/api/alerts/{alert_id}/actions"),

@@ -274,7 +274,7 @@ impl Tracker {
                 if tr.t.secs_since(m.t) <= self.ais_lateness_s
                     && self.reach.plausible((tr.t, [x, y]), (m.t, m.z))
                 {
-                    apply_ais(&self.updater, tr, m);
+                    self.updater.ais(tr, m);
                     updated = Some(tr.id);
                 }
             }
@@ -335,7 +335,7 @@ impl Tracker {
             self.stats.out_of_sequence += 1;
             return AisOutcome::OutOfSequence(id);
         }
-        apply_ais(&self.updater, tr, m);
+        self.updater.ais(tr, m);
         AisOutcome::Updated(id)
     }
 
@@ -382,16 +382,6 @@ impl Tracker {
             self.identities.forget(tr);
             self.stats.deleted += 1;
         }
-    }
-}
-
-/// Filters an AIS report into its track: in time order, or where it belongs in time when it
-/// is older than the track's state (AIS reaching vigie late, contract §1).
-fn apply_ais(updater: &Updater, tr: &mut Track, m: &AisMeasurement) {
-    if m.t < tr.t {
-        updater.late_ais(tr, m);
-    } else {
-        updater.ais(tr, m);
     }
 }
 

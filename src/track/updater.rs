@@ -65,12 +65,7 @@ impl Updater {
             }
         }
         tr.accept(post, p.t);
-        // Δ score = ln( Pd · N(z; ẑ, S) / λ_clutter ).
-        tr.score += p.pd.ln()
-            - (2.0 * std::f64::consts::PI).ln()
-            - 0.5 * ln_det
-            - 0.5 * d2
-            - p.clutter_density.max(1e-15).ln();
+        tr.score += evidence(p, d2, ln_det);
     }
 
     /// Filters plot `p`, observed before the track's state (a late sensor, contract §1),
@@ -87,16 +82,12 @@ impl Updater {
         };
         tr.state = post;
         tr.hits += 1;
-        tr.score += p.pd.ln()
-            - (2.0 * std::f64::consts::PI).ln()
-            - 0.5 * ln_det
-            - 0.5 * d2
-            - p.clutter_density.max(1e-15).ln();
+        tr.score += evidence(p, d2, ln_det);
     }
 
     /// Filters AIS report `m`, observed before the track's state, into `tr` where it
     /// belongs in time, as [`late_plot`](Self::late_plot).
-    pub fn late_ais(&self, tr: &mut Track, m: &AisMeasurement) {
+    fn late_ais(&self, tr: &mut Track, m: &AisMeasurement) {
         let back = tr.t.secs_since(m.t).max(0.0);
         let q = self.predictor.process_noise;
         let (pv, vv) = (self.ais_pos_var, self.ais_vel_var);
@@ -118,8 +109,13 @@ impl Updater {
         }
     }
 
-    /// Filters AIS report `m` into `tr` (not older than the track's state).
+    /// Filters AIS report `m` into `tr`: in time order, or where it belongs in time when it
+    /// is older than the track's state (AIS reaching vigie late, contract §1).
     pub fn ais(&self, tr: &mut Track, m: &AisMeasurement) {
+        if m.t < tr.t {
+            self.late_ais(tr, m);
+            return;
+        }
         let prior = self.predictor.predict(tr, m.t, Motion::Steady);
         let pos_var = self.ais_pos_var;
         let post = match m.vel {
@@ -133,6 +129,16 @@ impl Updater {
         .unwrap_or(prior);
         tr.accept(post, m.t);
     }
+}
+
+/// What a plot says of its track being real: Δ score = ln( Pd · N(z; ẑ, S) / λ_clutter ),
+/// from the innovation's squared Mahalanobis distance and ln det S.
+fn evidence(p: &Measurement, d2: f64, ln_det: f64) -> f64 {
+    p.pd.ln()
+        - (2.0 * std::f64::consts::PI).ln()
+        - 0.5 * ln_det
+        - 0.5 * d2
+        - p.clutter_density.max(1e-15).ln()
 }
 
 #[cfg(test)]

@@ -59,7 +59,7 @@ pub struct ActionRequest {
 pub enum ActionError {
     #[error("no alert {0}: nothing to act on (check the id; alerts are listed at /api/snapshot)")]
     Unknown(String),
-    #[error("alert {0} was cleared ({1}): it takes no more actions; add to the incident with `vigie incidents` instead")]
+    #[error("alert {0} was cleared ({1}): it takes no more actions")]
     Cleared(String, String),
     #[error("{0}")]
     Invalid(String),
@@ -304,11 +304,6 @@ impl Hub {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<SseEvent>> {
         self.tx.subscribe()
-    }
-
-    /// The latest event of an active alert.
-    pub fn alert(&self, id: &str) -> Option<AlertEvent> {
-        self.lock().alerts.get(id).cloned()
     }
 }
 

@@ -379,16 +379,16 @@ fn events(req: &Request<Incoming>, c: &Console) -> Response<Body> {
         .and_then(|v| v.trim().parse().ok());
     // Subscribed before the backlog is read: nothing falls between the two.
     let mut rx = c.hub.subscribe();
-    let first: Vec<String> = match last.and_then(|id| c.hub.since(id)) {
-        Some(missed) => missed.iter().map(|e| e.wire()).collect(),
-        None => vec![c.hub.snapshot_event().wire()],
+    let first: Vec<Arc<SseEvent>> = match last.and_then(|id| c.hub.since(id)) {
+        Some(missed) => missed,
+        None => vec![Arc::new(c.hub.snapshot_event())],
     };
-    let mut sent = first_id(&first, last);
+    let mut sent = first.last().map_or(last.unwrap_or(0), |e| e.id);
     let (mut tx, body) = http_body_util::channel::Channel::<Bytes, Infallible>::new(64);
     let hub = c.hub.clone();
     tokio::spawn(async move {
-        for w in first {
-            if tx.send(Frame::data(Bytes::from(w))).await.is_err() {
+        for e in first {
+            if tx.send(Frame::data(Bytes::from(e.wire()))).await.is_err() {
                 return;
             }
         }
@@ -401,7 +401,7 @@ fn events(req: &Request<Incoming>, c: &Console) -> Response<Body> {
                     Ok(ev) => { sent = ev.id; ev.wire() }
                     // Too far behind the ring: start again from a snapshot.
                     Err(RecvError::Lagged(_)) => {
-                        let s: SseEvent = hub.snapshot_event();
+                        let s = hub.snapshot_event();
                         sent = s.id;
                         s.wire()
                     }
@@ -419,17 +419,6 @@ fn events(req: &Request<Incoming>, c: &Console) -> Response<Body> {
         .header("cache-control", "no-store")
         .body(body.boxed())
         .expect("valid response")
-}
-
-/// The id of the last event among the first frames sent (each begins `id: N`).
-fn first_id(first: &[String], last: Option<u64>) -> u64 {
-    first
-        .last()
-        .and_then(|w| w.strip_prefix("id: "))
-        .and_then(|w| w.split('\n').next())
-        .and_then(|n| n.parse().ok())
-        .or(last)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]
