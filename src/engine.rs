@@ -10,6 +10,7 @@
 
 use crate::behaviour::identity::IdentityAlerts;
 use crate::behaviour::loiter::{Loiter, TrackView};
+use crate::behaviour::memory::{LoiterMemory, MemoryFile, MEMORY_FORMAT};
 use crate::behaviour::AlertEvent;
 use crate::config::{Config, RadarConfig};
 use crate::contact::{AisReport, Decoded, PlotPos, RadarScan};
@@ -439,6 +440,22 @@ impl Engine {
         self.loiter.restore(ev, &self.zones, &self.frame)
     }
 
+    /// What the loiter rule learned that should outlive this process (see
+    /// [`crate::behaviour::memory`]).
+    pub fn memory(&self) -> LoiterMemory {
+        self.loiter.memory(&self.frame)
+    }
+
+    /// Takes back what an earlier run learned; before any contact.
+    pub fn load_memory(&mut self, m: &LoiterMemory) {
+        self.loiter.load_memory(m, &self.frame)
+    }
+
+    /// Event time of the newest contact taken, if any.
+    pub fn now(&self) -> Option<EventTime> {
+        (self.now != EventTime(i64::MIN)).then_some(self.now)
+    }
+
     /// Processes one decoded message.
     pub fn process(&mut self, d: &Decoded, out: &mut Outputs) {
         self.updated.clear();
@@ -723,7 +740,8 @@ impl Engine {
             return;
         }
         self.last_housekeeping = Some(self.now);
-        self.loiter.tick(self.now, &self.frame, &mut out.alerts);
+        self.loiter
+            .tick(self.now, &self.zones, &self.frame, &mut out.alerts);
         self.settled.clear();
         self.tracker
             .settle_identities(self.now, self.conflicts.clear_s(), &mut self.settled);
@@ -815,6 +833,23 @@ impl Pipeline {
                 }
             })
             .count()
+    }
+
+    /// Both engines' learned picture, for `alerts.memory_file`.
+    pub fn memory(&self) -> MemoryFile {
+        MemoryFile {
+            format: MEMORY_FORMAT,
+            t: self.live.now().max(self.exercise.now()),
+            live: self.live.memory(),
+            exercise: self.exercise.memory(),
+        }
+    }
+
+    /// Takes back what an earlier run learned (see [`Pipeline::memory`]); before any
+    /// contact.
+    pub fn load_memory(&mut self, m: &MemoryFile) {
+        self.live.load_memory(&m.live);
+        self.exercise.load_memory(&m.exercise);
     }
 
     /// What both engines hold now (see [`PipelineCounts`]). Not for the per-message path:

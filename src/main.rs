@@ -321,6 +321,7 @@ async fn main() -> Result<()> {
             let mut used = cfg.clone();
             used.zones.path = "zones.geojson".into();
             used.console.incidents_file = "vigie-incidents.sqlite".into();
+            used.alerts.memory_file = "vigie-memory.json".into();
             std::fs::write(out.join("vigie.toml"), toml::to_string(&used)?)?;
             std::fs::copy(&cfg.zones.path, out.join("zones.geojson"))?;
             let coast = coast.unwrap_or_else(|| {

@@ -11,6 +11,7 @@ mod late;
 mod layout;
 mod monitoring;
 mod mosquitto;
+mod restart;
 mod time_checks;
 mod util;
 
@@ -436,10 +437,15 @@ async fn record_then_replay_reproduces_the_messages() {
 /// tests turn it on).
 fn vigie_bin() -> std::process::Command {
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_vigie"));
-    c.env("VIGIE_CONSOLE_LISTEN", "").env(
-        "VIGIE_INCIDENTS_FILE",
-        std::env::temp_dir().join(format!("{}.sqlite", util::unique_prefix("incidents"))),
-    );
+    c.env("VIGIE_CONSOLE_LISTEN", "")
+        .env(
+            "VIGIE_INCIDENTS_FILE",
+            std::env::temp_dir().join(format!("{}.sqlite", util::unique_prefix("incidents"))),
+        )
+        .env(
+            "VIGIE_ALERTS_MEMORY_FILE",
+            std::env::temp_dir().join(format!("{}.json", util::unique_prefix("memory"))),
+        );
     c
 }
 

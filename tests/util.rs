@@ -62,6 +62,7 @@ pub fn config(url: &str, prefix: &str) -> Config {
     // Off unless a test turns it on: tests side by side must not share port 8080.
     c.console.listen = String::new();
     c.console.incidents_file = std::env::temp_dir().join(format!("{prefix}-incidents.sqlite"));
+    c.alerts.memory_file = std::env::temp_dir().join(format!("{prefix}-memory.json"));
     c
 }
 

@@ -14,6 +14,7 @@
 //! `underway_kn`) makes one pickup one alert, not a flicker.
 
 use super::alert::{round, AlertEvent, AlertState, ZoneRef, KIND_TAXI_BOAT, MPS_TO_KN};
+use super::memory::{LearnedFixed, LoiterMemory, Mover};
 use crate::config::AlertsConfig;
 use crate::geo::frame::LocalFrame;
 use crate::geo::zones::ZoneIndex;
@@ -64,6 +65,8 @@ struct PerTrack {
     moved: bool,
     /// When it was first seen.
     born_t: EventTime,
+    /// When it was last updated.
+    last_t: EventTime,
     /// Where and since when it has stayed within `loiter_radius_m`: a return that sits in
     /// one place long enough is a fixed object (see [`Loiter::fixed`]).
     anchor: (EventTime, f64, f64),
@@ -97,16 +100,69 @@ pub struct Loiter {
     /// a pickup, whichever track sits there: a boat passing a buoy may leave its own track
     /// on the buoy's returns (the sensors cannot always tell two returns 10 m apart), and
     /// that track "moved since it began".
-    fixed: Vec<(f64, f64)>,
+    fixed: Vec<Fixed>,
+    /// Where tracks that had moved were last seen before they were lost, oldest first (at
+    /// most [`MAX_LOST`], none older than `alerts.reacquire_s`): a track that begins
+    /// stopped near one is that boat re-acquired, not a buoy.
+    lost: VecDeque<LostMover>,
 }
+
+/// A fixed object in the local frame; `learned` (when learned, when last seen) is `None` for
+/// a configured one, which is never forgotten nor saved.
+#[derive(Debug, Clone, Copy)]
+struct Fixed {
+    x: f64,
+    y: f64,
+    learned: Option<(EventTime, EventTime)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct LostMover {
+    t: EventTime,
+    x: f64,
+    y: f64,
+}
+
+/// See [`Loiter::hand_over`]: how long before an old track's last update its boat's new
+/// track may have begun (a confirmed dark track coasts 30 s by default; twice that).
+const HANDOVER_BORN_S: f64 = 60.0;
+
+/// Bounds the lost-mover memory on a busy strait (hundreds of ships leave the radars'
+/// cover every hour); the newest are kept.
+const MAX_LOST: usize = 4096;
+
+/// A restored alert is not taken over while another confirmed track is within this many
+/// times `restore_reach_m` of its position: two boats side by side, one alerted before the
+/// restart, must not swap alerts on a guess.
+const AMBIGUITY_FACTOR: f64 = 2.0;
 
 /// A track that moved before and then stays in one place this many times
 /// `fixed_object_learn_s` marks a fixed object too (a boat's track left on a buoy's returns
 /// after the buoy's own track died); its alert, if any, is cleared as `fixed_object`.
 const FIXED_AFTER_MOVING_FACTOR: f64 = 6.0;
 
-fn near_fixed(fixed: &[(f64, f64)], x: f64, y: f64, r: f64) -> bool {
-    fixed.iter().any(|f| (f.0 - x).hypot(f.1 - y) <= r)
+fn near_fixed(fixed: &[Fixed], x: f64, y: f64, r: f64) -> bool {
+    fixed.iter().any(|f| (f.x - x).hypot(f.y - y) <= r)
+}
+
+/// Takes the lost mover nearest to a new track's first position, if one lies within
+/// `alerts.reacquire_radius_m` and `alerts.reacquire_s`.
+fn take_mover(
+    lost: &mut VecDeque<LostMover>,
+    cfg: &AlertsConfig,
+    t: EventTime,
+    x: f64,
+    y: f64,
+) -> Option<LostMover> {
+    let r2 = cfg.reacquire_radius_m * cfg.reacquire_radius_m;
+    let (i, _) = lost
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| t.secs_since(m.t).abs() <= cfg.reacquire_s)
+        .map(|(i, m)| (i, (m.x - x).powi(2) + (m.y - y).powi(2)))
+        .filter(|&(_, d2)| d2 <= r2)
+        .min_by(|a, b| a.1.total_cmp(&b.1))?;
+    lost.remove(i)
 }
 
 /// An alert that was active when vigie stopped (read back from the broker's retained
@@ -122,7 +178,15 @@ struct Orphan {
     last: (f64, f64, f64, Option<u32>),
     /// Event time by which a track must take it over; set by the first time seen.
     deadline: Option<EventTime>,
+    /// Since when one track alone has been its boat's (see [`Loiter::adopt_orphans`]).
+    settle_since: Option<(EventTime, u64)>,
 }
+
+/// How long one track must be the only one near a restored alert before it takes it over.
+const RESTORE_SETTLE_S: f64 = 5.0;
+
+/// A track not updated for this long is not counted near a restored alert.
+const RESTORE_RECENT_S: f64 = 10.0;
 
 impl Loiter {
     pub fn new(cfg: AlertsConfig, exercise: bool, frame: &LocalFrame) -> Self {
@@ -130,8 +194,16 @@ impl Loiter {
             fixed: cfg
                 .fixed_objects
                 .iter()
-                .map(|&[lat, lon]| frame.to_local(lat, lon))
+                .map(|&[lat, lon]| {
+                    let (x, y) = frame.to_local(lat, lon);
+                    Fixed {
+                        x,
+                        y,
+                        learned: None,
+                    }
+                })
                 .collect(),
+            lost: VecDeque::new(),
             allow: cfg.allow_mmsi.iter().copied().collect(),
             cfg,
             exercise,
@@ -166,12 +238,35 @@ impl Loiter {
             label: ev.track_id.clone(),
             last: (x, y, ev.speed_kn / MPS_TO_KN, ev.mmsi),
             deadline: None,
+            settle_since: None,
         });
         true
     }
 
     /// Clears restored alerts that no track took over in time.
-    pub fn tick(&mut self, now: EventTime, frame: &LocalFrame, out: &mut Vec<AlertEvent>) {
+    pub fn tick(
+        &mut self,
+        now: EventTime,
+        zones: &ZoneIndex,
+        frame: &LocalFrame,
+        out: &mut Vec<AlertEvent>,
+    ) {
+        if !self.orphans.is_empty() {
+            self.adopt_orphans(now, zones, frame, out);
+        }
+        let keep_s = self.cfg.reacquire_s;
+        while self
+            .lost
+            .front()
+            .is_some_and(|m| now.secs_since(m.t) > keep_s)
+        {
+            self.lost.pop_front();
+        }
+        let forget_s = self.cfg.fixed_object_forget_s;
+        self.fixed.retain(|f| match f.learned {
+            Some((_, seen)) => now.secs_since(seen) <= forget_s,
+            None => true,
+        });
         let grace = self.cfg.restore_grace_s;
         let exercise = self.exercise;
         self.orphans.retain_mut(|o| {
@@ -191,6 +286,79 @@ impl Loiter {
             ));
             false
         });
+    }
+
+    /// Restored alerts go to the track of their own boat: the one confirmed track, recently
+    /// updated, in the alert's strip, not under way, within `restore_reach_m` of where the
+    /// boat last was, with no other track within twice that, for [`RESTORE_SETTLE_S`] (so
+    /// that a second boat's track, confirmed a scan later, is seen before the choice).
+    /// Otherwise the alert waits; if its grace runs out, it clears as `track_lost` and the
+    /// boat, re-acquired, is alerted afresh. Never a guess between two boats.
+    fn adopt_orphans(
+        &mut self,
+        now: EventTime,
+        zones: &ZoneIndex,
+        frame: &LocalFrame,
+        out: &mut Vec<AlertEvent>,
+    ) {
+        let cfg = &self.cfg;
+        let reach = cfg.restore_reach_m;
+        let underway_mps = cfg.underway_kn / MPS_TO_KN;
+        let mut i = 0;
+        while i < self.orphans.len() {
+            let o = &mut self.orphans[i];
+            let (cx, cy) = o.alert.centre;
+            let strip = o.alert.zone.map(|z| zones.strip(z));
+            let mut near = self.tracks.iter().filter(|(_, q)| {
+                q.alert.is_none()
+                    && now.secs_since(q.last_t) <= RESTORE_RECENT_S
+                    && (q.last.0 - cx).hypot(q.last.1 - cy) <= AMBIGUITY_FACTOR * reach
+            });
+            let (first, second) = (near.next(), near.next());
+            let chosen = match (first, second) {
+                (Some((&id, q)), None)
+                    if (q.last.0 - cx).hypot(q.last.1 - cy) <= reach
+                        && q.last.2 <= underway_mps
+                        && strip.is_some()
+                        && q.zone.map(|z| zones.strip(z)) == strip
+                        && !q.last.3.is_some_and(|m| self.allow.contains(&m)) =>
+                {
+                    Some(id)
+                }
+                _ => None,
+            };
+            let Some(id) = chosen else {
+                o.settle_since = None;
+                i += 1;
+                continue;
+            };
+            if o.settle_since.is_none_or(|(t, who)| who != id || now < t) {
+                o.settle_since = Some((now, id));
+            }
+            let (since, _) = o.settle_since.expect("set above");
+            if now.secs_since(since) < RESTORE_SETTLE_S {
+                i += 1;
+                continue;
+            }
+            let mut a = self.orphans.swap_remove(i).alert;
+            let p = self.tracks.get_mut(&id).expect("found above");
+            tracing::info!(
+                "alert {} taken over by track {} after a restart",
+                a.id,
+                p.label
+            );
+            a.last_emit = now;
+            p.moved = true;
+            p.alert = Some(a);
+            out.push(event(
+                p,
+                p.last_t,
+                AlertState::Updated,
+                None,
+                frame,
+                self.exercise,
+            ));
+        }
     }
 
     /// The zone id of each active alert, for the metrics gauge.
@@ -236,20 +404,29 @@ impl Loiter {
         out: &mut Vec<AlertEvent>,
     ) {
         let cfg = &self.cfg;
-        let p = self.tracks.entry(v.id).or_insert_with(|| PerTrack {
-            label: v.label.to_string(),
-            birth: (v.x, v.y),
-            moved: false,
-            born_t: v.t,
-            anchor: (v.t, v.x, v.y),
-            learned: false,
-            zone: None,
-            samples: VecDeque::new(),
-            outside_since: None,
-            fast_since: None,
-            last: (v.x, v.y, v.speed_mps, v.mmsi),
-            alert: None,
+        let lost = &mut self.lost;
+        let fixed = &self.fixed;
+        let p = self.tracks.entry(v.id).or_insert_with(|| {
+            // A buoy's track begun again is the buoy: it takes no boat's history.
+            if near_fixed(fixed, v.x, v.y, cfg.fixed_object_radius_m) {
+                return new_track(&v, false);
+            }
+            // A track that begins where a boat under way was lost moments ago is that boat
+            // (re-acquired in the surf, a radar back, vigie restarted): it has moved, and
+            // may alert after the dwell like any other; a buoy's new track has no such
+            // history and stays a fixed-object candidate.
+            let reacquired = take_mover(lost, cfg, v.t, v.x, v.y);
+            if let Some(m) = reacquired {
+                tracing::info!(
+                    "track {} begins {:.0} m from where a boat under way was last seen {:.0} s earlier: re-acquired",
+                    v.label,
+                    (m.x - v.x).hypot(m.y - v.y),
+                    v.t.secs_since(m.t)
+                );
+            }
+            new_track(&v, reacquired.is_some())
         });
+        p.last_t = v.t;
         p.last = (v.x, v.y, v.speed_mps, v.mmsi);
         if !p.moved && (v.x - p.birth.0).hypot(v.y - p.birth.1) > 2.0 * cfg.loiter_radius_m {
             p.moved = true;
@@ -275,7 +452,21 @@ impl Loiter {
                     "track {} has sat in one place for {still_s:.0} s: a fixed object",
                     p.label
                 );
-                self.fixed.push((v.x, v.y));
+                self.fixed.push(Fixed {
+                    x: v.x,
+                    y: v.y,
+                    learned: Some((v.t, v.t)),
+                });
+            }
+        }
+        if p.learned {
+            // Still there: not a buoy taken away.
+            for f in self.fixed.iter_mut() {
+                if let Some((_, seen)) = f.learned.as_mut() {
+                    if (f.x - v.x).hypot(f.y - v.y) <= fixed_r {
+                        *seen = v.t;
+                    }
+                }
             }
         }
         let allowed = v.mmsi.is_some_and(|m| self.allow.contains(&m));
@@ -343,28 +534,6 @@ impl Loiter {
             return;
         }
 
-        if !self.orphans.is_empty() && !allowed {
-            if let Some(mut a) = adopt(&mut self.orphans, cfg, &v, zone, zones) {
-                tracing::info!(
-                    "alert {} taken over by track {} after a restart",
-                    a.id,
-                    p.label
-                );
-                a.last_emit = v.t;
-                p.zone = zone;
-                p.moved = true;
-                p.alert = Some(a);
-                out.push(event(
-                    p,
-                    v.t,
-                    AlertState::Updated,
-                    None,
-                    frame,
-                    self.exercise,
-                ));
-                return;
-            }
-        }
         if strip != p.zone.map(|z| zones.strip(z)) {
             p.samples.clear();
         }
@@ -449,6 +618,115 @@ impl Loiter {
         ));
     }
 
+    /// What this rule has learned that should outlive the process: learned fixed objects,
+    /// and boats under way (lost recently, or tracked now) that a track beginning stopped
+    /// may be.
+    pub fn memory(&self, frame: &LocalFrame) -> LoiterMemory {
+        let geo = |x: f64, y: f64| frame.to_geodetic(x, y);
+        let fixed_objects = self
+            .fixed
+            .iter()
+            .filter_map(|f| {
+                let (learned, seen) = f.learned?;
+                let (lat, lon) = geo(f.x, f.y);
+                Some(LearnedFixed {
+                    lat,
+                    lon,
+                    learned,
+                    seen,
+                })
+            })
+            .collect();
+        let mut movers: Vec<Mover> = self
+            .lost
+            .iter()
+            .map(|m| (m.t, m.x, m.y))
+            .chain(
+                self.tracks
+                    .values()
+                    .filter(|p| p.moved)
+                    .map(|p| (p.last_t, p.last.0, p.last.1)),
+            )
+            .map(|(t, x, y)| {
+                let (lat, lon) = geo(x, y);
+                Mover { lat, lon, t }
+            })
+            .collect();
+        // Deterministic file content whatever the hash map's order.
+        movers.sort_by(|a, b| {
+            (a.t, a.lat, a.lon)
+                .partial_cmp(&(b.t, b.lat, b.lon))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        LoiterMemory {
+            fixed_objects,
+            movers,
+        }
+    }
+
+    /// Takes back what an earlier run learned (see [`Loiter::memory`]); before any contact.
+    pub fn load_memory(&mut self, m: &LoiterMemory, frame: &LocalFrame) {
+        let r = self.cfg.fixed_object_radius_m;
+        for f in &m.fixed_objects {
+            let (x, y) = frame.to_local(f.lat, f.lon);
+            if x.is_finite() && y.is_finite() && !near_fixed(&self.fixed, x, y, r) {
+                self.fixed.push(Fixed {
+                    x,
+                    y,
+                    learned: Some((f.learned, f.seen)),
+                });
+            }
+        }
+        let mut movers: Vec<LostMover> = m
+            .movers
+            .iter()
+            .map(|mv| {
+                let (x, y) = frame.to_local(mv.lat, mv.lon);
+                LostMover { t: mv.t, x, y }
+            })
+            .filter(|mv| mv.x.is_finite() && mv.y.is_finite())
+            .chain(self.lost.drain(..))
+            .collect();
+        movers.sort_by_key(|mv| mv.t);
+        let skip = movers.len().saturating_sub(MAX_LOST);
+        self.lost = movers.into_iter().skip(skip).collect();
+    }
+
+    /// A boat's old track can outlive the moment its new one begins: it coasts on for
+    /// `tracker.coast_s`, and may feed on a neighbour's returns meanwhile (a buoy's). When
+    /// such a track dies in a zone, the nearest track still stationary since it began, born
+    /// no earlier than [`HANDOVER_BORN_S`] before the old one's last update and within
+    /// `reacquire_radius_m` of it, is its boat re-acquired. Tracks that existed while the
+    /// old one was still tracked (a buoy's) are other objects.
+    fn hand_over(&mut self, old: &PerTrack) -> bool {
+        let r2 = self.cfg.reacquire_radius_m * self.cfg.reacquire_radius_m;
+        let fixed_r = self.cfg.fixed_object_radius_m;
+        let since = old.last_t.plus_secs(-HANDOVER_BORN_S);
+        let fixed = &self.fixed;
+        let best = self
+            .tracks
+            .iter_mut()
+            .filter(|(_, q)| !q.moved && !q.learned && q.born_t >= since)
+            .filter(|(_, q)| !near_fixed(fixed, q.birth.0, q.birth.1, fixed_r))
+            .map(|(_, q)| {
+                let d2 = (q.birth.0 - old.last.0).powi(2) + (q.birth.1 - old.last.1).powi(2);
+                (d2, q)
+            })
+            .filter(|(d2, _)| *d2 <= r2)
+            .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.born_t.cmp(&b.1.born_t)));
+        let Some((d2, q)) = best else {
+            return false;
+        };
+        tracing::info!(
+            "track {} began {:.0} m from track {}, a boat under way now lost: re-acquired",
+            q.label,
+            d2.sqrt(),
+            old.label
+        );
+        q.moved = true;
+        true
+    }
+
     /// The track is gone: clears its alert, if any.
     pub fn on_deleted(
         &mut self,
@@ -458,6 +736,18 @@ impl Loiter {
         out: &mut Vec<AlertEvent>,
     ) {
         if let Some(p) = self.tracks.remove(&id) {
+            if p.moved && p.zone.is_some() && self.hand_over(&p) {
+                // Its boat already has a new track.
+            } else if p.moved {
+                if self.lost.len() >= MAX_LOST {
+                    self.lost.pop_front();
+                }
+                self.lost.push_back(LostMover {
+                    t: p.last_t,
+                    x: p.last.0,
+                    y: p.last.1,
+                });
+            }
             if p.alert.is_some() {
                 out.push(event(
                     &p,
@@ -472,27 +762,22 @@ impl Loiter {
     }
 }
 
-/// A restored alert this track should take over: same zone, near its centre, not under
-/// way.
-fn adopt(
-    orphans: &mut Vec<Orphan>,
-    cfg: &AlertsConfig,
-    v: &TrackView,
-    zone: Option<usize>,
-    zones: &ZoneIndex,
-) -> Option<Active> {
-    let strip = zones.strip(zone?);
-    if v.speed_mps > cfg.underway_kn / MPS_TO_KN {
-        return None;
+fn new_track(v: &TrackView, moved: bool) -> PerTrack {
+    PerTrack {
+        label: v.label.to_string(),
+        birth: (v.x, v.y),
+        moved,
+        born_t: v.t,
+        last_t: v.t,
+        anchor: (v.t, v.x, v.y),
+        learned: false,
+        zone: None,
+        samples: VecDeque::new(),
+        outside_since: None,
+        fast_since: None,
+        last: (v.x, v.y, v.speed_mps, v.mmsi),
+        alert: None,
     }
-    // The circle's centre is where the boat was confined; a new track's first positions are
-    // noisier than the old filtered ones, hence twice the radius.
-    let reach = 2.0 * cfg.loiter_radius_m;
-    let i = orphans.iter().position(|o| {
-        o.alert.zone.map(|z| zones.strip(z)) == Some(strip)
-            && (v.x - o.alert.centre.0).hypot(v.y - o.alert.centre.1) <= reach
-    })?;
-    Some(orphans.swap_remove(i).alert)
 }
 
 fn event(
@@ -799,5 +1084,196 @@ mod tests {
             ..cfg
         };
         assert_eq!(b.raised(charted, 800.0, &[(2, &boat)]), vec![]);
+    }
+
+    /// A loiter rule driven by hand: updates and deletions of tracks at given times.
+    struct Drive<'a> {
+        b: &'a Bench,
+        l: Loiter,
+        events: Vec<(u64, AlertEvent)>,
+    }
+
+    impl<'a> Drive<'a> {
+        fn new(b: &'a Bench) -> Self {
+            Drive {
+                b,
+                l: Loiter::new(AlertsConfig::default(), false, &b.frame),
+                events: Vec::new(),
+            }
+        }
+
+        /// Track `id` at (x, y, speed) every 2.5 s over [t0, t1).
+        fn run(&mut self, id: u64, t0: f64, t1: f64, path: &dyn Fn(f64) -> (f64, f64, f64)) {
+            let label = format!("T{id}");
+            let mut t = t0;
+            while t < t1 {
+                let (x, y, speed_mps) = path(t);
+                let v = TrackView {
+                    id,
+                    label: &label,
+                    t: EventTime((t * 1e6) as i64),
+                    x,
+                    y,
+                    speed_mps,
+                    mmsi: None,
+                };
+                let mut out = Vec::new();
+                self.l.on_update(v, &self.b.zones, &self.b.frame, &mut out);
+                self.l.tick(v.t, &self.b.zones, &self.b.frame, &mut out);
+                self.events.extend(out.into_iter().map(|e| (id, e)));
+                t += 2.5;
+            }
+        }
+
+        fn delete(&mut self, id: u64, t: f64) {
+            let mut out = Vec::new();
+            let t = EventTime((t * 1e6) as i64);
+            self.l.on_deleted(id, t, &self.b.frame, &mut out);
+            self.events.extend(out.into_iter().map(|e| (id, e)));
+        }
+
+        fn raised(&self) -> Vec<u64> {
+            self.events
+                .iter()
+                .filter(|(_, e)| e.state == AlertState::Raised)
+                .map(|(id, _)| *id)
+                .collect()
+        }
+    }
+
+    /// Stopped at (700, 500) after arriving from the west (see [`arrive`]).
+    fn stopped(_t: f64) -> (f64, f64, f64) {
+        (700.0, 500.0, 0.0)
+    }
+
+    fn buoy(_t: f64) -> (f64, f64, f64) {
+        (300.0, 300.0, 0.0)
+    }
+
+    #[test]
+    fn a_boat_reacquired_while_stopped_is_alerted_a_buoy_is_not() {
+        let b = Bench::new();
+        let mut d = Drive::new(&b);
+        // The buoy from the start; the boat arrives and stops at t = 100, is lost in the
+        // surf at 130 (before its dwell), and a new track finds it, still stopped, at 170.
+        d.run(1, 0.0, 400.0, &buoy);
+        d.run(2, 0.0, 130.0, &arrive(stopped));
+        d.delete(2, 160.0);
+        d.run(3, 170.0, 400.0, &stopped);
+        // The buoy's track is lost too, and begins again where it was.
+        d.delete(1, 420.0);
+        d.run(4, 450.0, 900.0, &buoy);
+        assert_eq!(d.raised(), vec![3], "{:?}", d.events);
+        let raised = &d.events.iter().find(|(id, _)| *id == 3).unwrap().1;
+        assert!(
+            raised.t.0 as f64 / 1e6 <= 170.0 + 90.0 + 5.0,
+            "alerted after the dwell of its new track: {raised:?}"
+        );
+        // A track that begins stopped far from any boat under way stays a candidate fixed
+        // object: nothing there in 15 minutes.
+        let mut d = Drive::new(&b);
+        d.run(5, 0.0, 900.0, &stopped);
+        assert!(d.raised().is_empty(), "{:?}", d.events);
+    }
+
+    #[test]
+    fn the_memory_carries_buoys_and_boats_across_a_restart() {
+        let b = Bench::new();
+        let mut before = Drive::new(&b);
+        before.run(1, 0.0, 400.0, &buoy);
+        // The boat arrives late and stops at 350; vigie stops at 400, before its dwell.
+        before.run(2, 250.0, 400.0, &|t| arrive(stopped)(t - 250.0));
+        assert!(before.raised().is_empty());
+        let saved = before.l.memory(&b.frame);
+        assert_eq!(saved.fixed_objects.len(), 1, "the buoy, learned: {saved:?}");
+        assert_eq!(
+            saved.movers.len(),
+            1,
+            "the boat, under way before: {saved:?}"
+        );
+        let json = serde_json::to_string(&saved).unwrap();
+
+        // Restarted with the memory: the boat's new track is alerted after its dwell, the
+        // buoy's is not, ever.
+        let mut after = Drive::new(&b);
+        after
+            .l
+            .load_memory(&serde_json::from_str(&json).unwrap(), &b.frame);
+        after.run(11, 405.0, 1200.0, &buoy);
+        after.run(12, 405.0, 1200.0, &stopped);
+        assert_eq!(after.raised(), vec![12], "{:?}", after.events);
+        // Without it, neither: a stopped boat and a buoy look alike to a new track.
+        let mut amnesic = Drive::new(&b);
+        amnesic.run(12, 405.0, 1200.0, &stopped);
+        assert!(amnesic.raised().is_empty());
+    }
+
+    #[test]
+    fn a_restored_alert_goes_to_its_own_boat_or_to_none() {
+        let b = Bench::new();
+        let alerted = |x: f64, y: f64| {
+            let (lat, lon) = b.frame.to_geodetic(x, y);
+            AlertEvent {
+                id: "tb-T9-x".into(),
+                kind: KIND_TAXI_BOAT.into(),
+                state: AlertState::Raised,
+                track_id: "T9".into(),
+                t: EventTime(100_000_000),
+                lat,
+                lon,
+                zone: Some(ZoneRef {
+                    id: "z".into(),
+                    name: "Z".into(),
+                }),
+                dwell_s: 90.0,
+                speed_kn: 0.0,
+                dark: true,
+                mmsi: None,
+                exercise: false,
+                emitted_at: None,
+                reason: None,
+                distance_m: None,
+                other_lat: None,
+                other_lon: None,
+            }
+        };
+        let other = |_t: f64| (850.0, 500.0, 0.0); // a second boat 150 m away
+                                                   // Its own boat's new track is found first, or the other boat's: either way the alert
+                                                   // goes to the track at (700, 500).
+        for order in [[1u64, 2], [2, 1]] {
+            let mut d = Drive::new(&b);
+            assert!(d.l.restore(&alerted(700.0, 500.0), &b.zones, &b.frame));
+            for id in order {
+                let path: &dyn Fn(f64) -> (f64, f64, f64) = if id == 1 { &stopped } else { &other };
+                d.run(id, 105.0, 107.0, path);
+            }
+            d.run(1, 107.5, 140.0, &stopped);
+            d.run(2, 107.5, 140.0, &other);
+            let took: Vec<_> = d.events.iter().map(|(id, e)| (*id, e.state)).collect();
+            assert_eq!(
+                took,
+                vec![(1, AlertState::Updated)],
+                "taken over by its own boat"
+            );
+        }
+        // Two tracks 40 m either side of where the alerted boat was: no guess; the alert
+        // clears as lost after its grace.
+        let mut d = Drive::new(&b);
+        assert!(d.l.restore(&alerted(700.0, 500.0), &b.zones, &b.frame));
+        let mut t = 105.0;
+        while t < 200.0 {
+            d.run(1, t, t + 1.0, &|_| (660.0, 500.0, 0.0));
+            d.run(2, t, t + 1.0, &|_| (740.0, 500.0, 0.0));
+            t += 2.5;
+        }
+        let states: Vec<_> = d
+            .events
+            .iter()
+            .map(|(_, e)| (e.state, e.reason.clone()))
+            .collect();
+        assert_eq!(
+            states,
+            vec![(AlertState::Cleared, Some("track_lost".to_string()))]
+        );
     }
 }

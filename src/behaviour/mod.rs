@@ -2,5 +2,6 @@
 pub mod alert;
 pub mod identity;
 pub mod loiter;
+pub mod memory;
 
 pub use alert::{AlertEvent, AlertState};

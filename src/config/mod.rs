@@ -267,6 +267,10 @@ pub struct AlertsConfig {
     /// After a restart, seconds of event time a restored active alert waits for a track to
     /// take it over before it is cleared as `track_lost`.
     pub restore_grace_s: f64,
+    /// After a restart, a restored alert is continued only by a track within this many
+    /// metres of where its boat last was, and only while no other track is within twice
+    /// that (two boats side by side never swap alerts on a guess).
+    pub restore_reach_m: f64,
     /// Known fixed objects (charted buoys, moored hulks, pier ends) as `[lat, lon]`: no
     /// loiter within `fixed_object_radius_m` of one is a pickup.
     pub fixed_objects: Vec<[f64; 2]>,
@@ -276,6 +280,19 @@ pub struct AlertsConfig {
     /// object, whatever track sits there later (a boat's track that took a buoy's returns
     /// while passing it).
     pub fixed_object_learn_s: f64,
+    /// A learned fixed object no track has sat on for this long (s of event time) is
+    /// forgotten (a buoy taken away, a hulk towed off).
+    pub fixed_object_forget_s: f64,
+    /// A track that begins stopped within `reacquire_radius_m` of where a boat under way was
+    /// last seen, at most `reacquire_s` earlier, is that boat re-acquired (its track lost in
+    /// the surf, a radar back from an outage, vigie restarted): it may alert after the dwell,
+    /// where a track stationary since it began otherwise never does (a buoy).
+    pub reacquire_radius_m: f64,
+    pub reacquire_s: f64,
+    /// Where the learned fixed objects and the boats recently under way are kept across
+    /// restarts (JSON, rewritten every few seconds); relative to the configuration file's
+    /// folder; empty: not kept.
+    pub memory_file: PathBuf,
     /// An `ais_identity_conflict` is cleared, and its MMSI trusted again, once the
     /// contradiction has not recurred for this long (s of event time; contract §4).
     pub identity_clear_s: f64,
@@ -292,9 +309,14 @@ impl Default for AlertsConfig {
             clear_outside_s: 10.0,
             update_interval_s: 30.0,
             restore_grace_s: 60.0,
+            restore_reach_m: 50.0,
             fixed_objects: Vec::new(),
             fixed_object_radius_m: 60.0,
             fixed_object_learn_s: 300.0,
+            fixed_object_forget_s: 86_400.0,
+            reacquire_radius_m: 300.0,
+            reacquire_s: 900.0,
+            memory_file: PathBuf::from("vigie-memory.json"),
             identity_clear_s: 600.0,
         }
     }
@@ -578,13 +600,15 @@ impl Config {
                 message: e.to_string(),
             })?;
         cfg.zones.path = resolve(base, &cfg.zones.path);
-        if cfg.console.incidents_file.is_relative() {
-            // A file to create, not a fixture to find: never in the source tree.
-            let dir = base
-                .map(Path::to_path_buf)
-                .or_else(|| std::env::current_dir().ok());
-            if let Some(d) = dir {
-                cfg.console.incidents_file = d.join(&cfg.console.incidents_file);
+        // Files to create, not fixtures to find: never in the source tree.
+        let dir = base
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::current_dir().ok());
+        for f in [&mut cfg.console.incidents_file, &mut cfg.alerts.memory_file] {
+            if f.is_relative() && !f.as_os_str().is_empty() {
+                if let Some(d) = &dir {
+                    *f = d.join(&*f);
+                }
             }
         }
         for p in [
@@ -747,6 +771,10 @@ impl Config {
             ("alerts.loiter_radius_m", a.loiter_radius_m),
             ("alerts.fixed_object_radius_m", a.fixed_object_radius_m),
             ("alerts.fixed_object_learn_s", a.fixed_object_learn_s),
+            ("alerts.fixed_object_forget_s", a.fixed_object_forget_s),
+            ("alerts.restore_reach_m", a.restore_reach_m),
+            ("alerts.reacquire_radius_m", a.reacquire_radius_m),
+            ("alerts.reacquire_s", a.reacquire_s),
             ("alerts.underway_kn", a.underway_kn),
             ("alerts.update_interval_s", a.update_interval_s),
             ("alerts.identity_clear_s", a.identity_clear_s),
@@ -889,7 +917,12 @@ mod tests {
             f.console.incidents_file,
             fixture.parent().unwrap().join("vigie-incidents.sqlite")
         );
+        assert_eq!(
+            f.alerts.memory_file,
+            fixture.parent().unwrap().join("vigie-memory.json")
+        );
         f.console.incidents_file = d.console.incidents_file.clone();
+        f.alerts.memory_file = d.alerts.memory_file.clone();
         assert_eq!(d, f, "fixtures/vigie.toml must spell out the defaults");
     }
 

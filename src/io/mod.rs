@@ -14,6 +14,7 @@ pub mod console;
 pub mod error;
 pub mod http;
 pub mod incidents;
+pub mod memory_file;
 pub mod mqtt;
 pub mod publish;
 pub mod record;

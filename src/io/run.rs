@@ -82,7 +82,25 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
     let status = |state: &str| {
         serde_json::json!({"state": state, "version": env!("CARGO_PKG_VERSION"), "since": EventTime::now()}).to_string()
     };
-    // Alerts still active from an earlier run come back before any contact is processed.
+    // What an earlier run learned (buoys, boats under way), then the alerts still active
+    // from it, come back before any contact is processed.
+    let memory_file =
+        (!cfg.alerts.memory_file.as_os_str().is_empty()).then(|| cfg.alerts.memory_file.clone());
+    if let Some(path) = &memory_file {
+        match super::memory_file::load(path) {
+            Ok(Some(m)) => {
+                pipeline.load_memory(&m);
+                tracing::info!(
+                    "memory from {}: {} learned fixed object(s), {} boat(s) recently under way",
+                    path.display(),
+                    m.live.fixed_objects.len() + m.exercise.fixed_objects.len(),
+                    m.live.movers.len() + m.exercise.movers.len()
+                );
+            }
+            Ok(None) => tracing::info!("no memory at {} yet: a first start", path.display()),
+            Err(e) => tracing::warn!("{e}"),
+        }
+    }
     let restored = read_active_alerts(&url, &cfg, &security).await;
     if !restored.is_empty() {
         let n = pipeline.restore_alerts(&restored);
@@ -134,7 +152,16 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
     let join = tokio::spawn(async move {
         let sinks = Sinks { console, record };
         serve_loop(
-            link, pipeline, m2, ready, prefix, zones_path, persistent, sinks, rx,
+            link,
+            pipeline,
+            m2,
+            ready,
+            prefix,
+            zones_path,
+            persistent,
+            sinks,
+            MemoryKeeper::new(memory_file),
+            rx,
         )
         .await;
         http_task.abort();
@@ -150,6 +177,61 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
         shutdown: Some(tx),
         join,
     })
+}
+
+/// How often (wall clock) `alerts.memory_file` is rewritten: a restart forgets at most
+/// this much of what was learned.
+const MEMORY_SAVE_EVERY: Duration = Duration::from_secs(5);
+
+/// Writes the pipeline's memory to `alerts.memory_file` off the engine's task (a sync to
+/// disk can take tens of milliseconds), one write at a time.
+struct MemoryKeeper {
+    path: Option<std::path::PathBuf>,
+    writing: Option<tokio::task::JoinHandle<()>>,
+    /// The last write failed: said once, not every five seconds, until one succeeds.
+    failing: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl MemoryKeeper {
+    fn new(path: Option<std::path::PathBuf>) -> Self {
+        MemoryKeeper {
+            path,
+            writing: None,
+            failing: Arc::default(),
+        }
+    }
+
+    fn save(&mut self, pipeline: &Pipeline) {
+        let Some(path) = self.path.clone() else {
+            return;
+        };
+        if self.writing.as_ref().is_some_and(|w| !w.is_finished()) {
+            return; // the disk is slow: the next tick writes a fresher picture
+        }
+        let m = pipeline.memory();
+        let failing = self.failing.clone();
+        self.writing = Some(tokio::task::spawn_blocking(
+            move || match super::memory_file::save(&path, &m) {
+                Ok(()) => {
+                    if failing.swap(false, Ordering::Relaxed) {
+                        tracing::info!("memory saved to {} again", path.display());
+                    }
+                }
+                Err(e) => {
+                    if !failing.swap(true, Ordering::Relaxed) {
+                        tracing::warn!("{e}; a restart will forget what was learned since");
+                    }
+                }
+            },
+        ));
+    }
+
+    /// Waits for the write under way (at shutdown).
+    async fn finish(&mut self) {
+        if let Some(w) = self.writing.take() {
+            let _ = w.await;
+        }
+    }
 }
 
 /// Where alert events go besides MQTT: the console's pages and the incident record.
@@ -305,8 +387,11 @@ async fn serve_loop(
     zones_path: std::path::PathBuf,
     persistent: bool,
     sinks: Sinks,
+    mut memory: MemoryKeeper,
     mut shutdown: oneshot::Receiver<()>,
 ) {
+    let mut save_tick = tokio::time::interval(MEMORY_SAVE_EVERY);
+    save_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut rejects = RejectLog::default();
     // Alerts waiting for room in the client queue; counts what was handed over, to wait for
     // its acknowledgement at shutdown.
@@ -368,6 +453,7 @@ async fn serve_loop(
             _ = tokio::time::sleep(Duration::from_millis(2)), if !outbox.is_empty() => {
                 outbox.flush(&link.client);
             }
+            _ = save_tick.tick() => memory.save(&pipeline),
         }
     }
     // Stop taking contacts; process what already arrived. With a persistent session the
@@ -394,6 +480,9 @@ async fn serve_loop(
         );
         link.ack(&msg);
     }
+    memory.finish().await;
+    memory.save(&pipeline);
+    memory.finish().await;
     outbox.push(
         format!("{prefix}/status"),
         r#"{"state":"offline"}"#.into(),

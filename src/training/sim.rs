@@ -81,6 +81,11 @@ pub struct Vessel {
     /// see it, e.g. low in the surf).
     #[serde(default = "d_pd")]
     pub pd: f64,
+    /// Windows `[from, to]`, seconds into the scene, in which no radar or observer detects
+    /// it (low in the surf, behind breaking swell). Hidden for longer than
+    /// `tracker.coast_s`, a stopped boat loses its track and is found again still stopped.
+    #[serde(default)]
+    pub hidden_s: Vec<[f64; 2]>,
     pub lat: f64,
     pub lon: f64,
     #[serde(default)]
@@ -88,6 +93,10 @@ pub struct Vessel {
 }
 
 impl Vessel {
+    fn hidden(&self, t: f64) -> bool {
+        self.hidden_s.iter().any(|w| w[0] <= t && t < w[1])
+    }
+
     /// First and last second (after the scene start) of its AIS reports, if it sends any.
     pub fn ais_span(&self, duration_s: f64) -> Option<(f64, f64)> {
         self.mmsi?;
@@ -250,6 +259,7 @@ impl Scene {
                     ais_delay_s: 0.0,
                     ship_type: 70,
                     pd: 0.95,
+                    hidden_s: Vec::new(),
                     lat,
                     lon,
                     legs: vec![Leg::Goto {
@@ -452,7 +462,9 @@ pub fn simulate(
             for (v, tr) in vessels.iter().zip(&trajs) {
                 let (p, _) = tr.at(t);
                 let range = Geodesic.distance(site, p);
-                if range > r.range_max_m || rng.random::<f64>() > v.pd {
+                // The draw happens whether or not the vessel is hidden: a scene's other
+                // vessels see the same random numbers with or without a hidden window.
+                if range > r.range_max_m || rng.random::<f64>() > v.pd || v.hidden(t) {
                     continue;
                 }
                 let rr = (range + r.range_sigma_m * gauss(&mut rng)).max(0.0);
@@ -509,9 +521,12 @@ pub fn simulate(
         let mut t = 0.5;
         while t < scene.duration_s {
             let mut plots = Vec::new();
-            for tr in &trajs {
+            for (v, tr) in vessels.iter().zip(&trajs) {
                 let (p, _) = tr.at(t);
-                if Geodesic.distance(centre, p) > o.radius_m || rng.random::<f64>() > o.pd {
+                if Geodesic.distance(centre, p) > o.radius_m
+                    || rng.random::<f64>() > o.pd
+                    || v.hidden(t)
+                {
                     continue;
                 }
                 let err = o.sigma_m * gauss(&mut rng).abs();
@@ -658,6 +673,7 @@ mod tests {
             ais_delay_s: 0.0,
             ship_type: 0,
             pd: 0.8,
+            hidden_s: Vec::new(),
             lat: 50.7,
             lon: 1.5,
             legs: vec![
