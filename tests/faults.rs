@@ -239,6 +239,104 @@ async fn vigie_killed_mid_alert_restores_it_and_clears_it_once() {
     centre.close().await;
 }
 
+/// Issue 19's restart scene, live: two boats stop 150 m apart; vigie is killed (-9) the
+/// moment the first is raised (the second 2.5 s of event time short of its own raise) and
+/// started again two seconds later, with the same `alerts.memory_file`. The broker queues
+/// the contacts published meanwhile (persistent session). Every pickup must reach the
+/// centre raised once and cleared once, the first continued under its id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vigie_killed_between_two_raises_raises_each_pickup_once() {
+    if !mosquitto::available() {
+        return;
+    }
+    let _heavy = heavy().await;
+    let dir = TempDir::new("vigie-kill-pair");
+    let broker = Mosquitto::start(&dir.0, "");
+    let url = broker.url();
+    let prefix = unique_prefix("vpair");
+    let cfg = config(&url, &prefix);
+    let lines = sim::simulate_for(&scene("restart-pair"), &cfg, &prefix);
+    let (expected, _) = offline(&cfg, &recording(&lines));
+    let raised = |a: &[AlertEvent]| -> Vec<String> {
+        a.iter()
+            .filter(|a| a.state == AlertState::Raised)
+            .map(|a| a.id.clone())
+            .collect()
+    };
+    let expected_raised = raised(&expected);
+    assert_eq!(expected_raised.len(), 2, "the scene: two pickups");
+    let memory = dir.path("memory.json");
+    let spawn = |log: &str| {
+        super::vigie_bin()
+            .args(["run", "--mqtt", &url, "--metrics-listen", "127.0.0.1:0"])
+            .env("VIGIE_MQTT_PREFIX", &prefix)
+            .env("VIGIE_MQTT_CLIENT_ID", format!("{prefix}-vigie"))
+            .env("VIGIE_ALERTS_MEMORY_FILE", &memory)
+            .env("RUST_LOG", "info")
+            .stderr(std::fs::File::create(dir.path(log)).unwrap())
+            .spawn()
+            .unwrap()
+    };
+    let mut status = Sub::new(&url, &format!("{prefix}/status")).await;
+    let online = |m: Option<vigie::io::mqtt::Inbound>| {
+        m.is_some_and(|m| String::from_utf8_lossy(&m.payload).contains("online"))
+    };
+    let mut vigie = spawn("vigie-1.log");
+    assert!(online(status.next(20.0).await), "first vigie online");
+    let mut centre = centre(&url, &prefix, Security::default()).await;
+    // 20x: the memory file, saved every 5 s of wall clock, is at most 100 s of scene old.
+    let feed = tokio::spawn(publish_paced(url.clone(), lines, 20.0));
+    let mut got: Vec<AlertEvent> = vec![];
+    while got.last().is_none_or(|a| a.state != AlertState::Raised) {
+        got.push(
+            next_alert(&mut centre, 120.0)
+                .await
+                .expect("`raised` arrives"),
+        );
+    }
+    vigie.kill().unwrap(); // SIGKILL between the two raises
+    vigie.wait().unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut vigie = spawn("vigie-2.log");
+    feed.await.unwrap();
+    collect_alerts(&mut centre, &mut got, 0).await;
+    let log2 = std::fs::read_to_string(dir.path("vigie-2.log")).unwrap_or_default();
+    let states: Vec<_> = got.iter().map(|a| (a.id.as_str(), a.state)).collect();
+    eprintln!("alert events seen by the centre: {states:?}");
+    // Distinct raises (a QoS 1 redelivery of the same event is not a second raise).
+    let mut ids: Vec<String> = Vec::new();
+    for id in raised(&got) {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    let raises = got
+        .iter()
+        .enumerate()
+        .filter(|(i, a)| a.state == AlertState::Raised && !got[..*i].contains(a))
+        .count();
+    assert_eq!(raises, 2, "two raised events: {states:?}");
+    assert_eq!(ids.len(), 2, "each pickup raised once: {states:?}\n{log2}");
+    assert_eq!(ids[0], expected_raised[0], "the first under its own id");
+    for id in &ids {
+        let cleared = got
+            .iter()
+            .filter(|a| &a.id == id && a.state == AlertState::Cleared)
+            .count();
+        assert!(cleared >= 1, "{id} cleared: {states:?}\n{log2}");
+    }
+    assert!(log2.contains("restored 1 active alert"), "{log2}");
+    assert!(
+        log2.contains("memory from"),
+        "the memory was read back:\n{log2}"
+    );
+    let mut late = Sub::new(&url, &format!("{prefix}/alerts/active/#")).await;
+    assert!(late.drain(0.5).await.iter().all(|m| m.payload.is_empty()));
+    vigie.kill().unwrap();
+    vigie.wait().unwrap();
+    centre.close().await;
+}
+
 fn run(dir: &std::path::Path, cmd: &str, args: &[&str]) {
     let out = std::process::Command::new(cmd)
         .args(args)
