@@ -139,6 +139,123 @@ async fn broker_killed_mid_scenario_loses_no_alert() {
     centre.close().await;
 }
 
+/// A TCP proxy on a free loopback port in front of `target`. [`Proxy::cut`] drops every
+/// connection through it and refuses new ones (accepted, then closed at once) until
+/// [`Proxy::restore`]: the network between vigie and its broker failing, both ends up.
+struct Proxy {
+    port: u16,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    cuts: tokio::sync::watch::Sender<u64>,
+}
+
+impl Proxy {
+    async fn start(target: std::net::SocketAddr) -> Proxy {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (cuts, _) = tokio::sync::watch::channel(0u64);
+        let (up2, cuts2) = (up.clone(), cuts.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !up2.load(Ordering::SeqCst) {
+                    continue; // dropped: closed at once
+                }
+                let mut cut = cuts2.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        Proxy { port, up, cuts }
+    }
+
+    fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.cuts.send_modify(|n| *n += 1);
+    }
+
+    fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The network between vigie and the broker cut for 30 s mid-pickup (sensors and the centre
+/// still reach the broker): the broker queues vigie's contacts in its persistent session,
+/// vigie reconnects and catches up, and the centre receives exactly the alert events of the
+/// offline run — nothing missed, nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_to_the_broker_cut_for_30_s_loses_no_alert() {
+    if !mosquitto::available() {
+        return;
+    }
+    let _heavy = heavy().await;
+    let dir = TempDir::new("net-cut");
+    let broker = Mosquitto::start(&dir.0, "");
+    let url = broker.url();
+    let target: std::net::SocketAddr = url.trim_start_matches("mqtt://").parse().unwrap();
+    let proxy = Proxy::start(target).await;
+    let prefix = unique_prefix("netcut");
+    let cfg = config(&url, &prefix);
+    let lines = sim::simulate_for(&scene("equihen-pickup"), &cfg, &prefix);
+    let (expected, _) = offline(&cfg, &recording(&lines));
+
+    let mut vcfg = cfg.clone();
+    vcfg.mqtt.url = Some(proxy.url());
+    let h = start_ready(vcfg).await;
+    let mut centre = centre(&url, &prefix, Security::default()).await;
+    let feed = tokio::spawn(publish_paced(url.clone(), lines, 25.0));
+    let mut got = vec![];
+    while got
+        .last()
+        .is_none_or(|a: &AlertEvent| a.state != AlertState::Raised)
+    {
+        got.push(
+            next_alert(&mut centre, 90.0)
+                .await
+                .expect("`raised` arrives"),
+        );
+    }
+    proxy.cut();
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let during = got.len();
+    proxy.restore();
+    feed.await.unwrap();
+    collect_alerts(&mut centre, &mut got, expected.len()).await;
+    let mut seen = vec![];
+    let before = got.len();
+    got.retain(|a| {
+        let new = !seen.contains(a);
+        seen.push(a.clone());
+        new
+    });
+    eprintln!(
+        "{} alert events before the cut and during it, {} after; {} broker redeliveries removed; {} reconnections",
+        during,
+        got.len().saturating_sub(during),
+        before - got.len(),
+        h.metrics.mqtt_reconnects.get()
+    );
+    assert_eq!(
+        comparable(&got),
+        comparable(&expected),
+        "alerts through a 30 s network cut differ from offline"
+    );
+    assert!(h.metrics.mqtt_reconnects.get() >= 1, "vigie reconnected");
+    h.stop().await;
+    centre.close().await;
+}
+
 /// `vigie run` as a child process logging to `log`.
 fn spawn_vigie_logged(url: &str, prefix: &str, log: &std::path::Path) -> std::process::Child {
     super::vigie_bin()
