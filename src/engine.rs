@@ -451,11 +451,6 @@ impl Engine {
         self.loiter.load_memory(m, &self.frame)
     }
 
-    /// Event time of the newest contact taken, if any.
-    pub fn now(&self) -> Option<EventTime> {
-        (self.now != EventTime(i64::MIN)).then_some(self.now)
-    }
-
     /// Processes one decoded message.
     pub fn process(&mut self, d: &Decoded, out: &mut Outputs) {
         self.updated.clear();
@@ -839,7 +834,6 @@ impl Pipeline {
     pub fn memory(&self) -> MemoryFile {
         MemoryFile {
             format: MEMORY_FORMAT,
-            t: self.live.now().max(self.exercise.now()),
             live: self.live.memory(),
             exercise: self.exercise.memory(),
         }

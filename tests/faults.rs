@@ -77,6 +77,29 @@ async fn collect_alerts(link: &mut Link, got: &mut Vec<AlertEvent>, want: usize)
     }
 }
 
+/// Alert events up to and including the first `raised` (each waited for at most `secs`).
+async fn until_raised(link: &mut Link, secs: f64) -> Vec<AlertEvent> {
+    let mut got: Vec<AlertEvent> = vec![];
+    while got.last().is_none_or(|a| a.state != AlertState::Raised) {
+        got.push(next_alert(link, secs).await.expect("`raised` arrives"));
+    }
+    got
+}
+
+/// Removes broker redeliveries and returns how many. QoS 1 is at least once: a delivery
+/// whose acknowledgement was lost comes again, byte-identical (`emitted_at` included); an
+/// event vigie published twice would carry two `emitted_at`s and is kept.
+fn without_redeliveries(got: &mut Vec<AlertEvent>) -> usize {
+    let before = got.len();
+    let mut seen = vec![];
+    got.retain(|a| {
+        let new = !seen.contains(a);
+        seen.push(a.clone());
+        new
+    });
+    before - got.len()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_killed_mid_scenario_loses_no_alert() {
     if !mosquitto::available() {
@@ -98,17 +121,7 @@ async fn broker_killed_mid_scenario_loses_no_alert() {
 
     // Kill the broker (SIGKILL) while the pickup alert is active, keep it down 1.5 s,
     // restart it from its persistence file.
-    let mut got = vec![];
-    while got
-        .last()
-        .is_none_or(|a: &AlertEvent| a.state != AlertState::Raised)
-    {
-        got.push(
-            next_alert(&mut centre, 90.0)
-                .await
-                .expect("`raised` arrives"),
-        );
-    }
+    let mut got = until_raised(&mut centre, 90.0).await;
     broker.kill();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     tokio::task::block_in_place(|| broker.restart());
@@ -118,14 +131,8 @@ async fn broker_killed_mid_scenario_loses_no_alert() {
     // saved comes again after its restart (seen in CI under load: `raised` twice). Such a
     // redelivery is byte-identical, `emitted_at` included; an event vigie published twice
     // would carry two `emitted_at`s and is not removed here.
-    let before = got.len();
-    let mut seen = vec![];
-    got.retain(|a| {
-        let new = !seen.contains(a);
-        seen.push(a.clone());
-        new
-    });
-    eprintln!("{} broker redeliveries removed", before - got.len());
+    let removed = without_redeliveries(&mut got);
+    eprintln!("{removed} broker redeliveries removed");
 
     // Every event, exactly once, in order: the same sequence as processing the scene offline.
     assert_eq!(
@@ -215,35 +222,19 @@ async fn network_to_the_broker_cut_for_30_s_loses_no_alert() {
     let h = start_ready(vcfg).await;
     let mut centre = centre(&url, &prefix, Security::default()).await;
     let feed = tokio::spawn(publish_paced(url.clone(), lines, 25.0));
-    let mut got = vec![];
-    while got
-        .last()
-        .is_none_or(|a: &AlertEvent| a.state != AlertState::Raised)
-    {
-        got.push(
-            next_alert(&mut centre, 90.0)
-                .await
-                .expect("`raised` arrives"),
-        );
-    }
+    let mut got = until_raised(&mut centre, 90.0).await;
     proxy.cut();
     tokio::time::sleep(Duration::from_secs(30)).await;
     let during = got.len();
     proxy.restore();
     feed.await.unwrap();
     collect_alerts(&mut centre, &mut got, expected.len()).await;
-    let mut seen = vec![];
-    let before = got.len();
-    got.retain(|a| {
-        let new = !seen.contains(a);
-        seen.push(a.clone());
-        new
-    });
+    let removed = without_redeliveries(&mut got);
     eprintln!(
         "{} alert events before the cut and during it, {} after; {} broker redeliveries removed; {} reconnections",
         during,
         got.len().saturating_sub(during),
-        before - got.len(),
+        removed,
         h.metrics.mqtt_reconnects.get()
     );
     assert_eq!(
@@ -257,9 +248,19 @@ async fn network_to_the_broker_cut_for_30_s_loses_no_alert() {
 }
 
 /// `vigie run` as a child process logging to `log`.
-fn spawn_vigie_logged(url: &str, prefix: &str, log: &std::path::Path) -> std::process::Child {
-    super::vigie_bin()
-        .args(["run", "--mqtt", url, "--metrics-listen", "127.0.0.1:0"])
+/// `vigie run` as a child process logging to `log`; with `memory`, that memory file (a
+/// restart that should remember), else one of its own.
+fn spawn_vigie_logged(
+    url: &str,
+    prefix: &str,
+    log: &std::path::Path,
+    memory: Option<&std::path::Path>,
+) -> std::process::Child {
+    let mut c = super::vigie_bin();
+    if let Some(m) = memory {
+        c.env("VIGIE_ALERTS_MEMORY_FILE", m);
+    }
+    c.args(["run", "--mqtt", url, "--metrics-listen", "127.0.0.1:0"])
         .env("VIGIE_MQTT_PREFIX", prefix)
         .env("VIGIE_MQTT_CLIENT_ID", format!("{prefix}-vigie"))
         .env("RUST_LOG", "info")
@@ -284,7 +285,7 @@ async fn vigie_killed_mid_alert_restores_it_and_clears_it_once() {
     let expected_id = expected[0].id.clone();
 
     let mut status = Sub::new(&url, &format!("{prefix}/status")).await;
-    let mut vigie = spawn_vigie_logged(&url, &prefix, &dir.path("vigie-1.log"));
+    let mut vigie = spawn_vigie_logged(&url, &prefix, &dir.path("vigie-1.log"), None);
     let online = |m: Option<vigie::io::mqtt::Inbound>| {
         m.is_some_and(|m| String::from_utf8_lossy(&m.payload).contains("online"))
     };
@@ -292,20 +293,10 @@ async fn vigie_killed_mid_alert_restores_it_and_clears_it_once() {
     let mut centre = centre(&url, &prefix, Security::default()).await;
     let feed = tokio::spawn(publish_paced(url.clone(), lines, 25.0));
 
-    let mut got = vec![];
-    while got
-        .last()
-        .is_none_or(|a: &AlertEvent| a.state != AlertState::Raised)
-    {
-        got.push(
-            next_alert(&mut centre, 90.0)
-                .await
-                .expect("`raised` arrives"),
-        );
-    }
+    let mut got = until_raised(&mut centre, 90.0).await;
     vigie.kill().unwrap(); // SIGKILL mid-alert
     vigie.wait().unwrap();
-    let mut vigie = spawn_vigie_logged(&url, &prefix, &dir.path("vigie-2.log"));
+    let mut vigie = spawn_vigie_logged(&url, &prefix, &dir.path("vigie-2.log"), None);
     // The alert is still active for a centre connecting now (retained; the restarted vigie
     // may already be publishing its next event on the same topic).
     let mut late = Sub::new(&url, &format!("{prefix}/alerts/active/#")).await;
@@ -383,17 +374,7 @@ async fn vigie_killed_between_two_raises_raises_each_pickup_once() {
     let expected_raised = raised(&expected);
     assert_eq!(expected_raised.len(), 2, "the scene: two pickups");
     let memory = dir.path("memory.json");
-    let spawn = |log: &str| {
-        super::vigie_bin()
-            .args(["run", "--mqtt", &url, "--metrics-listen", "127.0.0.1:0"])
-            .env("VIGIE_MQTT_PREFIX", &prefix)
-            .env("VIGIE_MQTT_CLIENT_ID", format!("{prefix}-vigie"))
-            .env("VIGIE_ALERTS_MEMORY_FILE", &memory)
-            .env("RUST_LOG", "info")
-            .stderr(std::fs::File::create(dir.path(log)).unwrap())
-            .spawn()
-            .unwrap()
-    };
+    let spawn = |log: &str| spawn_vigie_logged(&url, &prefix, &dir.path(log), Some(&memory));
     let mut status = Sub::new(&url, &format!("{prefix}/status")).await;
     let online = |m: Option<vigie::io::mqtt::Inbound>| {
         m.is_some_and(|m| String::from_utf8_lossy(&m.payload).contains("online"))
@@ -403,37 +384,21 @@ async fn vigie_killed_between_two_raises_raises_each_pickup_once() {
     let mut centre = centre(&url, &prefix, Security::default()).await;
     // 20x: the memory file, saved every 5 s of wall clock, is at most 100 s of scene old.
     let feed = tokio::spawn(publish_paced(url.clone(), lines, 20.0));
-    let mut got: Vec<AlertEvent> = vec![];
-    while got.last().is_none_or(|a| a.state != AlertState::Raised) {
-        got.push(
-            next_alert(&mut centre, 120.0)
-                .await
-                .expect("`raised` arrives"),
-        );
-    }
+    let mut got = until_raised(&mut centre, 120.0).await;
     vigie.kill().unwrap(); // SIGKILL between the two raises
     vigie.wait().unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mut vigie = spawn("vigie-2.log");
     feed.await.unwrap();
     collect_alerts(&mut centre, &mut got, 0).await;
+    // A QoS 1 redelivery of the same event is not a second raise.
+    let removed = without_redeliveries(&mut got);
     let log2 = std::fs::read_to_string(dir.path("vigie-2.log")).unwrap_or_default();
     let states: Vec<_> = got.iter().map(|a| (a.id.as_str(), a.state)).collect();
-    eprintln!("alert events seen by the centre: {states:?}");
-    // Distinct raises (a QoS 1 redelivery of the same event is not a second raise).
-    let mut ids: Vec<String> = Vec::new();
-    for id in raised(&got) {
-        if !ids.contains(&id) {
-            ids.push(id);
-        }
-    }
-    let raises = got
-        .iter()
-        .enumerate()
-        .filter(|(i, a)| a.state == AlertState::Raised && !got[..*i].contains(a))
-        .count();
-    assert_eq!(raises, 2, "two raised events: {states:?}");
+    eprintln!("alert events seen by the centre ({removed} redeliveries removed): {states:?}");
+    let ids = raised(&got);
     assert_eq!(ids.len(), 2, "each pickup raised once: {states:?}\n{log2}");
+    assert_ne!(ids[0], ids[1], "two pickups, two alerts: {states:?}");
     assert_eq!(ids[0], expected_raised[0], "the first under its own id");
     for id in &ids {
         let cleared = got

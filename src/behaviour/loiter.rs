@@ -332,7 +332,7 @@ impl Loiter {
                 i += 1;
                 continue;
             };
-            if o.settle_since.is_none_or(|(t, who)| who != id || now < t) {
+            if o.settle_since.is_none_or(|(_, who)| who != id) {
                 o.settle_since = Some((now, id));
             }
             let (since, _) = o.settle_since.expect("set above");

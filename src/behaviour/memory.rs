@@ -52,8 +52,6 @@ pub struct Mover {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MemoryFile {
     pub format: u32,
-    /// Event time of the newest contact the memory reflects.
-    pub t: Option<EventTime>,
     pub live: LoiterMemory,
     pub exercise: LoiterMemory,
 }

@@ -83,7 +83,6 @@ mod tests {
         let t = EventTime::parse_rfc3339("2026-03-16T03:00:00Z").unwrap();
         let mut m = MemoryFile {
             format: MEMORY_FORMAT,
-            t: Some(t),
             ..Default::default()
         };
         m.live.fixed_objects.push(LearnedFixed {
