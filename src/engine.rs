@@ -551,6 +551,21 @@ impl Engine {
         if self.open.is_none() {
             self.housekeeping(out);
         }
+        self.name_alerts(out);
+    }
+
+    /// Gives identified alerts their vessel's AIS name, from the static reports: what a
+    /// watch officer reads first, and what the CAP and CISE documents carry.
+    fn name_alerts(&self, out: &mut Outputs) {
+        for a in out.alerts.iter_mut().filter(|a| a.name.is_none()) {
+            if let Some(n) = a
+                .mmsi
+                .and_then(|m| self.vessels.get(&m))
+                .and_then(|v| v.name.as_ref())
+            {
+                a.name = Some(n.to_string());
+            }
+        }
     }
 
     /// Closes the open scan, if any: its changes stay, and the housekeeping it deferred runs.

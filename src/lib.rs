@@ -19,7 +19,8 @@
 //! ## Where things are, and why
 //!
 //! - The core: [`config`], [`contact`], [`time`], [`recording`] (the format, not the files),
-//!   [`decode`], [`geo`], [`track`], [`behaviour`], [`engine`]. It never imports what is
+//!   [`decode`], [`geo`], [`track`], [`behaviour`], [`engine`], [`report`] (CAP, CISE,
+//!   SITREP). It never imports what is
 //!   below; `tests/layout.rs` fails if it does, or if any import closes a cycle.
 //! - [`metrics`]: the Prometheus observer, fed the core's outputs and counts as plain data.
 //! - [`io`]: the adapters, and the commands built from them (`run`, `replay`, `record`).
@@ -35,6 +36,7 @@ pub mod geo;
 pub mod io;
 pub mod metrics;
 pub mod recording;
+pub mod report;
 pub mod time;
 pub mod track;
 pub mod training;

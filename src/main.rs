@@ -141,6 +141,12 @@ enum Cmd {
         alerts_out: Option<PathBuf>,
         #[arg(long)]
         tracks_out: Option<PathBuf>,
+        /// Offline: every alert event as a CAP 1.2 document, one a line (contract §8).
+        #[arg(long, requires = "offline")]
+        cap_out: Option<PathBuf>,
+        /// Offline: a CISE-shaped incident for every raised pickup, one a line.
+        #[arg(long, requires = "offline")]
+        cise_out: Option<PathBuf>,
     },
 }
 
@@ -211,7 +217,7 @@ async fn main() -> Result<()> {
             incidents_file,
         } => {
             let cfg = load_config(config.as_ref())?;
-            let path = incidents_file.unwrap_or(cfg.console.incidents_file);
+            let path = incidents_file.unwrap_or_else(|| cfg.console.incidents_file.clone());
             if !path.exists() {
                 bail!(
                     "no incident record at {}: vigie run writes it (console.incidents_file)",
@@ -225,7 +231,15 @@ async fn main() -> Result<()> {
                 })
                 .transpose()?;
             let list = vigie::io::incidents::list(&path, since)?;
-            print_incidents(&list, json)?;
+            // The SITREP needs the zones and the coast; a zone file gone since only loses it.
+            let reports = match vigie::geo::zones::load(&cfg.zones.path) {
+                Ok(z) => Some(vigie::report::ReportContext::new(&cfg, &z)),
+                Err(e) => {
+                    eprintln!("no SITREPs: {e}");
+                    None
+                }
+            };
+            print_incidents(&list, json, reports.as_ref())?;
         }
         Cmd::Passwd { user } => {
             if user.contains(':') || user.trim().is_empty() {
@@ -437,6 +451,8 @@ async fn main() -> Result<()> {
             config,
             alerts_out,
             tracks_out,
+            cap_out,
+            cise_out,
         } => {
             let open = || -> Result<BufReader<std::fs::File>> {
                 Ok(BufReader::new(std::fs::File::open(&file).with_context(
@@ -450,13 +466,18 @@ async fn main() -> Result<()> {
                     std::fs::File::create(&alerts_path)
                         .with_context(|| format!("cannot create {}", alerts_path.display()))?,
                 );
-                let mut tracks = match &tracks_out {
-                    Some(p) => Some(BufWriter::new(
-                        std::fs::File::create(p)
-                            .with_context(|| format!("cannot create {}", p.display()))?,
-                    )),
-                    None => None,
+                let create = |p: &Option<PathBuf>| -> Result<Option<BufWriter<std::fs::File>>> {
+                    p.as_ref()
+                        .map(|p| {
+                            Ok(BufWriter::new(std::fs::File::create(p).with_context(
+                                || format!("cannot create {}", p.display()),
+                            )?))
+                        })
+                        .transpose()
                 };
+                let mut tracks = create(&tracks_out)?;
+                let mut cap = create(&cap_out)?;
+                let mut cise = create(&cise_out)?;
                 let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
                 let bar = (size > 20_000_000).then(|| {
                     let lines = estimate_lines(&file, size);
@@ -472,8 +493,12 @@ async fn main() -> Result<()> {
                 let s = replay::replay_offline(
                     &cfg,
                     open()?,
-                    &mut alerts,
-                    tracks.as_mut().map(|w| w as &mut dyn std::io::Write),
+                    replay::OfflineOut {
+                        alerts: &mut alerts,
+                        tracks: tracks.as_mut().map(|w| w as &mut dyn std::io::Write),
+                        cap: cap.as_mut().map(|w| w as &mut dyn std::io::Write),
+                        cise: cise.as_mut().map(|w| w as &mut dyn std::io::Write),
+                    },
                     bar.as_ref(),
                 )?;
                 if let Some(b) = bar {
@@ -550,12 +575,26 @@ async fn demo(cfg: Config, scene: Option<PathBuf>, speed: f64) -> Result<()> {
 }
 
 /// The incident history as a table (one block per alert) or as JSON lines.
-fn print_incidents(list: &[vigie::io::incidents::Incident], json: bool) -> Result<()> {
+fn print_incidents(
+    list: &[vigie::io::incidents::Incident],
+    json: bool,
+    reports: Option<&vigie::report::ReportContext>,
+) -> Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
+    // The SITREP of each incident as raised: what was reported to the units at the time.
+    let sitrep = |i: &vigie::io::incidents::Incident| {
+        let ctx = reports?;
+        let first = i.events.first()?;
+        Some(vigie::report::sitrep::sitrep(ctx, first))
+    };
     if json {
         for i in list {
-            serde_json::to_writer(&mut out, i)?;
+            let mut v = serde_json::to_value(i)?;
+            if let Some(s) = sitrep(i) {
+                v["sitrep"] = serde_json::Value::String(s);
+            }
+            serde_json::to_writer(&mut out, &v)?;
             writeln!(out)?;
         }
         return Ok(());
@@ -581,6 +620,9 @@ fn print_incidents(list: &[vigie::io::incidents::Incident], json: bool) -> Resul
                 ""
             },
         )?;
+        if let Some(s) = sitrep(i) {
+            writeln!(out, "  {s}")?;
+        }
         for e in &i.events {
             writeln!(
                 out,

@@ -16,7 +16,16 @@ fn scored(sc: &Scene, cfg: &Config) -> Score {
     let zones = vigie::geo::zones::load(&cfg.zones.path).unwrap();
     let rec = recording(&sim::simulate_for(sc, cfg, "vigie"));
     let (mut a, mut t) = (Vec::new(), Vec::new());
-    replay::replay_offline(cfg, rec.as_bytes(), &mut a, Some(&mut t), None).unwrap();
+    replay::replay_offline(
+        cfg,
+        rec.as_bytes(),
+        replay::OfflineOut {
+            tracks: Some(&mut t),
+            ..replay::OfflineOut::alerts(&mut a)
+        },
+        None,
+    )
+    .unwrap();
     let tracks: Vec<vigie::TrackState> = ndjson(&t);
     let truth = vigie::training::score::truth(sc, cfg, zones);
     vigie::training::score::score(&truth, &ndjson(&a), Some(&tracks))

@@ -20,6 +20,7 @@ const CORE: &[&str] = &[
     "engine",
     "geo",
     "recording",
+    "report",
     "time",
     "track",
 ];

@@ -79,7 +79,13 @@ fn ndjson<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Vec<T> {
 
 fn offline(cfg: &Config, rec: &str) -> (Vec<AlertEvent>, replay::ReplaySummary) {
     let mut out = Vec::new();
-    let s = replay::replay_offline(cfg, rec.as_bytes(), &mut out, None, None).unwrap();
+    let s = replay::replay_offline(
+        cfg,
+        rec.as_bytes(),
+        replay::OfflineOut::alerts(&mut out),
+        None,
+    )
+    .unwrap();
     (ndjson(&out), s)
 }
 
@@ -892,7 +898,16 @@ fn every_scene_scores_clean_and_matches_its_expected_alerts() {
         let rec = recording(&sim::simulate_for(&sc, &cfg, "vigie"));
         let mut a = Vec::new();
         let mut t = Vec::new();
-        replay::replay_offline(&cfg, rec.as_bytes(), &mut a, Some(&mut t), None).unwrap();
+        replay::replay_offline(
+            &cfg,
+            rec.as_bytes(),
+            replay::OfflineOut {
+                tracks: Some(&mut t),
+                ..replay::OfflineOut::alerts(&mut a)
+            },
+            None,
+        )
+        .unwrap();
         let alerts: Vec<AlertEvent> = ndjson(&a);
         let tracks: Vec<vigie::TrackState> = ndjson(&t);
         let truth = vigie::training::score::truth(&sc, &cfg, zones.clone());
@@ -958,7 +973,13 @@ fn the_loiter_rule_holds_on_other_seeds() {
             sc.seed = seed;
             let rec = recording(&sim::simulate_for(&sc, &cfg, "vigie"));
             let mut a = Vec::new();
-            replay::replay_offline(&cfg, rec.as_bytes(), &mut a, None, None).unwrap();
+            replay::replay_offline(
+                &cfg,
+                rec.as_bytes(),
+                replay::OfflineOut::alerts(&mut a),
+                None,
+            )
+            .unwrap();
             let alerts: Vec<AlertEvent> = ndjson(&a);
             let truth = vigie::training::score::truth(&sc, &cfg, zones.clone());
             let s = vigie::training::score::score(&truth, &alerts, None);
@@ -1077,7 +1098,16 @@ fn message_batching_changes_no_track_and_no_alert() {
     let run = |lines: &[RecordLine]| {
         let rec = recording(lines);
         let (mut alerts, mut tracks) = (Vec::new(), Vec::new());
-        replay::replay_offline(&cfg, rec.as_bytes(), &mut alerts, Some(&mut tracks), None).unwrap();
+        replay::replay_offline(
+            &cfg,
+            rec.as_bytes(),
+            replay::OfflineOut {
+                tracks: Some(&mut tracks),
+                ..replay::OfflineOut::alerts(&mut alerts)
+            },
+            None,
+        )
+        .unwrap();
         let tracks: Vec<serde_json::Value> = ndjson(&tracks);
         let alerts: Vec<AlertEvent> = ndjson(&alerts);
         // Track labels (T7, T12, …) number tentative tracks in the order they begin, which

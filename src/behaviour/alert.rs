@@ -62,6 +62,10 @@ pub struct AlertEvent {
     pub other_lat: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub other_lon: Option<f64>,
+    /// The vessel's AIS name when the track is identified and a static report named it
+    /// (extension). Attacker-controlled text: every output that prints it escapes it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub name: Option<String>,
 }
 
 impl AlertEvent {

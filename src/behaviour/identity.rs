@@ -188,6 +188,7 @@ fn event(
         distance_m: Some(round(c.distance_m(), 1.0)),
         other_lat: Some(round(olat, 1e6)),
         other_lon: Some(round(olon, 1e6)),
+        name: None,
     }
 }
 

@@ -824,6 +824,7 @@ fn make_event(
         distance_m: None,
         other_lat: None,
         other_lon: None,
+        name: None,
     }
 }
 
@@ -1235,6 +1236,7 @@ mod tests {
                 distance_m: None,
                 other_lat: None,
                 other_lon: None,
+                name: None,
             }
         };
         let other = |_t: f64| (850.0, 500.0, 0.0); // a second boat 150 m away

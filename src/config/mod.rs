@@ -375,6 +375,30 @@ impl Default for ConsoleConfig {
     }
 }
 
+/// Contract §8: alerts as OASIS CAP 1.2 documents (and CISE-shaped incidents) beside the
+/// JSON topics.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CapConfig {
+    /// Publish on `{prefix}/cap/alerts`, `{prefix}/cap/active/{id}` and
+    /// `{prefix}/cise/incidents`.
+    pub publish: bool,
+    /// CAP `sender`: who originates the alerts, unique among the senders a centre hears.
+    pub sender: String,
+    /// CAP `senderName`: the name a watch officer reads.
+    pub sender_name: String,
+}
+
+impl Default for CapConfig {
+    fn default() -> Self {
+        CapConfig {
+            publish: true,
+            sender: "vigie@cote-dopale".into(),
+            sender_name: "vigie, Côte d'Opale coastal surveillance".into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FrameConfig {
@@ -423,6 +447,7 @@ pub struct Config {
     pub frame: Option<FrameConfig>,
     pub limits: LimitsConfig,
     pub console: ConsoleConfig,
+    pub cap: CapConfig,
 }
 
 impl Default for Config {
@@ -438,6 +463,7 @@ impl Default for Config {
             frame: None,
             limits: LimitsConfig::default(),
             console: ConsoleConfig::default(),
+            cap: CapConfig::default(),
         }
     }
 }
@@ -526,7 +552,7 @@ impl MqttConfig {
 
 /// Sections that `VIGIE_<SECTION>_<KEY>` environment variables may set.
 const ENV_SECTIONS: &[&str] = &[
-    "mqtt", "zones", "ais", "tracker", "alerts", "metrics", "limits", "frame", "console",
+    "mqtt", "zones", "ais", "tracker", "alerts", "metrics", "limits", "frame", "console", "cap",
 ];
 
 impl Config {
@@ -692,6 +718,20 @@ impl Config {
         }
         if c.backlog == 0 {
             return bad("console.backlog", "= 0 must be > 0".into(), "e.g. 20000");
+        }
+        // CAP forbids spaces, commas and reserved XML characters in `sender` (§3.2.1).
+        if self.cap.sender.is_empty()
+            || self
+                .cap
+                .sender
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || ",<&>\"'".contains(c))
+        {
+            return bad(
+                "cap.sender",
+                format!("= {:?} is not a CAP sender", self.cap.sender),
+                "no spaces, commas or < & > quotes, e.g. \"vigie@cross-gris-nez\"",
+            );
         }
         if self.metrics.listen.parse::<SocketAddr>().is_err() {
             return bad(

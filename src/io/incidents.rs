@@ -11,7 +11,7 @@
 use crate::behaviour::AlertEvent;
 use crate::time::EventTime;
 use rusqlite::{params, Connection, OpenFlags};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -24,22 +24,7 @@ pub enum IncidentError {
     },
 }
 
-/// One operator action on an alert (contract §7), as stored, published and shown.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Action {
-    pub alert_id: String,
-    /// `acknowledge`, `assign`, `resolve` or `note`.
-    pub action: String,
-    pub by: String,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub unit: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub outcome: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub text: Option<String>,
-    /// Wall-clock time the action was taken.
-    pub at: EventTime,
-}
+pub use crate::behaviour::Action;
 
 /// One alert's whole history.
 #[derive(Debug, Clone, Serialize)]
@@ -256,6 +241,7 @@ mod tests {
             distance_m: None,
             other_lat: None,
             other_lon: None,
+            name: None,
         }
     }
 

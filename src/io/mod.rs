@@ -5,11 +5,13 @@
 //! - Adapters: [`broker`] (the embedded MQTT broker), [`mqtt`] (the connection task),
 //!   [`http`] (`/metrics`, `/healthz`, `/readyz`), [`publish`] (alerts and track states on
 //!   MQTT, without ever waiting), [`console`] (the operator's page and its API, contract
-//!   §7), [`incidents`] (the incident record, SQLite).
+//!   §7), [`incidents`] (the incident record, SQLite), [`cap`] (CAP 1.2 and CISE documents
+//!   on MQTT, contract §8).
 //! - Commands, one file each, named as on the command line: [`run`], [`replay`] (live and
 //!   offline), [`record`]. `main.rs` only parses arguments and reports errors; tests start
 //!   these same functions in-process.
 pub mod broker;
+pub mod cap;
 pub mod console;
 pub mod error;
 pub mod http;

@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::engine::Pipeline;
 use crate::geo::zones;
 use crate::recording;
+use crate::report::{ReportContext, Reports};
 use crate::time::EventTime;
 use rumqttc::QoS;
 use std::io::{BufRead, Write};
@@ -43,16 +44,52 @@ impl std::fmt::Display for ReplaySummary {
     }
 }
 
+/// Where an offline replay writes. Each is one item a line: alert events and track states
+/// as JSON, CAP and CISE documents as XML on one line each (their text carries no line
+/// break).
+pub struct OfflineOut<'a> {
+    pub alerts: &'a mut dyn Write,
+    pub tracks: Option<&'a mut dyn Write>,
+    /// `--cap-out`: the CAP 1.2 document of every alert event (contract §8).
+    pub cap: Option<&'a mut dyn Write>,
+    /// `--cise-out`: the CISE-shaped incident of every raised pickup.
+    pub cise: Option<&'a mut dyn Write>,
+}
+
+impl<'a> OfflineOut<'a> {
+    /// Alert events only.
+    pub fn alerts(alerts: &'a mut dyn Write) -> Self {
+        OfflineOut {
+            alerts,
+            tracks: None,
+            cap: None,
+            cise: None,
+        }
+    }
+}
+
+/// What every offline CAP document says the exercise is.
+pub const OFFLINE_EXERCISE: &str =
+    "offline replay of recorded or simulated data (vigie replay --offline); not a live incident";
+
 /// `vigie replay FILE --offline`: processes a recording as fast as it can, in file order,
-/// with no broker. Alerts and (optionally) confirmed track states are written as NDJSON.
+/// with no broker. Alerts and (optionally) confirmed track states are written as NDJSON,
+/// CAP and CISE documents one a line.
 pub fn replay_offline(
     cfg: &Config,
     input: impl BufRead,
-    alerts_out: &mut dyn Write,
-    mut tracks_out: Option<&mut dyn Write>,
+    out: OfflineOut<'_>,
     progress: Option<&indicatif::ProgressBar>,
 ) -> Result<ReplaySummary, ServiceError> {
+    let OfflineOut {
+        alerts: alerts_out,
+        mut tracks,
+        mut cap,
+        mut cise,
+    } = out;
     let zone_list = zones::load(&cfg.zones.path)?;
+    let mut reports = (cap.is_some() || cise.is_some())
+        .then(|| Reports::new(ReportContext::new(cfg, &zone_list), OFFLINE_EXERCISE));
     let mut pipeline = Pipeline::new(cfg, zone_list, true);
     let mut s = ReplaySummary::default();
     let mut confirmed = rustc_hash::FxHashSet::default();
@@ -85,12 +122,21 @@ pub fn replay_offline(
                 .write_all(stamp(a).as_bytes())
                 .and_then(|_| alerts_out.write_all(b"\n"))
                 .map_err(io_err("writing alerts"))?;
+            if let Some(r) = reports.as_mut() {
+                let docs = r.on_event(a);
+                if let Some(w) = cap.as_deref_mut() {
+                    write_line(w, &docs.cap.xml).map_err(io_err("writing CAP documents"))?;
+                }
+                if let (Some(w), Some(x)) = (cise.as_deref_mut(), &docs.cise) {
+                    write_line(w, x).map_err(io_err("writing CISE incidents"))?;
+                }
+            }
         }
         for t in &out.tracks {
             if !confirmed.contains(&t.track_id) {
                 confirmed.insert(t.track_id.clone());
             }
-            if let Some(w) = tracks_out.as_deref_mut() {
+            if let Some(w) = tracks.as_deref_mut() {
                 buf.clear();
                 serde_json::to_writer(&mut buf, t).expect("tracks serialise");
                 buf.push(b'\n');
@@ -100,12 +146,17 @@ pub fn replay_offline(
         Ok(())
     })?;
     alerts_out.flush().map_err(io_err("writing alerts"))?;
-    if let Some(w) = tracks_out {
-        w.flush().map_err(io_err("writing tracks"))?;
+    for w in [tracks, cap, cise].into_iter().flatten() {
+        w.flush().map_err(io_err("writing outputs"))?;
     }
     s.tracks = confirmed.len() as u64;
     s.seconds = t0.elapsed().as_secs_f64();
     Ok(s)
+}
+
+fn write_line(w: &mut dyn Write, text: &str) -> std::io::Result<()> {
+    w.write_all(text.as_bytes())?;
+    w.write_all(b"\n")
 }
 
 /// `vigie replay FILE --mqtt URL [--speed X]`: publishes a recording's messages on their

@@ -2,6 +2,7 @@
 //! one processing loop around the [`Pipeline`]; alerts an earlier run left active are taken
 //! back before the first contact.
 
+use super::cap::CapSink;
 use super::console::server::{Console, ConsoleError, Users};
 use super::console::{ActionRequest, Hub};
 use super::error::{io_err, ServiceError};
@@ -15,6 +16,7 @@ use crate::config::Config;
 use crate::engine::Pipeline;
 use crate::geo::zones;
 use crate::metrics::Metrics;
+use crate::report::Reports;
 use crate::time::EventTime;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -62,6 +64,7 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
             format!("mqtt://{addr}")
         }
     };
+    let report_ctx = crate::report::ReportContext::new(&cfg, &zone_list);
     let mut pipeline = Pipeline::new(&cfg, zone_list, false);
     let security = cfg.mqtt.security()?;
     let metrics = Arc::new(Metrics::new(pipeline.sensor_ids(), &zone_ids));
@@ -101,7 +104,7 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
             Err(e) => tracing::warn!("{e}"),
         }
     }
-    let restored = read_active_alerts(&url, &cfg, &security).await;
+    let (restored, retained_cap) = read_active_alerts(&url, &cfg, &security).await;
     if !restored.is_empty() {
         let n = pipeline.restore_alerts(&restored);
         tracing::info!(
@@ -122,7 +125,23 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
     opts.online = Some((format!("{prefix}/status"), status("online")));
     opts.metrics = Some(metrics.clone());
     let link = Link::start(opts)?;
-    let hub = Hub::new(cfg.console.backlog, cfg.console.track_timeout_s);
+    let cap = cfg.cap.publish.then(|| {
+        let sink = CapSink::new(
+            Reports::new(report_ctx.clone(), LIVE_EXERCISE),
+            link.client.clone(),
+            prefix.clone(),
+            metrics.clone(),
+        );
+        for a in &restored {
+            sink.restore(a, retained_cap.get(&a.id).map(Vec::as_slice));
+        }
+        sink
+    });
+    let hub = Hub::new(
+        cfg.console.backlog,
+        cfg.console.track_timeout_s,
+        Some(Arc::new(report_ctx)),
+    );
     let console = Arc::new(Console {
         hub: hub.clone(),
         users: match &cfg.console.users_file {
@@ -138,6 +157,7 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
         incidents_file: cfg.console.incidents_file.clone(),
         record: record.clone(),
         mqtt: Some((link.client.clone(), prefix.clone())),
+        cap: cap.clone(),
         metrics: metrics.clone(),
     });
     let tls = match (&cfg.console.tls_cert_file, &cfg.console.tls_key_file) {
@@ -150,7 +170,11 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
     let zones_path = cfg.zones.path.clone();
     let persistent = cfg.mqtt.persistent_session;
     let join = tokio::spawn(async move {
-        let sinks = Sinks { console, record };
+        let sinks = Sinks {
+            console,
+            record,
+            cap,
+        };
         serve_loop(
             link,
             pipeline,
@@ -178,6 +202,11 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
         join,
     })
 }
+
+/// What a live CAP document of exercise data says the exercise is: replayed recordings and
+/// simulations published onto the broker (`vigie replay --mqtt`, `vigie demo`).
+const LIVE_EXERCISE: &str =
+    "replay of recorded or simulated data (vigie replay or demo); not a live incident";
 
 /// How often (wall clock) `alerts.memory_file` is rewritten: a restart forgets at most
 /// this much of what was learned.
@@ -238,18 +267,24 @@ impl MemoryKeeper {
 struct Sinks {
     console: Arc<Console>,
     record: Option<std::sync::mpsc::Sender<Record>>,
+    cap: Option<Arc<CapSink>>,
 }
 
 impl Sinks {
-    /// After the MQTT publication (alerts first): the pages, the record, and the retained
-    /// latest action of an alert that has cleared emptied.
+    /// After the MQTT publication (alerts first): the CAP documents, the pages, the
+    /// record, and the retained latest action of an alert that has cleared emptied.
     fn take(
         &self,
         client: &rumqttc::AsyncClient,
         prefix: &str,
         out: &crate::engine::Outputs,
         metrics: &Metrics,
+        outbox: &mut Outbox,
     ) {
+        if let Some(cap) = &self.cap {
+            cap.alerts(out, outbox);
+            outbox.flush(client);
+        }
         self.console.hub.ingest(out);
         for a in &out.alerts {
             if let Some(tx) = &self.record {
@@ -343,28 +378,45 @@ async fn start_console(
     }
 }
 
-/// The latest retained event of every alert still active under `{prefix}/alerts/active/#`,
-/// read with a short-lived clean session of its own. An empty list if the broker holds none
+/// Retained CAP documents of active alerts, by alert id.
+type RetainedCap = std::collections::HashMap<String, Vec<u8>>;
+
+/// The latest retained event of every alert still active under `{prefix}/alerts/active/#`
+/// (and the CAP document each left retained under `{prefix}/cap/active/#`, for its chain to
+/// go on), read with a short-lived clean session of its own. Empty if the broker holds none
 /// or cannot be reached in time (the service then starts without them and says so).
-async fn read_active_alerts(url: &str, cfg: &Config, security: &Security) -> Vec<AlertEvent> {
+async fn read_active_alerts(
+    url: &str,
+    cfg: &Config,
+    security: &Security,
+) -> (Vec<AlertEvent>, RetainedCap) {
     let prefix = &cfg.mqtt.prefix;
     let mut o = LinkOptions::new(url, &format!("{}-restore", cfg.mqtt.client_id));
-    o.subscribe = vec![format!("{prefix}/alerts/active/#")];
+    o.subscribe = vec![
+        format!("{prefix}/alerts/active/#"),
+        format!("{prefix}/cap/active/#"),
+    ];
     o.security = security.clone();
     o.max_packet_bytes = cfg.mqtt.max_packet_bytes;
     let Ok(mut link) = Link::start(o) else {
-        return vec![];
+        return Default::default();
     };
     if link.wait_connected(url, 10).await.is_err() {
         tracing::warn!("could not read active alerts from {url}: none restored");
-        return vec![];
+        return Default::default();
     }
     // Retained messages follow the SubAck at once; half a second of silence means all came.
     let mut found = vec![];
+    let mut cap = RetainedCap::new();
+    let cap_topic = format!("{prefix}/cap/active/");
     while let Ok(Some(m)) =
         tokio::time::timeout(Duration::from_millis(500), link.inbound.recv()).await
     {
         if !m.retain || m.payload.is_empty() {
+            continue;
+        }
+        if let Some(id) = m.topic.strip_prefix(&cap_topic) {
+            cap.insert(id.to_string(), m.payload.to_vec());
             continue;
         }
         match serde_json::from_slice::<AlertEvent>(&m.payload) {
@@ -374,7 +426,7 @@ async fn read_active_alerts(url: &str, cfg: &Config, security: &Security) -> Vec
         }
     }
     link.close().await;
-    found
+    (found, cap)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -433,7 +485,7 @@ async fn serve_loop(
                 handle(&msg, &mut pipeline, &mut rejects);
                 let out = pipeline.last_outputs();
                 publish_alerts(&link.client, &prefix, out, &metrics, &mut outbox);
-                sinks.take(&link.client, &prefix, out, &metrics);
+                sinks.take(&link.client, &prefix, out, &metrics, &mut outbox);
                 // Let the connection task send each alert at once, on its own: not behind
                 // this scan's track states (hundreds after a radar scan), which the broker
                 // would read and route first, nor behind the next contacts (tokio lets this
@@ -470,8 +522,14 @@ async fn serve_loop(
             continue;
         }
         handle(&msg, &mut pipeline, &mut rejects);
-        sinks.take(&link.client, &prefix, pipeline.last_outputs(), &metrics);
         publish_outputs(
+            &link.client,
+            &prefix,
+            pipeline.last_outputs(),
+            &metrics,
+            &mut outbox,
+        );
+        sinks.take(
             &link.client,
             &prefix,
             pipeline.last_outputs(),

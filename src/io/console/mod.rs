@@ -13,6 +13,7 @@ pub mod server;
 use crate::behaviour::{AlertEvent, AlertState};
 use crate::engine::{Outputs, TrackState};
 use crate::io::incidents::Action;
+use crate::report::{sitrep, ReportContext};
 use crate::time::EventTime;
 use compact_str::CompactString;
 use serde::Deserialize;
@@ -140,7 +141,8 @@ struct Inner {
     next_id: u64,
     backlog: VecDeque<Arc<SseEvent>>,
     tracks: BTreeMap<CompactString, TrackEntry>,
-    alerts: BTreeMap<String, AlertEvent>,
+    /// The latest event of each active alert, as the page gets it (with its SITREP).
+    alerts: BTreeMap<String, Value>,
     actions: BTreeMap<String, Action>,
     cleared: VecDeque<(String, String)>,
     newest: Option<EventTime>,
@@ -154,10 +156,16 @@ pub struct Hub {
     tx: broadcast::Sender<Arc<SseEvent>>,
     backlog: usize,
     track_timeout_s: f64,
+    /// For each alert's SITREP (the coast, the zones); none in tests that need no text.
+    reports: Option<Arc<ReportContext>>,
 }
 
 impl Hub {
-    pub fn new(backlog: usize, track_timeout_s: f64) -> Arc<Hub> {
+    pub fn new(
+        backlog: usize,
+        track_timeout_s: f64,
+        reports: Option<Arc<ReportContext>>,
+    ) -> Arc<Hub> {
         let (tx, _) = broadcast::channel(backlog.max(16));
         Arc::new(Hub {
             inner: Mutex::new(Inner {
@@ -167,6 +175,7 @@ impl Hub {
             tx,
             backlog,
             track_timeout_s,
+            reports,
         })
     }
 
@@ -209,10 +218,12 @@ impl Hub {
                 if inner.cleared.len() > CLEARED_KEPT {
                     inner.cleared.pop_front();
                 }
-            } else {
-                inner.alerts.insert(a.id.clone(), a.clone());
             }
-            let data = serde_json::to_string(a).expect("alerts serialise");
+            let v = self.alert_json(a);
+            let data = v.to_string();
+            if a.state != AlertState::Cleared {
+                inner.alerts.insert(a.id.clone(), v);
+            }
             self.emit(inner, "alert", data);
         }
         for t in out.tracks.iter().filter(|t| t.publish) {
@@ -307,6 +318,18 @@ impl Hub {
     }
 }
 
+impl Hub {
+    /// An alert event as the page gets it: the event (contract §4) and, as an extension,
+    /// its IAMSAR-style SITREP, the paragraph an officer reads over the radio.
+    fn alert_json(&self, a: &AlertEvent) -> Value {
+        let mut v = serde_json::to_value(a).expect("alerts serialise");
+        if let Some(ctx) = &self.reports {
+            v["sitrep"] = json!(sitrep::sitrep(ctx, a));
+        }
+        v
+    }
+}
+
 fn track_json(t: &TrackState) -> Value {
     let mut v = serde_json::to_value(t).expect("tracks serialise");
     v["exercise"] = json!(t.exercise);
@@ -376,7 +399,7 @@ mod tests {
 
     #[test]
     fn a_reconnecting_page_gets_what_it_missed_or_a_snapshot() {
-        let hub = Hub::new(4, 400.0);
+        let hub = Hub::new(4, 400.0, None);
         assert!(hub.since(0).is_some_and(|v| v.is_empty()));
         let a = req("acknowledge").validate("x", None).unwrap();
         assert_eq!(hub.act(a.clone()), Err(ActionError::Unknown("x".into())));

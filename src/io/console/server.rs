@@ -131,6 +131,8 @@ pub struct Console {
     pub record: Option<std::sync::mpsc::Sender<Record>>,
     /// Where actions are published (retained) and under which prefix.
     pub mqtt: Option<(AsyncClient, String)>,
+    /// Where actions become CAP `Update`/`Ack` documents (`cap.publish`).
+    pub cap: Option<Arc<crate::io::cap::CapSink>>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -170,6 +172,9 @@ impl Console {
             {
                 self.metrics.publish_failures.inc();
             }
+        }
+        if let Some(cap) = &self.cap {
+            cap.action(&a);
         }
         Ok(a)
     }

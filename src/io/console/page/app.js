@@ -86,6 +86,14 @@ function actionText(a) {
   return `${what} by ${a.by} at ${a.at.slice(11, 19)}Z` + (a.text ? ` — “${a.text}”` : "");
 }
 
+// SITREPs an operator opened stay open when the list is rebuilt.
+const sitrepOpen = new Set();
+document.addEventListener("toggle", (ev) => {
+  const li = ev.target.closest && ev.target.closest("li.alert");
+  if (!li || !ev.target.classList.contains("sitrep")) return;
+  if (ev.target.open) sitrepOpen.add(li.dataset.id); else sitrepOpen.delete(li.dataset.id);
+}, true);
+
 function renderAlerts() {
   const list = [...state.alerts.values()].sort((a, b) => (a.raised_at < b.raised_at ? 1 : -1));
   $("alert-count").textContent = list.length;
@@ -104,6 +112,7 @@ function renderAlerts() {
     li.innerHTML = `<div class="title">${esc(kind)} — ${esc(zone)}</div>
       <div class="facts">${esc(a.track_id)} · ${esc(who)} · dwell ${esc(fmtDwell(a.dwell_s))} · ${esc(a.speed_kn.toFixed(1))} kn · ${esc(a.state)} · age ${esc(fmtDwell(Math.max(0, ageS(a.raised_at))))}</div>
       <div class="last-action">${esc(actionText(act))}</div>
+      ${a.sitrep ? `<details class="sitrep"${sitrepOpen.has(a.id) ? " open" : ""}><summary>SITREP</summary><p>${esc(a.sitrep)}</p></details>` : ""}
       <div class="buttons">
         <button data-do="acknowledge">Acknowledge</button>
         <input data-field="unit" size="8" placeholder="unit"><button data-do="assign">Assign</button>
@@ -113,7 +122,7 @@ function renderAlerts() {
     li.addEventListener("click", (ev) => {
       const b = ev.target.closest("button");
       if (b) { act_on(a.id, b.dataset.do, li); return; }
-      if (ev.target.closest("input,select")) return;
+      if (ev.target.closest("input,select,details")) return;
       map.setView([a.lat, a.lon], 14);
     });
     ul.appendChild(li);
