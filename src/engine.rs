@@ -555,9 +555,15 @@ impl Engine {
     }
 
     /// Gives identified alerts their vessel's AIS name, from the static reports: what a
-    /// watch officer reads first, and what the CAP and CISE documents carry.
+    /// watch officer reads first, and what the CAP and CISE documents carry. Not a dark
+    /// alert's: a contested MMSI's static reports come from both transmitters, so its name
+    /// is whichever spoke last.
     fn name_alerts(&self, out: &mut Outputs) {
-        for a in out.alerts.iter_mut().filter(|a| a.name.is_none()) {
+        for a in out
+            .alerts
+            .iter_mut()
+            .filter(|a| !a.dark && a.name.is_none())
+        {
             if let Some(n) = a
                 .mmsi
                 .and_then(|m| self.vessels.get(&m))

@@ -3,6 +3,7 @@
 //! broker too (CI: the machine's Mosquitto).
 
 mod accuracy;
+mod cap;
 mod console;
 mod corpora;
 mod faults;
@@ -49,6 +50,23 @@ fn comparable(alerts: &[AlertEvent]) -> Vec<AlertEvent> {
             a
         })
         .collect()
+}
+
+/// The CAP and CISE documents of an offline replay (`--cap-out`, `--cise-out`).
+fn offline_docs(cfg: &Config, rec: &str) -> (Vec<u8>, Vec<u8>) {
+    let (mut a, mut cap, mut cise) = (Vec::new(), Vec::new(), Vec::new());
+    replay::replay_offline(
+        cfg,
+        rec.as_bytes(),
+        replay::OfflineOut {
+            cap: Some(&mut cap),
+            cise: Some(&mut cise),
+            ..replay::OfflineOut::alerts(&mut a)
+        },
+        None,
+    )
+    .unwrap();
+    (cap, cise)
 }
 
 /// One JSON value per line, as `replay --offline` writes alerts and tracks.
@@ -898,11 +916,14 @@ fn every_scene_scores_clean_and_matches_its_expected_alerts() {
         let rec = recording(&sim::simulate_for(&sc, &cfg, "vigie"));
         let mut a = Vec::new();
         let mut t = Vec::new();
+        let (mut cap, mut cise) = (Vec::new(), Vec::new());
         replay::replay_offline(
             &cfg,
             rec.as_bytes(),
             replay::OfflineOut {
                 tracks: Some(&mut t),
+                cap: Some(&mut cap),
+                cise: Some(&mut cise),
                 ..replay::OfflineOut::alerts(&mut a)
             },
             None,
@@ -910,6 +931,8 @@ fn every_scene_scores_clean_and_matches_its_expected_alerts() {
         .unwrap();
         let alerts: Vec<AlertEvent> = ndjson(&a);
         let tracks: Vec<vigie::TrackState> = ndjson(&t);
+        // Contract §8: every alert event as a valid CAP 1.2 document, chained.
+        cap::check_scene_documents(name, &alerts, &cap, &cise);
         let truth = vigie::training::score::truth(&sc, &cfg, zones.clone());
         let s = vigie::training::score::score(&truth, &alerts, Some(&tracks));
         let id = s.identity.clone().unwrap();
