@@ -256,6 +256,16 @@ async fn the_console_shows_the_picture_and_shares_actions_in_a_real_browser() {
             text.contains("Taxi-boat pickup") && text.contains("dark") && text.contains("kn"),
             "{text}"
         );
+        // Its SITREP (contract §8's companion), folded under the alert.
+        let sitrep = one.eval(&format!(
+            "(document.querySelector('#alerts li.alert[data-id=\"{alert_id}\"] details.sitrep p') || {{}}).textContent || ''"
+        ));
+        let sitrep = sitrep.as_str().unwrap();
+        assert!(
+            sitrep.starts_with(&format!("SITREP {alert_id} EXERCISE"))
+                && sitrep.contains("from the beach at"),
+            "{broker}: {sitrep}"
+        );
         // Acknowledge clicked on the first page shows on the second and on MQTT.
         one.eval("document.getElementById('operator').value = 'cdt Leroy'");
         one.eval(&format!(

@@ -383,7 +383,7 @@ fn info(w: &mut W, ctx: &ReportContext, a: &AlertEvent, msg: MsgType) -> std::io
             "continues"
         };
         (
-            format!("Taxi-boat pickup {verb}: {} {off}", vessel.to_lowercase_first()),
+            format!("Taxi-boat pickup {verb}: {} {off}", text::lower_first(&vessel)),
             format!(
                 "{vessel} loitering {off} for {}, {:.1} kn. Position {pos} ({:.5}, {:.5}), track {}. Suspected taxi-boat pickup: people may be wading out to it.",
                 text::duration(a.dwell_s),
@@ -470,21 +470,6 @@ fn info(w: &mut W, ctx: &ReportContext, a: &AlertEvent, msg: MsgType) -> std::io
 
 fn circle(lat: f64, lon: f64, km: f64) -> String {
     format!("{lat:.6},{lon:.6} {km}")
-}
-
-trait LowerFirst {
-    fn to_lowercase_first(&self) -> String;
-}
-
-impl LowerFirst for String {
-    /// "Dark boat" → "dark boat", for the middle of a headline.
-    fn to_lowercase_first(&self) -> String {
-        let mut c = self.chars();
-        match c.next() {
-            Some(f) => f.to_lowercase().chain(c).collect(),
-            None => String::new(),
-        }
-    }
 }
 
 /// The chain a retained document stands for: its references and itself.

@@ -89,6 +89,15 @@ pub fn vessel(a: &AlertEvent) -> String {
     }
 }
 
+/// "Dark boat" → "dark boat", for the middle of a sentence; a name stays as it is.
+pub fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
 /// Where the boat is, against the beach it is off: "180 m off Équihen-Plage" (the zone's
 /// name is its beach), or the coast when no zone is named, or the zone alone when the
 /// coast is not known there.
@@ -134,6 +143,10 @@ mod tests {
             "2026-03-14T05:06:02+00:00"
         );
         assert_eq!(clean("A\u{0}B\nC\u{FFFF}"), "A B C\u{FFFD}");
+        assert_eq!(
+            lower_first("Boat SEA STAR (MMSI 227000123)"),
+            "boat SEA STAR (MMSI 227000123)"
+        );
         assert!(matches!(clean("plain"), Cow::Borrowed(_)));
     }
 }
