@@ -224,6 +224,14 @@ pub struct TrackerConfig {
     /// and not at all if the track it started or updated has been confirmed by then: a new
     /// boat's first plots must not count as clutter against its own confirmation.
     pub clutter_map_delay_s: f64,
+    /// Two confirmed tracks closer than this (metres, and within their combined position
+    /// uncertainty), moving alike, are one object (a split return, a far radar's scatter):
+    /// the younger is merged away. 0 turns merging off.
+    pub merge_distance_m: f64,
+    /// ... moving alike: speed difference at most this, knots.
+    pub merge_speed_kn: f64,
+    /// ... for this long (event time): evidence gained while they look alike, lost while not.
+    pub merge_after_s: f64,
 }
 
 impl Default for TrackerConfig {
@@ -243,6 +251,9 @@ impl Default for TrackerConfig {
             clutter_map_cell_m: 250.0,
             clutter_map_tau_s: 600.0,
             clutter_map_delay_s: 10.0,
+            merge_distance_m: 50.0,
+            merge_speed_kn: 3.0,
+            merge_after_s: 15.0,
         }
     }
 }

@@ -12,6 +12,7 @@
 //! | `initiator.rs` | new tracks, and confirmation |
 //! | `identity.rs` | AIS identity fusion |
 //! | `deleter.rs` | when a track is lost |
+//! | `merger.rs` | when two confirmed tracks are one object |
 //! | `clutter.rs` | the clutter map the engine keeps beside the tracker |
 //! | `tracker.rs` | the sequence of those steps for one scan or report, and taking a scan back |
 //!
@@ -26,6 +27,7 @@ pub mod identity;
 pub mod initiator;
 pub mod kalman;
 pub mod measurement;
+pub mod merger;
 pub mod predictor;
 pub mod retrodiction;
 pub mod table;

@@ -112,6 +112,10 @@ impl TrackTable {
         }
     }
 
+    pub fn as_slice(&self) -> &[Track] {
+        &self.list
+    }
+
     pub fn iter(&self) -> std::slice::Iter<'_, Track> {
         self.list.iter()
     }

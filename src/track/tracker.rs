@@ -15,6 +15,7 @@ use super::hypothesiser::Hypothesiser;
 use super::identity::{Contested, Contradiction, Identities, Reach};
 use super::initiator::Initiator;
 use super::measurement::{AisMeasurement, Measurement};
+use super::merger::Merger;
 use super::predictor::{Motion, Predictor};
 use super::table::{Track, TrackTable};
 use super::updater::Updater;
@@ -27,6 +28,8 @@ pub struct TrackerStats {
     pub initiated: u64,
     pub confirmed: u64,
     pub deleted: u64,
+    /// Of those deleted, merged into a twin on the same object.
+    pub merged: u64,
     pub out_of_sequence: u64,
     /// New tracks refused because `max_tracks` was reached.
     pub refused: u64,
@@ -60,6 +63,9 @@ pub struct Tracker {
     updater: Updater,
     initiator: Initiator,
     deleter: Deleter,
+    merger: Merger,
+    /// Reused: the ids the merger takes away at a tick.
+    merged: Vec<u64>,
     identities: Identities,
     tracks: TrackTable,
     next_id: u64,
@@ -102,6 +108,8 @@ impl Tracker {
             updater: Updater::new(predictor, ais.sigma_m, ais.velocity_sigma_mps),
             initiator: Initiator::new(&cfg, &ais),
             deleter: Deleter::new(&cfg),
+            merger: Merger::new(&cfg),
+            merged: Vec::new(),
             identities: Identities::default(),
             tracks: TrackTable::default(),
             next_id: 1,
@@ -372,12 +380,19 @@ impl Tracker {
         self.identities.settle(now, clear_s, settled);
     }
 
-    /// Deletes tracks that have gone without contact too long at event time `now`.
+    /// Deletes tracks that have gone without contact too long at event time `now`, and
+    /// those merged into a twin on the same object (once per housekeeping tick).
     pub fn expire(&mut self, now: EventTime, deleted: &mut Vec<Track>) {
         let first = deleted.len();
-        let deleter = &self.deleter;
-        self.tracks
-            .remove_where(|tr| deleter.is_lost(tr, now), deleted);
+        self.merged.clear();
+        self.merger
+            .twins(self.tracks.as_slice(), now, &mut self.merged);
+        self.stats.merged += self.merged.len() as u64;
+        let (deleter, merged) = (&self.deleter, &self.merged);
+        self.tracks.remove_where(
+            |tr| deleter.is_lost(tr, now) || merged.contains(&tr.id),
+            deleted,
+        );
         for tr in &deleted[first..] {
             self.identities.forget(tr);
             self.stats.deleted += 1;

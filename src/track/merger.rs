@@ -1,0 +1,346 @@
+//! The merger: two confirmed tracks that are one object.
+//!
+//! Why they happen: a boat's return split into two plots tens of metres apart (a wake,
+//! multipath, a hull seen in two range cells), or a far radar's scattered plots beside a
+//! near radar's tight ones, can start a second track beside the first; once both are
+//! confirmed, each scan feeds one plot to each and neither dies. Two tracks on one boat
+//! mean two alerts for one pickup, and identities that swap back and forth.
+//!
+//! The test: the two stay close by both measures — within `tracker.merge_distance_m` and
+//! within their combined position uncertainty (Mahalanobis distance under the 99 % point
+//! of χ² with 2 degrees of freedom) — and move alike (speed difference within
+//! `tracker.merge_speed_kn`). Evidence is counted in event time, gained while a pair looks
+//! alike and lost as fast while it does not; at `tracker.merge_after_s` the pair is one
+//! object. Twins fed by split plots jitter across any fixed threshold from one second to
+//! the next, so "alike at every tick" never held long enough; a leaky count still needs a
+//! pair to look alike most of the time. A boat passing a buoy, boats crossing, boats side
+//! by side 150 m apart fail the test nearly always; two real boats that pass it are not
+//! separable by the sensors anyway. Two tracks with different MMSIs are two vessels and
+//! never merge.
+//!
+//! Which one stays: the one with an AIS identity, else the older (smaller id: ids only
+//! grow), which carries the longer history — loiter window, alert, identity.
+
+use super::table::Track;
+use crate::config::TrackerConfig;
+use crate::geo::KN_TO_MPS;
+use crate::time::EventTime;
+use rustc_hash::FxHashMap;
+
+/// 99 % point of χ² with 2 degrees of freedom.
+const CHI2_2_99: f64 = 9.21;
+
+pub struct Merger {
+    max_distance_m: f64,
+    max_speed_diff_mps: f64,
+    after_s: f64,
+    /// Per pair (kept, merged away): seconds of evidence that they are one object.
+    evidence: FxHashMap<(u64, u64), f64>,
+    last_tick: Option<EventTime>,
+    /// Reused buffers: cells near a dark track, the confirmed tracks in them, the pairs
+    /// alike at this tick.
+    hot: rustc_hash::FxHashSet<(i64, i64)>,
+    candidates: Vec<usize>,
+    alike_now: Vec<(u64, u64)>,
+}
+
+/// The most one tick counts for (a gap in event time is not evidence).
+const MAX_TICK_S: f64 = 5.0;
+/// How often pairs are looked at (event time): twins live for minutes, and each look
+/// visits every confirmed track.
+const TICK_S: f64 = 2.0;
+
+impl Merger {
+    pub fn new(cfg: &TrackerConfig) -> Self {
+        Merger {
+            max_distance_m: cfg.merge_distance_m,
+            max_speed_diff_mps: cfg.merge_speed_kn * KN_TO_MPS,
+            after_s: cfg.merge_after_s,
+            evidence: FxHashMap::default(),
+            last_tick: None,
+            hot: Default::default(),
+            candidates: Vec::new(),
+            alike_now: Vec::new(),
+        }
+    }
+
+    /// The ids of tracks to merge away at `now` (each into a track that stays). Call once
+    /// per housekeeping tick.
+    pub fn twins(&mut self, tracks: &[Track], now: EventTime, out: &mut Vec<u64>) {
+        if self.max_distance_m <= 0.0 {
+            return;
+        }
+        if self.last_tick.is_some_and(|l| now.secs_since(l) < TICK_S) {
+            return;
+        }
+        let dt = self
+            .last_tick
+            .map_or(0.0, |l| now.secs_since(l).clamp(0.0, MAX_TICK_S));
+        self.last_tick = Some(now);
+        let cell = self.max_distance_m;
+        // Only a pair with a dark track can be one object (two AIS vessels have their own
+        // MMSIs), and dark tracks are few: mark the 3 × 3 cells around each, keep the
+        // confirmed tracks that fall in a marked cell, and compare within those. (Sorting
+        // every confirmed track into cells each second cost 0.7× the engine on a
+        // 2,000-vessel strait.)
+        self.hot.clear();
+        for tr in tracks.iter().filter(|t| t.confirmed && t.mmsi.is_none()) {
+            let (cx, cy) = cell_of(tr, now, cell);
+            for dx in -1..=1 {
+                for dy in -1..=1 {
+                    self.hot.insert((cx + dx, cy + dy));
+                }
+            }
+        }
+        self.candidates.clear();
+        if !self.hot.is_empty() {
+            self.candidates.extend(
+                tracks
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, t)| t.confirmed && self.hot.contains(&cell_of(t, now, cell)))
+                    .map(|(i, _)| i),
+            );
+        }
+        self.alike_now.clear();
+        for (k, &i) in self.candidates.iter().enumerate() {
+            for &j in &self.candidates[k + 1..] {
+                let (a, b) = (&tracks[i], &tracks[j]);
+                if (a.mmsi.is_none() || b.mmsi.is_none()) && self.alike(a, b, now) {
+                    self.alike_now.push(keep_first(a, b));
+                }
+            }
+        }
+        self.alike_now.sort_unstable();
+        let alike = &self.alike_now;
+        self.evidence.retain(|pair, e| {
+            if alike.binary_search(pair).is_err() {
+                *e -= dt;
+            }
+            *e > 0.0
+        });
+        for &pair in alike {
+            *self.evidence.entry(pair).or_insert(0.0) += dt;
+        }
+        let mut gone: Vec<u64> = self
+            .evidence
+            .iter()
+            .filter(|(_, e)| **e >= self.after_s)
+            .map(|(&(_, merged), _)| merged)
+            .collect();
+        gone.sort_unstable();
+        gone.dedup();
+        self.evidence
+            .retain(|(kept, merged), _| !gone.contains(kept) && !gone.contains(merged));
+        out.extend(gone);
+    }
+
+    fn alike(&self, a: &Track, b: &Track, now: EventTime) -> bool {
+        if matches!((a.mmsi, b.mmsi), (Some(m), Some(n)) if m != n) {
+            return false;
+        }
+        let (pa, pb) = (at(a, now), at(b, now));
+        let (dx, dy) = (pa.0 - pb.0, pa.1 - pb.1);
+        if dx * dx + dy * dy > self.max_distance_m * self.max_distance_m {
+            return false;
+        }
+        let (va, vb) = (a.vel(), b.vel());
+        let (dvx, dvy) = (va.0 - vb.0, va.1 - vb.1);
+        if dvx * dvx + dvy * dvy > self.max_speed_diff_mps * self.max_speed_diff_mps {
+            return false;
+        }
+        // Positions within their combined uncertainty too. Not velocities: a settled
+        // track's velocity is known to ~0.8 m/s only, so a 5 kn boat passing a buoy would
+        // pass such a test.
+        let (ca, cb) = (a.state.covariance(), b.state.covariance());
+        mahalanobis2(dx, dy, ca, cb) <= CHI2_2_99
+    }
+}
+
+/// The squared Mahalanobis distance of a position difference (dx, dy) under the sum of
+/// the two tracks' position covariances.
+fn mahalanobis2(dx: f64, dy: f64, ca: &nalgebra::Matrix4<f64>, cb: &nalgebra::Matrix4<f64>) -> f64 {
+    let (sxx, sxy, syy) = (
+        ca[(0, 0)] + cb[(0, 0)],
+        ca[(0, 1)] + cb[(0, 1)],
+        ca[(1, 1)] + cb[(1, 1)],
+    );
+    let det = sxx * syy - sxy * sxy;
+    if det <= 0.0 {
+        return f64::INFINITY;
+    }
+    (syy * dx * dx - 2.0 * sxy * dx * dy + sxx * dy * dy) / det
+}
+
+fn cell_of(tr: &Track, now: EventTime, cell: f64) -> (i64, i64) {
+    let (x, y) = at(tr, now);
+    ((x / cell).floor() as i64, (y / cell).floor() as i64)
+}
+
+/// A track's position carried to `now` at its velocity (tracks are updated at different
+/// times by different sensors; a 5 m/s boat moves 10 m between two radars' scans).
+fn at(tr: &Track, now: EventTime) -> (f64, f64) {
+    let dt = now.secs_since(tr.t).max(0.0);
+    let (x, y) = tr.pos();
+    let (vx, vy) = tr.vel();
+    (x + vx * dt, y + vy * dt)
+}
+
+/// (kept, merged away): the identified one stays, else the older.
+fn keep_first(a: &Track, b: &Track) -> (u64, u64) {
+    match (a.mmsi, b.mmsi) {
+        (None, Some(_)) => (b.id, a.id),
+        (Some(_), None) => (a.id, b.id),
+        _ => (a.id.min(b.id), a.id.max(b.id)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::track::testing::track;
+
+    fn at_s(s: f64) -> EventTime {
+        EventTime((s * 1e6) as i64)
+    }
+
+    /// Runs the merger once a second for `secs` over tracks placed by `place(t)`.
+    fn run(mut place: impl FnMut(f64) -> Vec<Track>, secs: u32) -> Vec<u64> {
+        let cfg = TrackerConfig::default();
+        let mut m = Merger::new(&cfg);
+        let mut gone = vec![];
+        for s in 0..=secs {
+            let tracks = place(s as f64);
+            gone.clear();
+            m.twins(&tracks, at_s(s as f64), &mut gone);
+            if !gone.is_empty() {
+                return gone;
+            }
+        }
+        gone
+    }
+
+    fn confirmed(id: u64, x: [f64; 4], var: f64, t: f64) -> Track {
+        track(id, x, [var, var, 0.5, 0.5], t, true)
+    }
+
+    #[test]
+    fn twins_on_one_boat_merge_into_the_older_after_the_wait() {
+        let cfg = TrackerConfig::default();
+        // Two tracks 25 m apart on a boat drifting at 0.5 m/s, positions known to ±15 m.
+        let gone = run(
+            |t| {
+                vec![
+                    confirmed(7, [0.5 * t, 0.0, 0.5, 0.0], 225.0, t),
+                    confirmed(9, [0.5 * t + 15.0, 20.0, 0.4, 0.1], 225.0, t),
+                ]
+            },
+            60,
+        );
+        assert_eq!(gone, [9]);
+        // Not before the wait (the first tick counts nothing: no time has passed), and by
+        // the first tick after it.
+        let still = |t: f64| {
+            vec![
+                confirmed(7, [0.0, 0.0, 0.0, 0.0], 225.0, t),
+                confirmed(9, [15.0, 20.0, 0.0, 0.0], 225.0, t),
+            ]
+        };
+        assert!(run(still, cfg.merge_after_s as u32 - 1).is_empty());
+        assert_eq!(run(still, (cfg.merge_after_s + TICK_S) as u32), [9]);
+    }
+
+    #[test]
+    fn separable_boats_buoys_and_crossings_do_not_merge() {
+        // Side by side 150 m apart, even with far-radar uncertainty (±60 m).
+        assert!(run(
+            |t| vec![
+                confirmed(1, [0.0, 0.0, 0.0, 0.0], 3600.0, t),
+                confirmed(2, [150.0, 0.0, 0.0, 0.0], 3600.0, t),
+            ],
+            120
+        )
+        .is_empty());
+        // 30 m apart but each known to ±5 m: two objects.
+        assert!(run(
+            |t| vec![
+                confirmed(1, [0.0, 0.0, 0.0, 0.0], 25.0, t),
+                confirmed(2, [30.0, 0.0, 0.0, 0.0], 25.0, t),
+            ],
+            120
+        )
+        .is_empty());
+        // A boat at 5 kn passing 10 m from a buoy.
+        assert!(run(
+            |t| vec![
+                confirmed(1, [0.0, 0.0, 0.0, 0.0], 225.0, t),
+                confirmed(2, [2.57 * (t - 30.0), 10.0, 2.57, 0.0], 225.0, t),
+            ],
+            60
+        )
+        .is_empty());
+        // Two AIS vessels with their own MMSIs, moored together.
+        assert!(run(
+            |t| {
+                let mut a = confirmed(1, [0.0, 0.0, 0.0, 0.0], 225.0, t);
+                let mut b = confirmed(2, [10.0, 0.0, 0.0, 0.0], 225.0, t);
+                a.mmsi = Some(227000001);
+                b.mmsi = Some(227000002);
+                vec![a, b]
+            },
+            60
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn a_dark_twin_of_an_ais_vessel_goes_and_the_vessel_stays() {
+        let gone = run(
+            |t| {
+                let mut ship = confirmed(9, [5.0 * t, 0.0, 5.0, 0.0], 225.0, t);
+                ship.mmsi = Some(228000111);
+                vec![
+                    confirmed(3, [5.0 * t + 20.0, 10.0, 5.0, 0.2], 225.0, t),
+                    ship,
+                ]
+            },
+            60,
+        );
+        assert_eq!(gone, [3], "the older dark track is the twin");
+    }
+
+    #[test]
+    fn a_pair_that_parts_loses_its_evidence() {
+        let cfg = TrackerConfig::default();
+        let w = cfg.merge_after_s;
+        // Alike for two thirds of the wait, apart as long, alike again: merged only a
+        // whole wait after coming together again, not before.
+        let place = |t: f64| {
+            let apart = t > 2.0 * w / 3.0 && t <= 4.0 * w / 3.0;
+            vec![
+                confirmed(1, [0.0, 0.0, 0.0, 0.0], 225.0, t),
+                confirmed(
+                    2,
+                    [if apart { 500.0 } else { 20.0 }, 0.0, 0.0, 0.0],
+                    225.0,
+                    t,
+                ),
+            ]
+        };
+        let back = (4.0 * w / 3.0).floor();
+        assert!(run(place, (back + w) as u32 - 2).is_empty());
+        assert_eq!(run(place, (back + w + TICK_S) as u32 + 1), [2]);
+        // Alike most of the time, apart one tick in four (a jittering twin): merged.
+        let gone = run(
+            |t| {
+                let x = if (t as u32) % 8 == 6 { 70.0 } else { 20.0 };
+                vec![
+                    confirmed(1, [0.0, 0.0, 0.0, 0.0], 225.0, t),
+                    confirmed(2, [x, 0.0, 0.0, 0.0], 225.0, t),
+                ]
+            },
+            (3.0 * w) as u32,
+        );
+        assert_eq!(gone, [2]);
+    }
+}
