@@ -532,6 +532,18 @@ async fn the_incident_record_survives_kill_9() {
     assert_eq!(inc["events"][0]["state"], "raised");
     assert_eq!(inc["actions"][0]["text"], "SNSM en route");
     assert_eq!(inc["actions"][0]["by"], "cdt Leroy");
+    // The SITREP as raised, in the JSON and in the table.
+    let sitrep = inc["sitrep"].as_str().expect("a SITREP");
+    assert!(
+        sitrep.starts_with(&format!("SITREP {alert_id} EXERCISE")) && sitrep.contains("WHERE: "),
+        "{sitrep}"
+    );
+    let table = super::vigie_bin()
+        .args(["incidents"])
+        .env("VIGIE_INCIDENTS_FILE", &db)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&table.stdout).contains(sitrep));
     util::clear_retained(&url, &prefix).await;
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -6,30 +6,8 @@
 //! than a scan period), AIS lag, seeds. Each is scored against its own truth, and against
 //! the same scene delivered on time: a late sensor must cost little.
 
-use super::{assert_clean, ndjson, recording, scene, util::heavy_blocking};
-use vigie::io::replay;
-use vigie::training::score::Score;
-use vigie::training::sim::{self, Scene};
+use super::{assert_clean, scene, scored, util::heavy_blocking};
 use vigie::Config;
-
-fn scored(sc: &Scene, cfg: &Config) -> Score {
-    let zones = vigie::geo::zones::load(&cfg.zones.path).unwrap();
-    let rec = recording(&sim::simulate_for(sc, cfg, "vigie"));
-    let (mut a, mut t) = (Vec::new(), Vec::new());
-    replay::replay_offline(
-        cfg,
-        rec.as_bytes(),
-        replay::OfflineOut {
-            tracks: Some(&mut t),
-            ..replay::OfflineOut::alerts(&mut a)
-        },
-        None,
-    )
-    .unwrap();
-    let tracks: Vec<vigie::TrackState> = ndjson(&t);
-    let truth = vigie::training::score::truth(sc, cfg, zones);
-    vigie::training::score::score(&truth, &ndjson(&a), Some(&tracks))
-}
 
 #[test]
 fn late_radars_and_late_ais_still_update_their_tracks() {

@@ -69,6 +69,26 @@ fn offline_docs(cfg: &Config, rec: &str) -> (Vec<u8>, Vec<u8>) {
     (cap, cise)
 }
 
+/// A scene simulated, replayed offline with `cfg`, and scored with its tracks.
+fn scored(sc: &Scene, cfg: &Config) -> vigie::training::score::Score {
+    let zones = vigie::geo::zones::load(&cfg.zones.path).unwrap();
+    let rec = recording(&sim::simulate_for(sc, cfg, "vigie"));
+    let (mut a, mut t) = (Vec::new(), Vec::new());
+    replay::replay_offline(
+        cfg,
+        rec.as_bytes(),
+        replay::OfflineOut {
+            tracks: Some(&mut t),
+            ..replay::OfflineOut::alerts(&mut a)
+        },
+        None,
+    )
+    .unwrap();
+    let tracks: Vec<vigie::TrackState> = ndjson(&t);
+    let truth = vigie::training::score::truth(sc, cfg, zones);
+    vigie::training::score::score(&truth, &ndjson(&a), Some(&tracks))
+}
+
 /// One JSON value per line, as `replay --offline` writes alerts and tracks.
 /// A scene's score is clean: every pickup once, no false alarm, duplicate or uncleared
 /// alert; (issue 18) each alert names the zone where the boat loitered and says dark/mmsi
@@ -1333,7 +1353,6 @@ fn twin_tracks_from_split_returns_are_merged() {
     let cfg = Config::load_with_env(None, &[]).unwrap();
     let mut off = cfg.clone();
     off.tracker.merge_distance_m = 0.0;
-    let zones = vigie::geo::zones::load(&cfg.zones.path).unwrap();
     let p = format!(
         "{}/fixtures/probes/split-returns.toml",
         env!("CARGO_MANIFEST_DIR")
@@ -1343,33 +1362,12 @@ fn twin_tracks_from_split_returns_are_merged() {
     let (mut with, mut without) = (0, 0);
     for seed in [1, 2, 3, 4] {
         sc.seed = seed;
-        let rec = recording(&sim::simulate_for(&sc, &cfg, "vigie"));
-        let truth = vigie::training::score::truth(&sc, &cfg, zones.clone());
-        let run = |cfg: &Config| {
-            let (mut a, mut t) = (Vec::new(), Vec::new());
-            replay::replay_offline(
-                cfg,
-                rec.as_bytes(),
-                replay::OfflineOut {
-                    tracks: Some(&mut t),
-                    ..replay::OfflineOut::alerts(&mut a)
-                },
-                None,
-            )
-            .unwrap();
-            let alerts: Vec<AlertEvent> = ndjson(&a);
-            let tracks: Vec<vigie::TrackState> = ndjson(&t);
-            vigie::training::score::score(&truth, &alerts, Some(&tracks))
-        };
-        let s = run(&cfg);
-        eprintln!(
-            "seed {seed}: {} switches, {:?} m",
-            s.identity.as_ref().unwrap().switches,
-            s.gospa_m
-        );
+        let s = scored(&sc, &cfg);
+        let switches = s.identity.as_ref().unwrap().switches;
+        eprintln!("seed {seed}: {switches} switches, GOSPA {:?} m", s.gospa_m);
         assert_clean(&format!("split returns, seed {seed}"), &s);
-        with += s.identity.unwrap().switches;
-        without += run(&off).identity.unwrap().switches;
+        with += switches;
+        without += scored(&sc, &off).identity.unwrap().switches;
     }
     eprintln!("identity switches: {with} merged, {without} not");
     assert!(with * 5 <= without, "{with} vs {without}");

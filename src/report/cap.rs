@@ -11,11 +11,11 @@
 //! The field-by-field mapping, and why urgency, severity and certainty are what they are,
 //! is in the README ("Alerts as CAP 1.2").
 
-use super::text::{self, cap_time, clean};
+use super::text::{self, cap_time, clean, el, XmlWriter};
 use super::ReportContext;
 use crate::behaviour::alert::{KIND_IDENTITY_CONFLICT, KIND_TAXI_BOAT};
 use crate::behaviour::{Action, AlertEvent, AlertState};
-use quick_xml::events::{BytesDecl, BytesText, Event};
+use quick_xml::events::{BytesDecl, Event};
 use quick_xml::Writer;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
@@ -282,14 +282,7 @@ fn references(refs: &[Ref]) -> String {
         .join(" ")
 }
 
-type W = Writer<Vec<u8>>;
-
-/// `<name>text</name>`, the text cleaned of what XML 1.0 cannot carry and escaped.
-fn el(w: &mut W, name: &str, text: &str) -> std::io::Result<()> {
-    w.create_element(name)
-        .write_text_content(BytesText::new(&clean(text)))?;
-    Ok(())
-}
+type W = XmlWriter;
 
 fn param(w: &mut W, name: &str, value: &str) -> std::io::Result<()> {
     w.create_element("parameter").write_inner_content(|w| {

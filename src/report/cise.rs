@@ -8,11 +8,11 @@
 //! against them; connecting to a real node needs its credentials and a service agreement
 //! (out of scope, README). Exercise data is `NatureType` `Simulated`, never `Observed`.
 
-use super::text::{self, clean};
+use super::text::{self, el, XmlWriter};
 use super::ReportContext;
 use crate::behaviour::alert::KIND_TAXI_BOAT;
 use crate::behaviour::{AlertEvent, AlertState};
-use quick_xml::events::{BytesDecl, BytesText, Event};
+use quick_xml::events::{BytesDecl, Event};
 use quick_xml::Writer;
 
 const VESSEL_NS: &str = "http://www.cise.eu/datamodel/v1/entity/vessel/";
@@ -87,13 +87,7 @@ pub fn incident(ctx: &ReportContext, a: &AlertEvent) -> Option<String> {
     Some(String::from_utf8(w.into_inner()).expect("the writer writes UTF-8"))
 }
 
-type W = Writer<Vec<u8>>;
-
-fn el(w: &mut W, name: &str, text: &str) -> std::io::Result<()> {
-    w.create_element(name)
-        .write_text_content(BytesText::new(&clean(text)))?;
-    Ok(())
-}
+type W = XmlWriter;
 
 fn location(w: &mut W, a: &AlertEvent, when: &str) -> std::io::Result<()> {
     w.create_element("LocationRel").write_inner_content(|w| {

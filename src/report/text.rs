@@ -26,6 +26,17 @@ pub fn clean(s: &str) -> Cow<'_, str> {
     )
 }
 
+/// The XML writer the reports use.
+pub type XmlWriter = quick_xml::Writer<Vec<u8>>;
+
+/// `<name>text</name>`, the text cleaned of what XML 1.0 cannot carry and escaped by the
+/// writer.
+pub fn el(w: &mut XmlWriter, name: &str, text: &str) -> std::io::Result<()> {
+    w.create_element(name)
+        .write_text_content(quick_xml::events::BytesText::new(&clean(text)))?;
+    Ok(())
+}
+
 /// CAP's `dateTime`: whole seconds with an explicit offset, `2026-03-14T05:06:02+00:00`
 /// (the schema's pattern allows neither `Z` nor fractions).
 pub fn cap_time(t: EventTime) -> String {
