@@ -95,16 +95,17 @@ impl CapSink {
         }
     }
 
-    /// Where one document goes: the stream of every document, and (for `Alert`/`Update`)
-    /// the retained active topic, emptied by a `Cancel`. An `Ack` is not the alert's state.
+    /// Where one document goes: the stream of every document, and the retained active
+    /// topic for a document that is the alert's state (`CapDoc::retain`), emptied by a
+    /// `Cancel`.
     fn cap_publications(&self, d: &CapDoc) -> Vec<(String, String, bool)> {
         let p = &self.prefix;
         let mut v = Vec::with_capacity(2);
         let active = format!("{p}/cap/active/{}", d.alert_id);
-        match d.msg_type {
-            crate::report::cap::MsgType::Cancel => v.push((active, String::new(), true)),
-            crate::report::cap::MsgType::Ack => {}
-            _ => v.push((active, d.xml.clone(), true)),
+        if d.retain {
+            v.push((active, d.xml.clone(), true));
+        } else if d.msg_type == crate::report::cap::MsgType::Cancel {
+            v.push((active, String::new(), true));
         }
         // Retained state first, then the event, as for the JSON alerts (publish.rs).
         v.push((format!("{p}/cap/alerts"), d.xml.clone(), false));

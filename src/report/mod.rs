@@ -141,8 +141,4 @@ impl Reports {
     pub fn sitrep(&self, a: &AlertEvent) -> String {
         sitrep::sitrep(&self.ctx, a)
     }
-
-    pub fn context(&self) -> &std::sync::Arc<ReportContext> {
-        &self.ctx
-    }
 }
