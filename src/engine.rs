@@ -8,6 +8,7 @@
 //! see the README) is tracked apart from live data so that an exercise can never move,
 //! merge with or clear a live track, and every alert it raises says `exercise: true`.
 
+use crate::admission::{Admission, Admit, RateLimit, Source};
 use crate::behaviour::identity::IdentityAlerts;
 use crate::behaviour::loiter::{Loiter, TrackView};
 use crate::behaviour::memory::{LoiterMemory, MemoryFile, MEMORY_FORMAT};
@@ -792,6 +793,10 @@ pub struct Pipeline {
     force_exercise: bool,
     out: Outputs,
     sensor_ids: Vec<String>,
+    /// Per-sensor rate limits, live and exercise apart (a replay's rate says nothing of a
+    /// live sensor's).
+    admission: [Admission; 2],
+    rate_factor: f64,
 }
 
 impl Pipeline {
@@ -812,6 +817,16 @@ impl Pipeline {
             exercise: Engine::new(cfg, index, frame, true),
             force_exercise,
             out: Outputs::default(),
+            admission: std::array::from_fn(|_| {
+                Admission::new(
+                    RateLimit {
+                        factor: cfg.limits.sensor_rate_factor,
+                        floor_per_s: cfg.limits.sensor_rate_floor_per_s,
+                    },
+                    sensor_ids.len(),
+                )
+            }),
+            rate_factor: cfg.limits.sensor_rate_factor,
             sensor_ids,
         }
     }
@@ -925,19 +940,60 @@ impl Pipeline {
             .decode_kind(kind, payload, t_rx, &mut out.rejects)
         {
             Ok(d) => {
+                out.exercise = self.force_exercise || d.exercise();
+                let source = match (&d, kind) {
+                    (Decoded::Radar(scan), _) => Source::Radar(scan.sensor),
+                    (_, crate::decode::TopicKind::Ais(name)) => Source::Ais(name),
+                    // A radar topic always decodes to a scan.
+                    (Decoded::Ais(_), crate::decode::TopicKind::Radar(name)) => Source::Ais(name),
+                };
+                let t = message_time(&d);
+                let admission = &mut self.admission[usize::from(out.exercise)];
+                if let Admit::No {
+                    usual_per_s,
+                    limit_per_s,
+                } = admission.admit(source, t)
+                {
+                    out.rejects.push(DecodeError::RateLimited {
+                        usual_per_s,
+                        limit_per_s,
+                        factor: self.rate_factor,
+                    });
+                    self.decoder.recycle(d);
+                    return &self.out;
+                }
                 out.accepted = true;
                 out.contacts = d.contacts();
-                out.exercise = self.force_exercise || d.exercise();
                 let engine = if out.exercise {
                     &mut self.exercise
                 } else {
                     &mut self.live
                 };
                 engine.process(&d, out);
+                let applied = (out.contacts as u64)
+                    .saturating_sub(out.duplicates + out.out_of_sequence)
+                    as usize;
+                admission.record(source, t, applied);
                 self.decoder.recycle(d);
             }
             Err(e) => out.rejects.push(e),
         }
         &self.out
+    }
+}
+
+/// The time a message is counted at for its sensor's rate: a scan's time, an AIS message's
+/// latest report time; none for static data alone.
+fn message_time(d: &Decoded) -> Option<EventTime> {
+    match d {
+        Decoded::Radar(scan) => Some(scan.t),
+        Decoded::Ais(batch) => batch
+            .reports
+            .iter()
+            .filter_map(|r| match r {
+                AisReport::Position(p) => Some(p.t),
+                AisReport::Static(_) => None,
+            })
+            .max(),
     }
 }

@@ -27,6 +27,7 @@
 //! - [`training`]: the second product, for trainers and tests — simulate a scene, replay
 //!   it, score it against its truth, draw it.
 
+pub mod admission;
 pub mod behaviour;
 pub mod config;
 pub mod contact;

@@ -937,7 +937,7 @@ fn every_scene_scores_clean_and_matches_its_expected_alerts() {
         let mut a = Vec::new();
         let mut t = Vec::new();
         let (mut cap, mut cise) = (Vec::new(), Vec::new());
-        replay::replay_offline(
+        let summary = replay::replay_offline(
             &cfg,
             rec.as_bytes(),
             replay::OfflineOut {
@@ -949,6 +949,9 @@ fn every_scene_scores_clean_and_matches_its_expected_alerts() {
             None,
         )
         .unwrap();
+        // The simulator's sensors are honest: nothing refused (no time check, no rate
+        // limit fires on real traffic, load scenes included).
+        assert_eq!(summary.rejected, 0, "{name}: {summary}");
         let alerts: Vec<AlertEvent> = ndjson(&a);
         let tracks: Vec<vigie::TrackState> = ndjson(&t);
         // Contract §8: every alert event as a valid CAP 1.2 document, chained.

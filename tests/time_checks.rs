@@ -287,3 +287,137 @@ fn messages_delivered_again_change_nothing() {
         assert_eq!(again.live_tracks_at_end, clean.live_tracks_at_end);
     }
 }
+
+/// Alerts with what a flood may shift left out: alert and track ids (a flood's admitted
+/// contacts start tracks, and ids are given in order).
+fn without_ids(alerts: &[AlertEvent]) -> Vec<AlertEvent> {
+    alerts
+        .iter()
+        .cloned()
+        .map(|mut a| {
+            a.id.clear();
+            a.track_id.clear();
+            a
+        })
+        .collect()
+}
+
+/// Issue 19, "a sensor flooding (10× its usual rate) … is rate-limited and reported without
+/// starving the others": in busy-night, an AIS source that has been sending a report per
+/// message of the scene (about 2.5/s) and the Gris-Nez radar each send about 500 contacts
+/// a second for five minutes, with good times (AIS for made-up vessels in the Bay of
+/// Biscay; plots 15–25 km west of Gris-Nez, mid-Channel). The floods are cut near their
+/// limit (`limits.sensor_rate_floor_per_s`, 200/s, above ten times these sensors' usual
+/// rate) and counted as `rate_limited`; no message of any other sensor, nor any of
+/// Gris-Nez's own scans before the flood, is refused, and every alert is the clean run's
+/// (ids aside: the admitted part of a flood starts tracks of its own).
+#[test]
+fn a_flooding_sensor_is_cut_and_starves_no_other() {
+    let _heavy = super::heavy_blocking();
+    let cfg = super::config("mqtt://unused:1", "vigie");
+    let radar = "gris-nez";
+    assert!(cfg.radar.iter().any(|r| r.id == radar));
+    let lines = sim::simulate_for(&scene("busy-night"), &cfg, "vigie");
+    let clean = run(&cfg, &lines);
+    let from = lines.len() / 2;
+    let to = from
+        + lines[from..]
+            .iter()
+            .position(|l| l.t_rx.secs_since(lines[from].t_rx) > 300.0)
+            .expect("the scene lasts");
+    let span_s = lines[to].t_rx.secs_since(lines[from].t_rx);
+    let per_line = 2.0 * span_s / (to - from) as f64 * 500.0 / 100.0;
+    let mut dirty = Vec::new();
+    let mut real = Vec::new();
+    let (mut flood_msgs, mut flood_contacts, mut k, mut owed) = (0usize, 0usize, 0u64, 0.0);
+    let ais = |t: EventTime, k: u64| {
+        // Each made-up vessel always at its own place: no identity conflict.
+        let m = k % 5000;
+        serde_json::json!({"class": "AIS", "type": 1, "mmsi": 201_000_000 + m,
+            "scaled": true, "lat": 45.0 + (m / 100) as f64 * 0.01,
+            "lon": -4.0 + (m % 100) as f64 * 0.01, "speed": 0.0, "course": 0.0, "t": rfc(t)})
+    };
+    for (i, l) in lines.iter().enumerate() {
+        // The source's usual trickle, then the flood.
+        k += 1;
+        dirty.push(RecordLine {
+            t_rx: l.t_rx,
+            topic: "vigie/contacts/ais/rx-flood".into(),
+            payload: ais(l.t_rx, k),
+        });
+        if (from..to).contains(&i) {
+            owed += per_line;
+            while owed >= 1.0 {
+                owed -= 1.0;
+                let reports: Vec<serde_json::Value> = (0..50)
+                    .map(|_| {
+                        k += 1;
+                        ais(l.t_rx, k)
+                    })
+                    .collect();
+                dirty.push(RecordLine {
+                    t_rx: l.t_rx,
+                    topic: "vigie/contacts/ais/rx-flood".into(),
+                    payload: serde_json::Value::Array(reports),
+                });
+                let plots: Vec<serde_json::Value> = (0..50u64)
+                    .map(|j| {
+                        let h = (k * 7919 + j * 104_729) % 10_007;
+                        serde_json::json!({"range_m": 15_000.0 + (h % 100) as f64 * 100.0,
+                            "bearing_deg": 260.0 + (h / 100) as f64 * 0.4})
+                    })
+                    .collect();
+                dirty.push(RecordLine {
+                    t_rx: l.t_rx,
+                    topic: format!("vigie/contacts/radar/{radar}"),
+                    payload: serde_json::json!({"sensor": radar, "t": rfc(l.t_rx),
+                        "plots": plots}),
+                });
+                flood_msgs += 2;
+                flood_contacts += 100;
+            }
+        }
+        real.push(dirty.len());
+        dirty.push(l.clone());
+    }
+    let zones = vigie::geo::zones::load(&cfg.zones.path).unwrap();
+    let mut p = Pipeline::new(&cfg, zones, true);
+    let (mut alerts, mut limited, mut real_refused) = (Vec::new(), 0usize, Vec::new());
+    let mut next_real = real.iter().peekable();
+    for (i, l) in dirty.iter().enumerate() {
+        let out = p.process(&l.topic, &l.payload_bytes(), l.t_rx);
+        alerts.extend(out.alerts.iter().cloned());
+        let refused = out.rejects.iter().any(|e| e.reason() == "rate_limited");
+        limited += usize::from(refused);
+        if next_real.peek() == Some(&&i) {
+            next_real.next();
+            if refused {
+                real_refused.push((i, l.topic.clone()));
+            }
+        }
+    }
+    eprintln!(
+        "busy-night, {span_s:.0} s of flood: {flood_msgs} messages, {:.0} contacts/s, \
+         {limited} refused; real messages refused: {}",
+        flood_contacts as f64 / span_s,
+        real_refused.len()
+    );
+    // Gris-Nez's own scans during its flood share its limit: some may be refused. Every
+    // other sensor's, and every one outside the flood, are not.
+    let outside = |i: usize| dirty[i].t_rx < lines[from].t_rx || dirty[i].t_rx > lines[to].t_rx;
+    assert!(
+        real_refused
+            .iter()
+            .all(|(i, topic)| topic.ends_with(radar) && !outside(*i)),
+        "refused: {real_refused:?}"
+    );
+    assert!(
+        limited as f64 > 0.4 * flood_msgs as f64,
+        "most of the flood refused: {limited} of {flood_msgs}"
+    );
+    assert_eq!(
+        without_ids(&comparable(&alerts)),
+        without_ids(&clean.alerts),
+        "alerts as in the clean run"
+    );
+}

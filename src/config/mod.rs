@@ -432,6 +432,13 @@ pub struct LimitsConfig {
     pub max_future_s: f64,
     /// A contact stamped more than this before it was received is rejected (`stale_time`).
     pub max_age_s: f64,
+    /// A sensor (a radar, an AIS source topic) sending more than this multiple of its usual
+    /// rate of contacts, counted in event time, has its further messages refused
+    /// (`rate_limited`) until its rate falls back (see `admission.rs`).
+    pub sensor_rate_factor: f64,
+    /// ... but never below this many contacts per second: a quiet sensor's burst is no
+    /// flood. A sensor's first minute is limited at `sensor_rate_factor ×` this.
+    pub sensor_rate_floor_per_s: f64,
 }
 
 impl Default for LimitsConfig {
@@ -441,6 +448,8 @@ impl Default for LimitsConfig {
             max_plots_per_message: 4096,
             max_future_s: 5.0,
             max_age_s: 600.0,
+            sensor_rate_factor: 10.0,
+            sensor_rate_floor_per_s: 200.0,
         }
     }
 }
@@ -851,11 +860,22 @@ impl Config {
             ("mqtt.track_interval_s", self.mqtt.track_interval_s),
             ("limits.max_future_s", self.limits.max_future_s),
             ("limits.max_age_s", self.limits.max_age_s),
+            (
+                "limits.sensor_rate_floor_per_s",
+                self.limits.sensor_rate_floor_per_s,
+            ),
             ("console.track_timeout_s", self.console.track_timeout_s),
         ] {
             if !(v.is_finite() && v > 0.0) {
                 return bad(k, format!("= {v} must be > 0"), "give a positive number");
             }
+        }
+        if !(self.limits.sensor_rate_factor.is_finite() && self.limits.sensor_rate_factor >= 2.0) {
+            return bad(
+                "limits.sensor_rate_factor",
+                format!("= {} must be at least 2", self.limits.sensor_rate_factor),
+                "give how many times its usual rate a sensor may send, e.g. 10",
+            );
         }
         for (i, &[lat, lon]) in a.fixed_objects.iter().enumerate() {
             if !((-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon)) {

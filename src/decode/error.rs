@@ -53,6 +53,13 @@ pub enum DecodeError {
         behind_s: f64,
         max_s: f64,
     },
+    /// Issue 19: a sensor sending far more than its usual rate (see `admission.rs`).
+    #[error("message refused: its sensor sends over {limit_per_s:.0} contacts/s of event time, {factor:.0}× its usual {usual_per_s:.1}/s (limits.sensor_rate_factor, limits.sensor_rate_floor_per_s)")]
+    RateLimited {
+        usual_per_s: f64,
+        limit_per_s: f64,
+        factor: f64,
+    },
 }
 
 impl DecodeError {
@@ -76,6 +83,7 @@ impl DecodeError {
             DecodeError::AisBody(_) => "ais_body",
             DecodeError::FutureTime { .. } => "future_time",
             DecodeError::StaleTime { .. } => "stale_time",
+            DecodeError::RateLimited { .. } => "rate_limited",
         }
     }
 
@@ -98,13 +106,17 @@ impl DecodeError {
         "ais_body",
         "future_time",
         "stale_time",
+        "rate_limited",
     ];
 
-    /// A rejection of a contact's time (its sensor's clock, not its format).
-    pub fn is_time(&self) -> bool {
+    /// A rejection that says something about its sensor (its clock, its rate), not about
+    /// one message's format: logged once a minute per sensor for as long as it lasts.
+    pub fn is_per_sensor(&self) -> bool {
         matches!(
             self,
-            DecodeError::FutureTime { .. } | DecodeError::StaleTime { .. }
+            DecodeError::FutureTime { .. }
+                | DecodeError::StaleTime { .. }
+                | DecodeError::RateLimited { .. }
         )
     }
 }

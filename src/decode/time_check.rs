@@ -149,7 +149,7 @@ mod tests {
         assert!(w.check(EventTime(1_005 * S), rx, 0).is_ok());
         assert!(w.check(EventTime(400 * S), rx, 0).is_ok());
         let e = w.check(EventTime(1_005 * S + 1), rx, 3).unwrap_err();
-        assert_eq!((e.reason(), e.is_time()), ("future_time", true));
+        assert_eq!((e.reason(), e.is_per_sensor()), ("future_time", true));
         let e = w.check(EventTime(400 * S - 1), rx, 0).unwrap_err();
         assert_eq!(e.reason(), "stale_time");
         // Absurd times both ways neither overflow nor pass.

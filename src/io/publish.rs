@@ -28,7 +28,7 @@ impl RejectLog {
     pub fn log(&mut self, topic: &str, out: &Outputs) {
         for r in &out.rejects {
             let topic: String = topic.chars().take(120).collect();
-            if r.is_time() {
+            if r.is_per_sensor() {
                 self.log_time(topic, r);
                 continue;
             }
