@@ -247,6 +247,80 @@ async fn network_to_the_broker_cut_for_30_s_loses_no_alert() {
     centre.close().await;
 }
 
+/// Issue 19's QoS 1 redelivery storm, live through a real Mosquitto. Two sources of
+/// repeats at once: the sensors' side delivers again the 200 messages before each of eight
+/// points of side-by-side (a sensor's client or a bridge re-sending its window after a
+/// reconnection), and vigie's own connection to the broker is cut for 0.3 s every 3 s (each
+/// time the broker re-sends what vigie had not acknowledged, and vigie re-sends its
+/// unacknowledged alerts). The centre must receive exactly the offline run of the clean
+/// recording: nothing missed, nothing raised twice, no id changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_qos1_redelivery_storm_changes_no_alert() {
+    if !mosquitto::available() {
+        return;
+    }
+    let _heavy = heavy().await;
+    let dir = TempDir::new("storm");
+    let broker = Mosquitto::start(&dir.0, "");
+    let url = broker.url();
+    let target: std::net::SocketAddr = url.trim_start_matches("mqtt://").parse().unwrap();
+    let proxy = Proxy::start(target).await;
+    let prefix = unique_prefix("storm");
+    let cfg = config(&url, &prefix);
+    let lines = sim::simulate_for(&scene("side-by-side"), &cfg, &prefix);
+    let (expected, _) = offline(&cfg, &recording(&lines));
+    assert!(expected.len() >= 4, "two pickups raised and cleared");
+    let (window, points) = (200, 8);
+    let step = lines.len() / (points + 1);
+    let mut stormy = Vec::with_capacity(lines.len() + window * points);
+    for (i, l) in lines.iter().enumerate() {
+        stormy.push(l.clone());
+        if i > 0 && i % step == 0 && i / step <= points {
+            // Again with their first receive times: published at once, as a resent window.
+            stormy.extend(lines[(i + 1).saturating_sub(window)..=i].iter().cloned());
+        }
+    }
+    let resent = stormy.len() - lines.len();
+
+    let mut vcfg = cfg.clone();
+    vcfg.mqtt.url = Some(proxy.url());
+    let h = start_ready(vcfg).await;
+    let mut centre = centre(&url, &prefix, Security::default()).await;
+    let feed = tokio::spawn(publish_paced(url.clone(), stormy, 25.0));
+    let mut cuts = 0;
+    while !feed.is_finished() {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        proxy.cut();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        proxy.restore();
+        cuts += 1;
+    }
+    feed.await.unwrap();
+    let mut got = vec![];
+    collect_alerts(&mut centre, &mut got, expected.len()).await;
+    let removed = without_redeliveries(&mut got);
+    let repeats = h.metrics.duplicates.get();
+    eprintln!(
+        "{resent} messages resent by the sensors' side, {cuts} cuts of vigie's connection \
+         ({} reconnections); vigie recognised {repeats} repeated contacts; the centre got {} \
+         alert events ({removed} broker redeliveries removed)",
+        h.metrics.mqtt_reconnects.get(),
+        got.len()
+    );
+    assert_eq!(
+        comparable(&got),
+        comparable(&expected),
+        "alerts through a redelivery storm differ from the offline run"
+    );
+    assert!(
+        repeats >= resent as u64,
+        "every resent contact was seen and recognised ({repeats} < {resent})"
+    );
+    assert!(h.metrics.mqtt_reconnects.get() >= 3, "vigie reconnected");
+    h.stop().await;
+    centre.close().await;
+}
+
 /// `vigie run` as a child process logging to `log`.
 /// `vigie run` as a child process logging to `log`; with `memory`, that memory file (a
 /// restart that should remember), else one of its own.
