@@ -321,6 +321,72 @@ async fn a_qos1_redelivery_storm_changes_no_alert() {
     centre.close().await;
 }
 
+/// Issue 19, "keep-alive under load": strait-200 (32,847 messages) published flat out
+/// while vigie's keep-alive is 1 s, so the broker drops vigie after 1.5 s without a packet
+/// from it and vigie would drop the broker after 1 s without its ping answered. vigie falls
+/// behind for seconds and the broker's ping answers wait behind the messages it queued for
+/// vigie (1.3–2.2 s here); the connection must never lapse: no reconnection, no timeout in
+/// the broker's log, every message processed once. Before vigie took any publish as proof
+/// of a live connection (`mqtt.rs`), each run had a reconnection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_holds_under_a_flat_out_replay() {
+    if !mosquitto::available() {
+        return;
+    }
+    let _heavy = heavy().await;
+    let dir = TempDir::new("keepalive");
+    // The session's queue must hold the whole backlog: Mosquitto drops QoS 1 messages past
+    // `max_queued_messages` (issue 23's "the broker dropping contacts"; not this test's).
+    // Saved every second, not after every change: a broker writing its database after each
+    // of 30,000 messages answers pings seconds late whoever its clients are.
+    let broker = Mosquitto::start(&dir.0, "allow_anonymous true\nautosave_on_changes false");
+    let url = broker.url();
+    let prefix = unique_prefix("keepalive");
+    let mut cfg = config(&url, &prefix);
+    cfg.mqtt.keep_alive_s = 1;
+    let me = format!("Client {} ", cfg.mqtt.client_id);
+    let lines = sim::simulate_for(&scene("strait-200"), &cfg, &prefix);
+    let n = lines.len();
+    let h = start_ready(cfg).await;
+    let t0 = std::time::Instant::now();
+    publish_paced(url.clone(), lines, 1e9).await;
+    let published_s = t0.elapsed().as_secs_f64();
+    let total = || -> u64 {
+        use prometheus::core::Collector;
+        h.metrics
+            .messages
+            .collect()
+            .iter()
+            .flat_map(|f| f.get_metric())
+            .map(|m| m.get_counter().get_value() as u64)
+            .sum()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(600);
+    while total() < n as u64 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let done_s = t0.elapsed().as_secs_f64();
+    let log = broker.log_text();
+    let timeouts: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(&me) && (l.contains("timeout") || l.contains("disconnected")))
+        .collect();
+    eprintln!(
+        "{n} messages published in {published_s:.1} s, processed in {done_s:.1} s ({:.0} msg/s); \
+         {} reconnections; broker: {timeouts:?}",
+        n as f64 / done_s,
+        h.metrics.mqtt_reconnects.get()
+    );
+    assert_eq!(total(), n as u64, "every message processed");
+    assert_eq!(
+        h.metrics.mqtt_reconnects.get(),
+        0,
+        "the connection never lapsed"
+    );
+    assert!(timeouts.is_empty(), "broker log: {timeouts:?}");
+    h.stop().await;
+}
+
 /// `vigie run` as a child process logging to `log`.
 /// `vigie run` as a child process logging to `log`; with `memory`, that memory file (a
 /// restart that should remember), else one of its own.

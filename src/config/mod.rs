@@ -55,6 +55,9 @@ pub struct MqttConfig {
     /// PEM client certificate and key, for brokers that authenticate clients by certificate.
     pub client_cert_file: Option<PathBuf>,
     pub client_key_file: Option<PathBuf>,
+    /// MQTT keep-alive, seconds: the broker drops vigie after 1.5 times this without a
+    /// packet from it, and vigie drops a broker that does not answer its ping within it.
+    pub keep_alive_s: u16,
 }
 
 impl Default for MqttConfig {
@@ -72,6 +75,7 @@ impl Default for MqttConfig {
             ca_file: None,
             client_cert_file: None,
             client_key_file: None,
+            keep_alive_s: 15,
         }
     }
 }

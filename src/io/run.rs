@@ -117,6 +117,7 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
     opts.manual_acks = cfg.mqtt.persistent_session;
     opts.security = security;
     opts.max_packet_bytes = cfg.mqtt.max_packet_bytes;
+    opts.keep_alive = Duration::from_secs(cfg.mqtt.keep_alive_s.into());
     opts.subscribe = vec![
         format!("{prefix}/contacts/#"),
         format!("{prefix}/alerts/actions/+/set"),
