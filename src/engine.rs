@@ -606,6 +606,22 @@ impl Engine {
                 }
             }
         }
+        // A sector of the open scan delivered again (the message just before, redelivered
+        // or replayed): every plot is one the scan already has. Taking the scan back and
+        // doing it again would give the same picture; skipping it does too, at no cost.
+        if continues && !scan.plots.is_empty() {
+            if let Some(o) = &self.open {
+                let had: FxHashSet<_> = o.meas.iter().map(plot_key).collect();
+                let repeat = scan.plots.iter().all(|p| {
+                    geom.measurement(p.pos, p.t, &self.frame)
+                        .is_ok_and(|m| had.contains(&plot_key(&m)))
+                });
+                if repeat {
+                    out.duplicates += scan.plots.len() as u64;
+                    return;
+                }
+            }
+        }
         // A scan older than the picture by more than a late sensor may be (contract §1)
         // updates the tracks it meets but starts none.
         let initiate =
@@ -648,7 +664,9 @@ impl Engine {
                 Ok(m) => {
                     placed = true;
                     out.event_time = out.event_time.max(Some(p.t));
-                    if !earlier.contains(&plot_key(&m)) {
+                    if earlier.contains(&plot_key(&m)) {
+                        out.duplicates += 1;
+                    } else {
                         open.meas.push(m);
                     }
                 }
