@@ -23,10 +23,16 @@ fuzz_target!(|data: &[u8]| {
         "vigie/contacts/ais/rx",
         "vigie/contacts/ais/other",
     ];
-    // Messages separated by 0xFF (never in UTF-8 text).
-    for (i, msg) in data.split(|&b| b == 0xFF).take(64).enumerate() {
+    // Messages separated by 0xFF (never in UTF-8 text). The selector byte chooses the
+    // topic (low bits) and how long after the previous message this one is received (high
+    // bits, 0 to 7.75 s in quarter seconds): several messages at one receive time (sectors
+    // of a scan, redeliveries) and gaps, so that the time checks (contract §1), the
+    // sector roll-back and the per-sensor rate limit all see their edges.
+    let mut t_rx = EventTime(1_700_000_000_000_000);
+    for msg in data.split(|&b| b == 0xFF).take(64) {
         let Some((&sel, payload)) = msg.split_first() else { continue };
         let topic = TOPICS[sel as usize % TOPICS.len()];
-        p.process(topic, payload, EventTime(1_700_000_000_000_000 + i as i64 * 1_000_000));
+        t_rx = t_rx.plus_secs((sel >> 3) as f64 * 0.25);
+        p.process(topic, payload, t_rx);
     }
 });
