@@ -33,10 +33,26 @@ pub struct SseEvent {
 impl SseEvent {
     /// The event as it goes on the wire.
     pub fn wire(&self) -> String {
-        format!(
+        let mut s = String::with_capacity(self.data.len() + 32);
+        self.write_wire(&mut s);
+        s
+    }
+
+    /// Appends the event as it goes on the wire to `out` (several events are sent as one
+    /// write).
+    pub fn write_wire(&self, out: &mut String) {
+        use std::fmt::Write;
+        let _ = write!(
+            out,
             "id: {}\nevent: {}\ndata: {}\n\n",
             self.id, self.event, self.data
-        )
+        );
+    }
+
+    /// Whether a page must see it at once (an alert, an operator's action) rather than
+    /// with the next batch of track states.
+    pub fn urgent(&self) -> bool {
+        self.event != "track"
     }
 }
 

@@ -373,6 +373,11 @@ fn incidents_since(query: Option<&str>, c: &Console) -> Response<Body> {
     }
 }
 
+/// Longest a track state waits for others to share its write to a page.
+const SSE_BATCH: Duration = Duration::from_millis(200);
+/// A batch is written at once past this size.
+const SSE_BATCH_BYTES: usize = 64 * 1024;
+
 /// Server-Sent Events: what a page missed since `Last-Event-ID` (or a snapshot when it is
 /// too far behind, or new), then every event as it happens, with a comment every 15 s to
 /// keep proxies from closing the stream.
@@ -392,29 +397,62 @@ fn events(req: &Request<Incoming>, c: &Console) -> Response<Body> {
     let (mut tx, body) = http_body_util::channel::Channel::<Bytes, Infallible>::new(64);
     let hub = c.hub.clone();
     tokio::spawn(async move {
+        let mut buf = String::new();
         for e in first {
-            if tx.send(Frame::data(Bytes::from(e.wire()))).await.is_err() {
-                return;
-            }
+            e.write_wire(&mut buf);
+        }
+        if tx.send(Frame::data(Bytes::from(buf))).await.is_err() {
+            return;
         }
         let mut keepalive = tokio::time::interval(Duration::from_secs(15));
         keepalive.tick().await;
+        // Events are written in batches: an alert or an action goes at once, with whatever
+        // is waiting; track states wait up to SSE_BATCH for company. Why: one write per
+        // track state (2,000 tracks a second on a busy night) cost more than everything
+        // else the page asks of vigie (BENCHMARKS.md, console_sse).
+        let mut buf = String::new();
+        let mut due: Option<tokio::time::Instant> = None;
         loop {
-            let wire = tokio::select! {
+            let mut closed = false;
+            tokio::select! {
                 ev = rx.recv() => match ev {
-                    Ok(ev) if ev.id <= sent => continue,
-                    Ok(ev) => { sent = ev.id; ev.wire() }
+                    Ok(ev) if ev.id <= sent => {}
+                    Ok(ev) => {
+                        sent = ev.id;
+                        ev.write_wire(&mut buf);
+                        if ev.urgent() {
+                            due = Some(tokio::time::Instant::now());
+                        }
+                    }
                     // Too far behind the ring: start again from a snapshot.
                     Err(RecvError::Lagged(_)) => {
                         let s = hub.snapshot_event();
                         sent = s.id;
-                        s.wire()
+                        buf.clear();
+                        s.write_wire(&mut buf);
+                        due = Some(tokio::time::Instant::now());
                     }
-                    Err(RecvError::Closed) => return,
+                    Err(RecvError::Closed) => closed = true,
                 },
-                _ = keepalive.tick() => ": keep-alive\n\n".to_string(),
-            };
-            if tx.send(Frame::data(Bytes::from(wire))).await.is_err() {
+                _ = async { tokio::time::sleep_until(due.expect("guarded")).await }, if due.is_some() && !buf.is_empty() => {}
+                _ = keepalive.tick() => buf.push_str(": keep-alive\n\n"),
+            }
+            if !buf.is_empty() && due.is_none() {
+                due = Some(tokio::time::Instant::now() + SSE_BATCH);
+            }
+            let now = tokio::time::Instant::now();
+            if closed || due.is_some_and(|d| d <= now) || buf.len() > SSE_BATCH_BYTES {
+                if !buf.is_empty()
+                    && tx
+                        .send(Frame::data(Bytes::from(std::mem::take(&mut buf))))
+                        .await
+                        .is_err()
+                {
+                    return;
+                }
+                due = None;
+            }
+            if closed {
                 return;
             }
         }
