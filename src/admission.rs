@@ -54,10 +54,12 @@ pub struct RateLimit {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Admit {
     Yes,
-    /// Refused: its bucket already holds `limit_per_s` worth; the sensor's usual rate.
+    /// Refused: its bucket already holds `limit_per_s` worth; the sensor's usual rate, and
+    /// the multiple of it allowed.
     No {
         usual_per_s: f64,
         limit_per_s: f64,
+        factor: f64,
     },
 }
 
@@ -231,6 +233,7 @@ impl Admission {
             Admit::No {
                 usual_per_s: r.usual / BUCKET_S as f64,
                 limit_per_s: limit / BUCKET_S as f64,
+                factor: cfg.factor,
             }
         }
     }

@@ -609,18 +609,21 @@ impl Engine {
         // A sector of the open scan delivered again (the message just before, redelivered
         // or replayed): every plot is one the scan already has. Taking the scan back and
         // doing it again would give the same picture; skipping it does too, at no cost.
-        if continues && !scan.plots.is_empty() {
-            if let Some(o) = &self.open {
-                let had: FxHashSet<_> = o.meas.iter().map(plot_key).collect();
-                let repeat = scan.plots.iter().all(|p| {
-                    geom.measurement(p.pos, p.t, &self.frame)
-                        .is_ok_and(|m| had.contains(&plot_key(&m)))
-                });
-                if repeat {
-                    out.duplicates += scan.plots.len() as u64;
-                    return;
-                }
-            }
+        // (The plots an earlier message of the scan already brought: also what a later
+        // sector must not take twice, below.)
+        let earlier: FxHashSet<_> = match (&self.open, continues) {
+            (Some(o), true) => o.meas.iter().map(plot_key).collect(),
+            _ => FxHashSet::default(),
+        };
+        if !earlier.is_empty()
+            && !scan.plots.is_empty()
+            && scan.plots.iter().all(|p| {
+                geom.measurement(p.pos, p.t, &self.frame)
+                    .is_ok_and(|m| earlier.contains(&plot_key(&m)))
+            })
+        {
+            out.duplicates += scan.plots.len() as u64;
+            return;
         }
         // A scan older than the picture by more than a late sensor may be (contract §1)
         // updates the tracks it meets but starts none.
@@ -654,8 +657,7 @@ impl Engine {
             }
         };
         // A plot an earlier message of the scan already brought (the broker redelivering a
-        // scan, QoS 1) is the same detection, not a second one.
-        let earlier: FxHashSet<_> = open.meas.iter().map(plot_key).collect();
+        // scan, QoS 1) is the same detection, not a second one (`earlier`, above).
         // Only plots that could be placed say what time it is: a scan whose every plot was
         // rejected moves no clock. A scan without plots (the radar saw nothing) does.
         let mut placed = false;
@@ -814,7 +816,6 @@ pub struct Pipeline {
     /// Per-sensor rate limits, live and exercise apart (a replay's rate says nothing of a
     /// live sensor's).
     admission: [Admission; 2],
-    rate_factor: f64,
 }
 
 impl Pipeline {
@@ -844,7 +845,6 @@ impl Pipeline {
                     sensor_ids.len(),
                 )
             }),
-            rate_factor: cfg.limits.sensor_rate_factor,
             sensor_ids,
         }
     }
@@ -970,12 +970,13 @@ impl Pipeline {
                 if let Admit::No {
                     usual_per_s,
                     limit_per_s,
+                    factor,
                 } = admission.admit(source, t)
                 {
                     out.rejects.push(DecodeError::RateLimited {
                         usual_per_s,
                         limit_per_s,
-                        factor: self.rate_factor,
+                        factor,
                     });
                     self.decoder.recycle(d);
                     return &self.out;
