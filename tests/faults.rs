@@ -270,16 +270,8 @@ async fn a_qos1_redelivery_storm_changes_no_alert() {
     let lines = sim::simulate_for(&scene("side-by-side"), &cfg, &prefix);
     let (expected, _) = offline(&cfg, &recording(&lines));
     assert!(expected.len() >= 4, "two pickups raised and cleared");
-    let (window, points) = (200, 8);
-    let step = lines.len() / (points + 1);
-    let mut stormy = Vec::with_capacity(lines.len() + window * points);
-    for (i, l) in lines.iter().enumerate() {
-        stormy.push(l.clone());
-        if i > 0 && i % step == 0 && i / step <= points {
-            // Again with their first receive times: published at once, as a resent window.
-            stormy.extend(lines[(i + 1).saturating_sub(window)..=i].iter().cloned());
-        }
-    }
+    // Copies keep their first receive times: published at once, as a resent window.
+    let stormy = super::time_checks::redelivered(&lines, 200, 8);
     let resent = stormy.len() - lines.len();
 
     let mut vcfg = cfg.clone();
@@ -1023,14 +1015,6 @@ async fn live_run(url: &str, dir: &TempDir, name: &str, hostile: usize, replays:
     }
 }
 
-/// The sum of a counter's series in a Prometheus text exposition.
-fn counter_sum(body: &str, name: &str) -> f64 {
-    body.lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 fn p99(v: &[f64]) -> f64 {
     let mut v = v.to_vec();
     v.sort_by(f64::total_cmp);
@@ -1072,8 +1056,8 @@ async fn a_flood_of_garbage_changes_no_alert_and_memory_stays_bounded() {
     let cfg = config(&url, "vigie");
     let lines = sim::simulate_for(&scene("equihen-pickup"), &cfg, "vigie");
     let (expected, _) = offline(&cfg, &recording(&lines));
-    let rejected = counter_sum(&dirty.metrics, "vigie_rejected_total");
-    let repeats = counter_sum(&dirty.metrics, "vigie_duplicate_contacts_total");
+    let rejected = super::monitoring::sample(&dirty.metrics, "vigie_rejected_total{");
+    let repeats = super::monitoring::sample(&dirty.metrics, "vigie_duplicate_contacts_total ");
     let (p_clean, p_dirty) = (p99(&clean.latencies_ms), p99(&dirty.latencies_ms));
     eprintln!(
         "flood: {flood} hostile messages, {rejected} rejections counted, {replays} replays, \

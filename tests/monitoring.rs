@@ -89,7 +89,8 @@ fn scene_recording(prefix: &str, cfg: &vigie::Config) -> (String, u64) {
     )
 }
 
-fn sample(body: &str, series: &str) -> f64 {
+/// The sum of the series of an exposition whose lines start with `series`.
+pub(super) fn sample(body: &str, series: &str) -> f64 {
     body.lines()
         .filter(|l| l.starts_with(series))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())

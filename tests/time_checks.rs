@@ -235,7 +235,7 @@ fn live_exercise_replays_are_exempt_and_live_data_is_not() {
 /// what vigie had not acknowledged, up to its in-flight window. Copies of the `window`
 /// messages before each of many points, delivered again right there, must change nothing:
 /// not an alert, not a track state, not an id.
-fn redelivered(lines: &[RecordLine], window: usize, points: usize) -> Vec<RecordLine> {
+pub(super) fn redelivered(lines: &[RecordLine], window: usize, points: usize) -> Vec<RecordLine> {
     let step = lines.len() / (points + 1);
     let mut out = Vec::with_capacity(lines.len() + window * points);
     for (i, l) in lines.iter().enumerate() {
