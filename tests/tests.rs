@@ -1043,6 +1043,61 @@ fn the_loiter_rule_holds_on_other_seeds() {
     }
 }
 
+/// Issue 18: two dark boats crossing at right angles keep their tracks. Seeds 3, 7 and 10
+/// are the draws of crossing-pair on which the assignment alone (JPDA off) swapped the two
+/// tracks for good (measured on seeds 1-12: those three); with the weighting inside
+/// ambiguous clusters none does, and the pickup is still alerted once on its own boat.
+/// Seed 3 is run again with the weighting off, so the test fails if the scene ever stops
+/// telling the two apart.
+#[test]
+fn crossing_boats_keep_their_tracks() {
+    let _heavy = heavy_blocking();
+    let cfg = Config::load_with_env(None, &[]).unwrap();
+    let zones = vigie::geo::zones::load(&cfg.zones.path).unwrap();
+    let mut gnn = cfg.clone();
+    gnn.tracker.jpda_max_tracks = 0;
+    for (seed, cfg, swaps) in [
+        (3, &cfg, false),
+        (7, &cfg, false),
+        (10, &cfg, false),
+        (3, &gnn, true),
+    ] {
+        let mut sc = scene("crossing-pair");
+        sc.seed = seed;
+        let rec = recording(&sim::simulate_for(&sc, cfg, "vigie"));
+        let (mut a, mut t) = (Vec::new(), Vec::new());
+        replay::replay_offline(
+            cfg,
+            rec.as_bytes(),
+            replay::OfflineOut {
+                tracks: Some(&mut t),
+                ..replay::OfflineOut::alerts(&mut a)
+            },
+            None,
+        )
+        .unwrap();
+        let alerts: Vec<AlertEvent> = ndjson(&a);
+        let tracks: Vec<vigie::TrackState> = ndjson(&t);
+        let truth = vigie::training::score::truth(&sc, cfg, zones.clone());
+        let s = vigie::training::score::score(&truth, &alerts, Some(&tracks));
+        let id = s.identity.clone().unwrap();
+        eprintln!(
+            "crossing-pair seed {seed} jpda {}: {id:?}",
+            cfg.tracker.jpda_max_tracks
+        );
+        if swaps {
+            assert!(id.swaps >= 2, "seed {seed} without JPDA: {id:?}");
+            continue;
+        }
+        assert_eq!((id.switches, id.swaps), (0, 0), "seed {seed}: {id:?}");
+        assert_eq!(
+            (s.detected, s.false_alarms, s.duplicates, s.uncleared),
+            (s.pickups, 0, 0, 0),
+            "seed {seed}: {s:#?}"
+        );
+    }
+}
+
 #[test]
 fn simulate_and_score_cli() {
     let dir = std::env::temp_dir().join(unique_prefix("simcli"));

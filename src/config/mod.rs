@@ -236,6 +236,11 @@ pub struct TrackerConfig {
     pub merge_speed_kn: f64,
     /// ... for this long (event time): evidence gained while they look alike, lost while not.
     pub merge_after_s: f64,
+    /// Where two or more confirmed tracks gate a common plot, each is filtered with all its
+    /// plots weighted by their probability (JPDA) instead of the assignment's one, in
+    /// clusters of up to this many tracks (boats crossing or running close keep their
+    /// identities). 0 or 1 turns the weighting off: the assignment everywhere.
+    pub jpda_max_tracks: usize,
 }
 
 impl Default for TrackerConfig {
@@ -258,6 +263,7 @@ impl Default for TrackerConfig {
             merge_distance_m: 50.0,
             merge_speed_kn: 3.0,
             merge_after_s: 15.0,
+            jpda_max_tracks: 6,
         }
     }
 }

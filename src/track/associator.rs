@@ -144,9 +144,12 @@ mod tests {
             track,
             plot,
             cost,
+            ln_det: 0.0,
             manoeuvre: false,
             late: false,
             confirmed,
+            dark: true,
+            born: crate::time::EventTime(0),
         }
     }
 

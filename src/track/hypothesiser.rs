@@ -32,12 +32,18 @@ pub struct Edge {
     pub plot: usize,
     /// Squared Mahalanobis distance, plus the penalty under the manoeuvre hypothesis.
     pub cost: f64,
+    /// ln det of the innovation covariance (for the association's likelihood, [`super::jpda`]).
+    pub ln_det: f64,
     pub manoeuvre: bool,
     /// The plot is older than the track's state (a late sensor, contract §1): it is filtered
     /// in where it belongs in time ([`super::retrodiction`]).
     pub late: bool,
     /// The track is confirmed: it chooses its plot before tentative tracks do.
     pub confirmed: bool,
+    /// The track has no AIS identity.
+    pub dark: bool,
+    /// When the track began.
+    pub born: crate::time::EventTime,
 }
 
 /// What the hypothesiser found for one scan.
@@ -161,17 +167,19 @@ impl Hypothesiser {
                     }
                     return;
                 }
-                let (mut d2, _) = predicted_position_innovation(&tr.state, dt, q, p.z, p.r);
+                let (mut d2, mut ln_det) =
+                    predicted_position_innovation(&tr.state, dt, q, p.z, p.r);
                 let mut manoeuvre = false;
                 if !late
                     && tr.confirmed
                     && (d2.is_nan() || d2 > gate)
                     && p.t.secs_since(tr.t) <= MANOEUVRE_MAX_DT_S
                 {
-                    let (dm, _) = predicted_position_innovation(&tr.state, dt, qm, p.z, p.r);
+                    let (dm, ldm) = predicted_position_innovation(&tr.state, dt, qm, p.z, p.r);
                     if dm <= gate {
                         manoeuvre = true;
                         d2 = dm + MANOEUVRE_PENALTY;
+                        ln_det = ldm;
                     }
                 }
                 if d2.is_nan() || d2 > gate + MANOEUVRE_PENALTY {
@@ -192,9 +200,12 @@ impl Hypothesiser {
                     track: tr.id,
                     plot: j,
                     cost: d2,
+                    ln_det,
                     manoeuvre,
                     late,
                     confirmed: tr.confirmed,
+                    dark: tr.mmsi.is_none(),
+                    born: tr.born,
                 });
             });
         }

@@ -8,6 +8,7 @@
 //! | `predictor.rs` | a track's state at another time, steady or manoeuvring |
 //! | `grid.rs`, `hypothesiser.rs` | which plot could be which track's (gating) |
 //! | `associator.rs` | which track takes which plot (GNN, confirmed tracks first) |
+//! | `jpda.rs` | inside ambiguous clusters, each track's plots weighted by their probability |
 //! | `updater.rs` | the filter update, the track score, manoeuvre detection |
 //! | `initiator.rs` | new tracks, and confirmation |
 //! | `identity.rs` | AIS identity fusion |
@@ -16,7 +17,7 @@
 //! | `clutter.rs` | the clutter map the engine keeps beside the tracker |
 //! | `tracker.rs` | the sequence of those steps for one scan or report, and taking a scan back |
 //!
-//! An IMM filter, a JPDA associator or a retrodicting updater is a new component here, not
+//! An IMM filter or a multi-hypothesis window is a new component here, not
 //! another branch inside the tracker.
 pub mod associator;
 pub mod clutter;
@@ -25,6 +26,7 @@ pub mod grid;
 pub mod hypothesiser;
 pub mod identity;
 pub mod initiator;
+pub mod jpda;
 pub mod kalman;
 pub mod measurement;
 pub mod merger;

@@ -14,6 +14,7 @@ use super::deleter::Deleter;
 use super::hypothesiser::Hypothesiser;
 use super::identity::{Contested, Contradiction, Identities, Reach};
 use super::initiator::Initiator;
+use super::jpda::Jpda;
 use super::measurement::{AisMeasurement, Measurement};
 use super::merger::Merger;
 use super::predictor::{Motion, Predictor};
@@ -64,6 +65,7 @@ pub struct Tracker {
     initiator: Initiator,
     deleter: Deleter,
     merger: Merger,
+    jpda: Jpda,
     /// Reused: the ids the merger takes away at a tick.
     merged: Vec<u64>,
     identities: Identities,
@@ -109,6 +111,7 @@ impl Tracker {
             initiator: Initiator::new(&cfg, &ais),
             deleter: Deleter::new(&cfg),
             merger: Merger::new(&cfg),
+            jpda: Jpda::new(cfg.jpda_max_tracks),
             merged: Vec::new(),
             identities: Identities::default(),
             tracks: TrackTable::default(),
@@ -203,13 +206,27 @@ impl Tracker {
         let h = self.hypothesiser.hypothesise(&self.tracks, plots);
         self.unclaimed.extend(h.near_confirmed.iter().map(|&n| !n));
         let no_plot = self.hypothesiser.max_cost();
+        // Weighed before the assignment takes the edges: which tracks share plots.
+        let weights = self.jpda.weigh(&h.edges, plots);
+        let soft: Vec<_> = weights
+            .iter()
+            .map(|w| {
+                let plots: Vec<_> = w
+                    .plots
+                    .iter()
+                    .map(|&(i, b)| (h.edges[i].plot, motion(&h.edges[i]), b))
+                    .collect();
+                (w.track, plots, w.miss)
+            })
+            .collect();
         for e in associate(h.edges, &mut self.taken_by, no_plot) {
-            let motion = if e.manoeuvre {
-                Motion::Manoeuvre
-            } else {
-                Motion::Steady
-            };
-            self.update_with_plot(e.track, &plots[e.plot], motion, e.late);
+            match soft.binary_search_by_key(&e.track, |s| s.0) {
+                Ok(k) if !e.late => {
+                    let (_, ref ws, miss) = soft[k];
+                    self.update_weighted(e.track, plots, ws, miss, (e.plot, motion(&e)));
+                }
+                _ => self.update_with_plot(e.track, &plots[e.plot], motion(&e), e.late),
+            }
             updated.push(e.track);
         }
         for (j, p) in plots.iter().enumerate() {
@@ -242,6 +259,31 @@ impl Tracker {
             self.updater.late_plot(tr, p);
         } else {
             self.updater.plot(tr, p, motion);
+        }
+        if self.initiator.review(tr) {
+            self.stats.confirmed += 1;
+        }
+    }
+
+    /// [`update_with_plot`](Self::update_with_plot) for a track of an ambiguous cluster:
+    /// with each plot it could have (plot index, hypothesis, probability) and the chance it
+    /// had none ([`Jpda`]); `hard` is the plot the assignment gave it.
+    fn update_weighted(
+        &mut self,
+        id: u64,
+        plots: &[Measurement],
+        ws: &[(usize, Motion, f64)],
+        miss: f64,
+        (hard, how): (usize, Motion),
+    ) {
+        let tr = self.tracks.get_mut(id).expect("assigned track exists");
+        if let Some(u) = &mut self.undo {
+            u.before.push(tr.clone());
+        }
+        let comps: Vec<_> = ws.iter().map(|&(j, m, b)| (&plots[j], m, b)).collect();
+        match ws.iter().position(|w| w.0 == hard) {
+            Some(k) => self.updater.plots_weighted(tr, &comps, miss, k),
+            None => self.updater.plot(tr, &plots[hard], how),
         }
         if self.initiator.review(tr) {
             self.stats.confirmed += 1;
@@ -397,6 +439,15 @@ impl Tracker {
             self.identities.forget(tr);
             self.stats.deleted += 1;
         }
+    }
+}
+
+/// The filter's hypothesis an association was made under.
+fn motion(e: &super::hypothesiser::Edge) -> Motion {
+    if e.manoeuvre {
+        Motion::Manoeuvre
+    } else {
+        Motion::Steady
     }
 }
 

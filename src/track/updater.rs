@@ -5,7 +5,7 @@
 //! and velocity too when SOG and COG came with them. The updates are the closed forms in
 //! [`super::kalman`] (adskalman's Joseph-form equations, tested against it).
 
-use super::kalman::{update_pos_vel, update_position};
+use super::kalman::{update_pos_vel, update_position, State};
 use super::measurement::{AisMeasurement, Measurement};
 use super::predictor::{Motion, Predictor};
 use super::retrodiction::{position_h, update_late};
@@ -66,6 +66,65 @@ impl Updater {
         }
         tr.accept(post, p.t);
         tr.score += evidence(p, d2, ln_det);
+    }
+
+    /// Filters into `tr` every plot it could have in an ambiguous cluster, each weighted by
+    /// the probability that it is this track's, and "none of them" by `miss`
+    /// ([`super::jpda`]): the state is the moments of that mixture (Bar-Shalom's PDA
+    /// update, written for plots of different errors). `hard` (its index in `plots`) is the
+    /// plot the assignment gave the track: its evidence goes to the track score, as for
+    /// any plot taken. The manoeuvre detector is fed the expected innovation but does not
+    /// switch the filter here: innovations of plots of uncertain origin are not a
+    /// manoeuvre, and following them is how two crossing tracks swap.
+    pub fn plots_weighted(
+        &self,
+        tr: &mut Track,
+        plots: &[(&Measurement, Motion, f64)],
+        miss: f64,
+        hard: usize,
+    ) {
+        let t = plots[hard].0.t;
+        let steady = self.predictor.predict(tr, t, Motion::Steady);
+        let manoeuvre = plots
+            .iter()
+            .any(|c| c.1 == Motion::Manoeuvre)
+            .then(|| self.predictor.predict(tr, t, Motion::Manoeuvre));
+        let mut parts: Vec<(f64, State)> = Vec::with_capacity(plots.len() + 1);
+        let (mut miss, mut nis, mut hard_fit) = (miss, 0.0, None);
+        for (k, &(p, motion, w)) in plots.iter().enumerate() {
+            let prior = match motion {
+                Motion::Manoeuvre => manoeuvre.as_ref().unwrap_or(&steady),
+                Motion::Steady => &steady,
+            };
+            match update_position(prior, p.z, p.r) {
+                Some((post, d2, ln_det)) if p.t == t => {
+                    if k == hard {
+                        hard_fit = Some((d2, ln_det));
+                    }
+                    nis += w * d2;
+                    parts.push((w, post));
+                }
+                _ => miss += w,
+            }
+        }
+        let Some((d2, ln_det)) = hard_fit else {
+            // The assignment's own plot does not fit (S not positive definite): as alone.
+            return self.plot(tr, plots[hard].0, plots[hard].1);
+        };
+        parts.push((miss, steady));
+        let total: f64 = parts.iter().map(|p| p.0).sum();
+        let mut mean = Vector4::zeros();
+        for (w, s) in &parts {
+            mean += s.state() * (*w / total);
+        }
+        let mut cov = Matrix4::zeros();
+        for (w, s) in &parts {
+            let d = s.state() - mean;
+            cov += (s.covariance() + d * d.transpose()) * (*w / total);
+        }
+        tr.nis = NIS_FADE * tr.nis + nis / total.max(f64::MIN_POSITIVE);
+        tr.accept(State::new(mean, cov), t);
+        tr.score += evidence(plots[hard].0, d2, ln_det);
     }
 
     /// Filters plot `p`, observed before the track's state (a late sensor, contract §1),

@@ -30,6 +30,9 @@ const TRUTH_STEP_S: f64 = 5.0;
 const MATCH_GRACE_S: f64 = 60.0;
 const MATCH_DISTANCE_M: f64 = 300.0;
 const GOSPA_C: f64 = 100.0;
+/// A track within this of the vessel it followed still follows it (identity scoring,
+/// [`keep_correspondences`]): about a far radar's across-beam error at 10 km.
+const ID_KEEP_M: f64 = 50.0;
 /// The rule's radius is read as `1 ∓ RULE_MARGIN` of itself: clearly loitering within the
 /// narrow reading, possibly within the wide one. A boat circling on an 85 m circle, or
 /// drifting 95 m in 90 s, is too close to call.
@@ -437,8 +440,8 @@ pub struct Score {
 }
 
 /// How well tracks keep the identity of the vessels they follow, from GOSPA's pairing of
-/// vessels and tracks at each evaluation step (as multi-object tracking scores count
-/// identity switches).
+/// vessels and tracks at each evaluation step, a pairing kept while its track stays within
+/// 50 m of its vessel (as CLEAR-MOT counts identity switches).
 ///
 /// Why both: a boat whose track is dropped and started again (a break) costs the centre its
 /// history and its alert's dwell; a track that moves from one boat to another (a swap) puts
@@ -619,9 +622,10 @@ fn gospa(truth: &Truth, tracks: &[TrackState], frame: &LocalFrame) -> (f64, Iden
             .iter()
             .map(|v| frame.to_local(v.track[step].lat, v.track[step].lon))
             .collect();
-        let (g, pairs) = gospa_pairs(&tru, &est);
+        let (g, mut pairs) = gospa_pairs(&tru, &est);
         sum += g;
         n += 1;
+        keep_correspondences(&history, &ids, &tru, &est, &mut pairs);
         for (vessel, j) in pairs.into_iter().enumerate() {
             let Some(j) = j else { continue };
             let id = ids[j];
@@ -644,6 +648,45 @@ fn gospa(truth: &Truth, tracks: &[TrackState], frame: &LocalFrame) -> (f64, Iden
     }
     let mean = if n == 0 { 0.0 } else { sum / n as f64 };
     (mean, identity)
+}
+
+/// A vessel keeps the track it followed while that track is reported within
+/// [`ID_KEEP_M`] of it, whatever the step's optimal pairing prefers (CLEAR-MOT's rule for
+/// counting identity switches, Bernardin & Stiefelhagen 2008); the vessels left take GOSPA's
+/// pairing where its track is not kept by another.
+///
+/// Why: where two boats cross, both are within a few metres of each other and of both
+/// tracks for a few scans, and the optimal pairing flips with every plot's noise although
+/// each track goes on with its own boat: counted as switches, the score said the tracks
+/// swapped twice where nothing swapped. A track that does carry on with the other boat is
+/// more than `ID_KEEP_M` from its own within seconds, and counted.
+fn keep_correspondences(
+    history: &[Vec<&str>],
+    ids: &[&str],
+    tru: &[(f64, f64)],
+    est: &[(f64, f64)],
+    pairs: &mut [Option<usize>],
+) {
+    let mut kept: Vec<Option<usize>> = vec![None; tru.len()];
+    let mut taken = vec![false; est.len()];
+    for (v, h) in history.iter().enumerate() {
+        let Some(last) = h.last() else { continue };
+        let Some(j) = ids.iter().position(|id| id == last) else {
+            continue;
+        };
+        let d = (tru[v].0 - est[j].0).hypot(tru[v].1 - est[j].1);
+        if d < ID_KEEP_M && !taken[j] {
+            kept[v] = Some(j);
+            taken[j] = true;
+        }
+    }
+    for (v, p) in pairs.iter_mut().enumerate() {
+        *p = match (kept[v], *p) {
+            (Some(j), _) => Some(j),
+            (None, Some(j)) if !taken[j] => Some(j),
+            _ => None,
+        };
+    }
 }
 
 /// GOSPA (α = 2, p = 2, cut-off c) between two point sets.
@@ -808,6 +851,81 @@ mod tests {
         // The two tracks change boats at step 2: a swap each way.
         let swapped = identity_of([["T1", "T2"], ["T1", "T2"], ["T2", "T1"], ["T2", "T1"]]);
         assert_eq!((swapped.switches, swapped.swaps), (2, 2));
+    }
+
+    /// Two boats crossing at right angles (a east, b north, both at the origin at step 5,
+    /// 15 m a step); `follows(k)` says which boat each of T1, T2 is 8 m from at step k.
+    fn crossing(follows: impl Fn(usize) -> [usize; 2]) -> Identity {
+        let start = EventTime(1_700_000_000_000);
+        let frame = LocalFrame::new(50.7, 1.5);
+        let at = |k: usize| start.plus_secs(k as f64 * TRUTH_STEP_S);
+        let pos = |boat: usize, k: usize| {
+            let s = 15.0 * (k as f64 - 5.0);
+            if boat == 0 {
+                (s, 0.0)
+            } else {
+                (0.0, s)
+            }
+        };
+        let geo = |(x, y): (f64, f64)| frame.to_geodetic(x, y);
+        let vessel = |boat: usize| TruthVessel {
+            name: ["a", "b"][boat].into(),
+            kind: "taxi".into(),
+            mmsi: None,
+            ais: false,
+            track: (0..12)
+                .map(|k| {
+                    let (lat, lon) = geo(pos(boat, k));
+                    TruthPoint {
+                        t: at(k),
+                        lat,
+                        lon,
+                        speed_kn: 0.0,
+                    }
+                })
+                .collect(),
+        };
+        let truth = Truth {
+            scene: "cross".into(),
+            seed: 0,
+            start,
+            duration_s: 60.0,
+            vessels: vec![vessel(0), vessel(1)],
+            episodes: vec![],
+            conflicts: vec![],
+        };
+        let mut states = Vec::new();
+        for k in 0..12 {
+            for (i, &boat) in follows(k).iter().enumerate() {
+                let (x, y) = pos(boat, k);
+                let (lat, lon) = geo((x + 8.0, y + 8.0 * i as f64));
+                states.push(TrackState {
+                    t: at(k),
+                    track_id: ["T1", "T2"][i].into(),
+                    lat,
+                    lon,
+                    speed_kn: 6.0,
+                    course_deg: 0.0,
+                    dark: true,
+                    mmsi: None,
+                    name: None,
+                    publish: true,
+                    exercise: false,
+                });
+            }
+        }
+        gospa(&truth, &states, &frame).1
+    }
+
+    #[test]
+    fn a_pairing_that_flips_only_where_boats_cross_is_no_switch_a_lasting_swap_is() {
+        // At the crossing (steps 4-6) each track sits nearer the other boat: the optimal
+        // pairing flips, but each track is still within a few metres of its own boat.
+        let flips = crossing(|k| if (4..=6).contains(&k) { [1, 0] } else { [0, 1] });
+        assert_eq!((flips.switches, flips.swaps), (0, 0), "{flips:?}");
+        // From the crossing on, each track goes on with the other boat: two switches.
+        let swapped = crossing(|k| if k >= 5 { [1, 0] } else { [0, 1] });
+        assert_eq!((swapped.switches, swapped.swaps), (2, 2), "{swapped:?}");
     }
 
     #[test]
