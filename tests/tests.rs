@@ -1053,7 +1053,6 @@ fn the_loiter_rule_holds_on_other_seeds() {
 fn crossing_boats_keep_their_tracks() {
     let _heavy = heavy_blocking();
     let cfg = Config::load_with_env(None, &[]).unwrap();
-    let zones = vigie::geo::zones::load(&cfg.zones.path).unwrap();
     let mut gnn = cfg.clone();
     gnn.tracker.jpda_max_tracks = 0;
     for (seed, cfg, swaps) in [
@@ -1064,22 +1063,7 @@ fn crossing_boats_keep_their_tracks() {
     ] {
         let mut sc = scene("crossing-pair");
         sc.seed = seed;
-        let rec = recording(&sim::simulate_for(&sc, cfg, "vigie"));
-        let (mut a, mut t) = (Vec::new(), Vec::new());
-        replay::replay_offline(
-            cfg,
-            rec.as_bytes(),
-            replay::OfflineOut {
-                tracks: Some(&mut t),
-                ..replay::OfflineOut::alerts(&mut a)
-            },
-            None,
-        )
-        .unwrap();
-        let alerts: Vec<AlertEvent> = ndjson(&a);
-        let tracks: Vec<vigie::TrackState> = ndjson(&t);
-        let truth = vigie::training::score::truth(&sc, cfg, zones.clone());
-        let s = vigie::training::score::score(&truth, &alerts, Some(&tracks));
+        let s = scored(&sc, cfg);
         let id = s.identity.clone().unwrap();
         eprintln!(
             "crossing-pair seed {seed} jpda {}: {id:?}",

@@ -789,23 +789,30 @@ impl std::fmt::Display for Score {
 mod tests {
     use super::*;
 
-    /// Two boats 1 km apart, still, scored over four steps; `steps[k][boat]` is the track
-    /// on that boat at step k.
-    fn identity_of(steps: [[&str; 2]; 4]) -> Identity {
+    /// The identity score of two boats `a` and `b` over `n` steps: `boat(i, k)` is boat i's
+    /// place at step k, `tracks(k)` each track's id and place then (local metres).
+    fn identity_along(
+        n: usize,
+        boat: impl Fn(usize, usize) -> (f64, f64),
+        tracks: impl Fn(usize) -> Vec<(&'static str, (f64, f64))>,
+    ) -> Identity {
         let start = EventTime(1_700_000_000_000);
-        let spot = [(50.70, 1.50), (50.709, 1.50)];
+        let frame = LocalFrame::new(50.7, 1.5);
         let at = |k: usize| start.plus_secs(k as f64 * TRUTH_STEP_S);
-        let vessel = |name: &str, (lat, lon): (f64, f64)| TruthVessel {
-            name: name.into(),
+        let vessel = |i: usize| TruthVessel {
+            name: ["a", "b"][i].into(),
             kind: "taxi".into(),
             mmsi: None,
             ais: false,
-            track: (0..4)
-                .map(|k| TruthPoint {
-                    t: at(k),
-                    lat,
-                    lon,
-                    speed_kn: 0.0,
+            track: (0..n)
+                .map(|k| {
+                    let (lat, lon) = frame.to_geodetic(boat(i, k).0, boat(i, k).1);
+                    TruthPoint {
+                        t: at(k),
+                        lat,
+                        lon,
+                        speed_kn: 0.0,
+                    }
                 })
                 .collect(),
         };
@@ -813,20 +820,20 @@ mod tests {
             scene: "two".into(),
             seed: 0,
             start,
-            duration_s: 20.0,
-            vessels: vec![vessel("a", spot[0]), vessel("b", spot[1])],
+            duration_s: n as f64 * TRUTH_STEP_S,
+            vessels: vec![vessel(0), vessel(1)],
             episodes: vec![],
             conflicts: vec![],
         };
         let mut states = Vec::new();
-        for (k, ids) in steps.iter().enumerate() {
-            for (boat, id) in ids.iter().enumerate() {
+        for k in 0..n {
+            for (id, (x, y)) in tracks(k) {
+                let (lat, lon) = frame.to_geodetic(x, y);
                 states.push(TrackState {
                     t: at(k),
-                    track_id: (*id).into(),
-                    // 20 m off the boat: well inside the cut-off.
-                    lat: spot[boat].0 + 0.00018,
-                    lon: spot[boat].1,
+                    track_id: id.into(),
+                    lat,
+                    lon,
                     speed_kn: 0.0,
                     course_deg: 0.0,
                     dark: true,
@@ -837,7 +844,22 @@ mod tests {
                 });
             }
         }
-        gospa(&truth, &states, &LocalFrame::new(50.7, 1.5)).1
+        gospa(&truth, &states, &frame).1
+    }
+
+    /// Two boats 1 km apart, still, scored over four steps; `steps[k][boat]` is the track
+    /// on that boat at step k, 20 m off it (well inside the cut-off).
+    fn identity_of(steps: [[&'static str; 2]; 4]) -> Identity {
+        let spot = |i: usize| (0.0, 1000.0 * i as f64);
+        identity_along(
+            4,
+            |i, _| spot(i),
+            |k| {
+                (0..2)
+                    .map(|i| (steps[k][i], (spot(i).0, spot(i).1 + 20.0)))
+                    .collect()
+            },
+        )
     }
 
     #[test]
@@ -856,9 +878,6 @@ mod tests {
     /// Two boats crossing at right angles (a east, b north, both at the origin at step 5,
     /// 15 m a step); `follows(k)` says which boat each of T1, T2 is 8 m from at step k.
     fn crossing(follows: impl Fn(usize) -> [usize; 2]) -> Identity {
-        let start = EventTime(1_700_000_000_000);
-        let frame = LocalFrame::new(50.7, 1.5);
-        let at = |k: usize| start.plus_secs(k as f64 * TRUTH_STEP_S);
         let pos = |boat: usize, k: usize| {
             let s = 15.0 * (k as f64 - 5.0);
             if boat == 0 {
@@ -867,54 +886,16 @@ mod tests {
                 (0.0, s)
             }
         };
-        let geo = |(x, y): (f64, f64)| frame.to_geodetic(x, y);
-        let vessel = |boat: usize| TruthVessel {
-            name: ["a", "b"][boat].into(),
-            kind: "taxi".into(),
-            mmsi: None,
-            ais: false,
-            track: (0..12)
-                .map(|k| {
-                    let (lat, lon) = geo(pos(boat, k));
-                    TruthPoint {
-                        t: at(k),
-                        lat,
-                        lon,
-                        speed_kn: 0.0,
-                    }
+        identity_along(12, pos, |k| {
+            follows(k)
+                .iter()
+                .enumerate()
+                .map(|(i, &boat)| {
+                    let (x, y) = pos(boat, k);
+                    (["T1", "T2"][i], (x + 8.0, y + 8.0 * i as f64))
                 })
-                .collect(),
-        };
-        let truth = Truth {
-            scene: "cross".into(),
-            seed: 0,
-            start,
-            duration_s: 60.0,
-            vessels: vec![vessel(0), vessel(1)],
-            episodes: vec![],
-            conflicts: vec![],
-        };
-        let mut states = Vec::new();
-        for k in 0..12 {
-            for (i, &boat) in follows(k).iter().enumerate() {
-                let (x, y) = pos(boat, k);
-                let (lat, lon) = geo((x + 8.0, y + 8.0 * i as f64));
-                states.push(TrackState {
-                    t: at(k),
-                    track_id: ["T1", "T2"][i].into(),
-                    lat,
-                    lon,
-                    speed_kn: 6.0,
-                    course_deg: 0.0,
-                    dark: true,
-                    mmsi: None,
-                    name: None,
-                    publish: true,
-                    exercise: false,
-                });
-            }
-        }
-        gospa(&truth, &states, &frame).1
+                .collect()
+        })
     }
 
     #[test]
