@@ -22,6 +22,7 @@ use crate::geo::zones::ZoneIndex;
 use crate::geo::KN_TO_MPS;
 use crate::time::EventTime;
 use crate::track::clutter::ClutterMap;
+use crate::track::table::Seen;
 use crate::track::{AisMeasurement, AisOutcome, Measurement, Track, Tracker, TrackerStats};
 use compact_str::CompactString;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -129,10 +130,13 @@ struct SensorGeom {
     pd: f64,
     clutter_density: f64,
     scan_period_s: f64,
+    /// Its bit in a track's [`Seen`], and its configured id (named in alerts).
+    bit: u32,
+    id: CompactString,
 }
 
 impl SensorGeom {
-    fn new(r: &RadarConfig, frame: &LocalFrame) -> Self {
+    fn new(index: usize, r: &RadarConfig, frame: &LocalFrame) -> Self {
         let site = match (r.lat, r.lon) {
             (Some(lat), Some(lon)) => Some((frame.to_local(lat, lon), frame.jacobian(lat, lon))),
             _ => None,
@@ -145,6 +149,8 @@ impl SensorGeom {
             clutter_density: r.clutter_per_scan
                 / (std::f64::consts::PI * r.range_max_m * r.range_max_m),
             scan_period_s: r.scan_period_s,
+            bit: Seen::radar(index),
+            id: CompactString::from(r.id.as_str()),
         }
     }
 
@@ -200,6 +206,7 @@ impl SensorGeom {
             r,
             pd: self.pd,
             clutter_density: self.clutter_density,
+            sensor: self.bit,
         })
     }
 }
@@ -364,7 +371,8 @@ impl Engine {
             sensors: cfg
                 .radar
                 .iter()
-                .map(|r| SensorGeom::new(r, &frame))
+                .enumerate()
+                .map(|(i, r)| SensorGeom::new(i, r, &frame))
                 .collect(),
             frame,
             zones,
@@ -559,19 +567,44 @@ impl Engine {
     /// watch officer reads first, and what the CAP and CISE documents carry. Not a dark
     /// alert's: a contested MMSI's static reports come from both transmitters, so its name
     /// is whichever spoke last.
+    /// What the alert events of this message say beyond the contract's fields: the
+    /// vessel's AIS name, and (for a track still tracked) the sensors that fed it lately
+    /// and how well its position is known — so an officer can judge a boat seen by two
+    /// radars and AIS to ±10 m from one a far radar alone places to ±60 m.
     fn name_alerts(&self, out: &mut Outputs) {
-        for a in out
-            .alerts
-            .iter_mut()
-            .filter(|a| !a.dark && a.name.is_none())
-        {
-            if let Some(n) = a
-                .mmsi
-                .and_then(|m| self.vessels.get(&m))
-                .and_then(|v| v.name.as_ref())
-            {
-                a.name = Some(n.to_string());
+        for a in out.alerts.iter_mut() {
+            if !a.dark && a.name.is_none() {
+                if let Some(n) = a
+                    .mmsi
+                    .and_then(|m| self.vessels.get(&m))
+                    .and_then(|v| v.name.as_ref())
+                {
+                    a.name = Some(n.to_string());
+                }
             }
+            if a.kind != crate::behaviour::alert::KIND_TAXI_BOAT {
+                continue;
+            }
+            let Some(tr) = a
+                .track_id
+                .strip_prefix('T')
+                .and_then(|n| n.parse().ok())
+                .and_then(|id| self.tracker.get(id))
+            else {
+                continue;
+            };
+            let bits = tr.seen.bits();
+            let mut names: Vec<String> = self
+                .sensors
+                .iter()
+                .filter(|s| bits & s.bit != 0)
+                .map(|s| s.id.to_string())
+                .collect();
+            if bits & Seen::AIS != 0 {
+                names.push("ais".into());
+            }
+            a.sensors = Some(names);
+            a.position_error_m = Some(position_error_m(tr));
         }
     }
 
@@ -1015,4 +1048,13 @@ fn message_time(d: &Decoded) -> Option<EventTime> {
             })
             .max(),
     }
+}
+
+/// 1-sigma error of a track's position along its worst axis (the larger eigenvalue of its
+/// 2×2 position covariance), metres, to the metre.
+fn position_error_m(tr: &Track) -> f64 {
+    let p = tr.state.covariance();
+    let (a, b, c) = (p[(0, 0)], p[(0, 1)], p[(1, 1)]);
+    let worst = 0.5 * (a + c) + (0.25 * (a - c) * (a - c) + b * b).sqrt();
+    worst.max(0.0).sqrt().round()
 }

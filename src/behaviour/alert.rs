@@ -66,6 +66,14 @@ pub struct AlertEvent {
     /// (extension). Attacker-controlled text: every output that prints it escapes it.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub name: Option<String>,
+    /// Pickups (extension): the sensors that fed the track in the last one to two minutes —
+    /// the configured radar or camera ids, and `ais` — so an officer can judge the alert.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sensors: Option<Vec<String>>,
+    /// Pickups (extension): how well the boat's position is known, metres (1-sigma along
+    /// the estimate's worst axis).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub position_error_m: Option<f64>,
 }
 
 impl AlertEvent {

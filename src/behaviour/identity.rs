@@ -189,6 +189,8 @@ fn event(
         other_lat: Some(round(olat, 1e6)),
         other_lon: Some(round(olon, 1e6)),
         name: None,
+        sensors: None,
+        position_error_m: None,
     }
 }
 

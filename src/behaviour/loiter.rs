@@ -825,6 +825,8 @@ fn make_event(
         other_lat: None,
         other_lon: None,
         name: None,
+        sensors: None,
+        position_error_m: None,
     }
 }
 
@@ -1237,6 +1239,8 @@ mod tests {
                 other_lat: None,
                 other_lon: None,
                 name: None,
+                sensors: None,
+                position_error_m: None,
             }
         };
         let other = |_t: f64| (850.0, 500.0, 0.0); // a second boat 150 m away

@@ -242,6 +242,8 @@ mod tests {
             other_lat: None,
             other_lon: None,
             name: None,
+            sensors: None,
+            position_error_m: None,
         }
     }
 

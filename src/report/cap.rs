@@ -551,6 +551,8 @@ mod tests {
             other_lat: None,
             other_lon: None,
             name: None,
+            sensors: None,
+            position_error_m: None,
         }
     }
 

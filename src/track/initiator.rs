@@ -7,7 +7,7 @@
 
 use super::kalman::State;
 use super::measurement::{AisMeasurement, Measurement};
-use super::table::Track;
+use super::table::{Seen, Track};
 use crate::config::{AisConfig, TrackerConfig};
 use crate::geo::KN_TO_MPS;
 use nalgebra::{Matrix4, Vector4};
@@ -53,6 +53,7 @@ impl Initiator {
             born: p.t,
             last_hit: p.t,
             mmsi: None,
+            seen: Seen::new(p.sensor, p.t),
         }
     }
 
@@ -77,6 +78,7 @@ impl Initiator {
             born: m.t,
             last_hit: m.t,
             mmsi: Some(m.mmsi),
+            seen: Seen::new(Seen::AIS, m.t),
         }
     }
 
@@ -113,6 +115,7 @@ mod tests {
             r: [[225.0, 30.0], [30.0, 400.0]],
             pd: 0.8,
             clutter_density: 1e-9,
+            sensor: 1,
         }
     }
 

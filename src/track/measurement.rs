@@ -14,6 +14,8 @@ pub struct Measurement {
     pub pd: f64,
     /// False plots per square metre per scan of the sensor.
     pub clutter_density: f64,
+    /// The sensor's bit ([`super::table::Seen::radar`]).
+    pub sensor: u32,
 }
 
 /// An AIS report in the local frame.

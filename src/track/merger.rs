@@ -42,7 +42,20 @@ pub struct Merger {
     hot: rustc_hash::FxHashSet<(i64, i64)>,
     candidates: Vec<usize>,
     alike_now: Vec<(u64, u64)>,
+    /// Pairs that first looked alike while the younger was at most [`MEET_AGE_S`] old:
+    /// the only ones that may merge (kept while both tracks live).
+    twins_from_birth: rustc_hash::FxHashSet<(u64, u64)>,
 }
+
+/// A pair can only be one object if they looked alike before the younger track was this
+/// old (event time). Twins start beside their object — a split return, a far radar's
+/// scatter, a track begun again after a break — and look alike within seconds of being
+/// confirmed. Two boats that meet have each been followed on their own for minutes: two
+/// dark boats crossing at 30° at the same speed (velocities 3.6 kn apart, pulled closer
+/// still while their plots are shared) looked alike for 15 s and one was merged into the
+/// other, the boat losing its track (six draws of a shallow crossing: three such losses,
+/// none with this rule).
+const MEET_AGE_S: f64 = 120.0;
 
 /// The most one tick counts for (a gap in event time is not evidence).
 const MAX_TICK_S: f64 = 5.0;
@@ -61,6 +74,7 @@ impl Merger {
             hot: Default::default(),
             candidates: Vec::new(),
             alike_now: Vec::new(),
+            twins_from_birth: Default::default(),
         }
     }
 
@@ -107,7 +121,14 @@ impl Merger {
             for &j in &self.candidates[k + 1..] {
                 let (a, b) = (&tracks[i], &tracks[j]);
                 if (a.mmsi.is_none() || b.mmsi.is_none()) && self.alike(a, b, now) {
-                    self.alike_now.push(keep_first(a, b));
+                    let pair = keep_first(a, b);
+                    let younger = a.born.max(b.born);
+                    if now.secs_since(younger) <= MEET_AGE_S {
+                        self.twins_from_birth.insert(pair);
+                    }
+                    if self.twins_from_birth.contains(&pair) {
+                        self.alike_now.push(pair);
+                    }
                 }
             }
         }
@@ -132,6 +153,9 @@ impl Merger {
         gone.dedup();
         self.evidence
             .retain(|(kept, merged), _| !gone.contains(kept) && !gone.contains(merged));
+        let live = |id: &u64| tracks.binary_search_by_key(id, |t| t.id).is_ok();
+        self.twins_from_birth
+            .retain(|(kept, merged)| live(kept) && live(merged) && !gone.contains(merged));
         out.extend(gone);
     }
 
@@ -248,6 +272,30 @@ mod tests {
         };
         assert!(run(still, cfg.merge_after_s as u32 - 1).is_empty());
         assert_eq!(run(still, (cfg.merge_after_s + TICK_S) as u32), [9]);
+    }
+
+    /// Two boats each followed for five minutes that come together and run alike (a
+    /// shallow crossing, tracks pulled together while they share plots) are two objects;
+    /// the same pair with one track begun ten seconds before is a twin.
+    #[test]
+    fn tracks_that_meet_after_minutes_apart_are_not_twins() {
+        let pair = |born_second: f64, t: f64| {
+            let mut b = confirmed(9, [15.0, 20.0, 3.0, 0.2], 225.0, t);
+            b.born = at_s(born_second);
+            vec![confirmed(7, [0.0, 0.0, 3.0, 0.0], 225.0, t), b]
+        };
+        for (born, merges) in [(0.0, false), (290.0, true)] {
+            let mut m = Merger::new(&TrackerConfig::default());
+            let mut gone = Vec::new();
+            for s in 300..400 {
+                m.twins(&pair(born, s as f64), at_s(s as f64), &mut gone);
+            }
+            assert_eq!(
+                gone.contains(&9),
+                merges,
+                "second track born at {born} s: {gone:?}"
+            );
+        }
     }
 
     #[test]

@@ -29,6 +29,63 @@ pub struct Track {
     pub born: EventTime,
     pub last_hit: EventTime,
     pub mmsi: Option<u32>,
+    /// Which sensors fed it lately (for the alert: an officer judges a boat seen by two
+    /// radars and AIS differently from one seen by one far radar).
+    pub seen: Seen,
+}
+
+/// The sensors that contributed to a track lately: a bit per radar or camera (its index in
+/// the configuration, the first 31) and [`Seen::AIS`], over the current and the previous
+/// window of [`Seen::WINDOW_S`] of event time — so "lately" is the last one to two minutes,
+/// kept in 12 bytes, without a list per track.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Seen {
+    current: u32,
+    previous: u32,
+    since: EventTime,
+}
+
+impl Seen {
+    pub const AIS: u32 = 1 << 31;
+    pub const WINDOW_S: f64 = 60.0;
+
+    /// The bit of the radar at `index` in the configuration (none past the 31st).
+    pub fn radar(index: usize) -> u32 {
+        if index < 31 {
+            1 << index
+        } else {
+            0
+        }
+    }
+
+    /// Seen by `bits` at `t` and by nothing before.
+    pub fn new(bits: u32, t: EventTime) -> Self {
+        Seen {
+            current: bits,
+            previous: 0,
+            since: t,
+        }
+    }
+
+    /// Adds a contact from `bits` at `t`.
+    pub fn saw(&mut self, bits: u32, t: EventTime) {
+        let age = t.secs_since(self.since);
+        if age >= Self::WINDOW_S {
+            self.previous = if age < 2.0 * Self::WINDOW_S {
+                self.current
+            } else {
+                0
+            };
+            self.current = 0;
+            self.since = t;
+        }
+        self.current |= bits;
+    }
+
+    /// The sensors of the last one to two windows.
+    pub fn bits(&self) -> u32 {
+        self.current | self.previous
+    }
 }
 
 impl Track {
@@ -137,6 +194,24 @@ mod tests {
         let mut tr = crate::track::testing::track(id, [0.0; 4], [1.0; 4], 0.0, false);
         tr.hits = id as u32;
         tr
+    }
+
+    #[test]
+    fn seen_keeps_the_sensors_of_the_last_one_to_two_minutes() {
+        let at = |s: f64| EventTime::from_secs(0).plus_secs(s);
+        let mut seen = Seen::new(Seen::radar(0), at(0.0));
+        seen.saw(Seen::AIS, at(30.0));
+        assert_eq!(seen.bits(), 1 | Seen::AIS);
+        // A new window at 65 s: the first window's sensors are still "lately".
+        seen.saw(Seen::radar(2), at(65.0));
+        assert_eq!(seen.bits(), 1 | 4 | Seen::AIS);
+        // At 130 s the first window is two windows old: only radar 2 and what comes now.
+        seen.saw(Seen::radar(1), at(130.0));
+        assert_eq!(seen.bits(), 2 | 4);
+        // After a silence of more than two windows nothing old is left.
+        seen.saw(Seen::radar(1), at(400.0));
+        assert_eq!(seen.bits(), 2);
+        assert_eq!(Seen::radar(40), 0, "past the 31st radar: not named");
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub fn track(id: u64, x: [f64; 4], var: [f64; 4], t_s: f64, confirmed: bool) -> 
         born: EventTime(0),
         last_hit: t,
         mmsi: None,
+        seen: super::table::Seen::new(1, t),
     }
 }
 
@@ -36,5 +37,6 @@ pub fn plot(t: f64, x: f64, y: f64) -> Measurement {
         r: [[225.0, 0.0], [0.0, 225.0]],
         pd: 0.8,
         clutter_density: 5.0 / (std::f64::consts::PI * 24e3 * 24e3),
+        sensor: 1,
     }
 }

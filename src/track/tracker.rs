@@ -18,7 +18,7 @@ use super::jpda::Jpda;
 use super::measurement::{AisMeasurement, Measurement};
 use super::merger::Merger;
 use super::predictor::{Motion, Predictor};
-use super::table::{Track, TrackTable};
+use super::table::{Seen, Track, TrackTable};
 use super::updater::Updater;
 use crate::config::{AisConfig, TrackerConfig};
 use crate::time::EventTime;
@@ -260,6 +260,7 @@ impl Tracker {
         } else {
             self.updater.plot(tr, p, motion);
         }
+        tr.seen.saw(p.sensor, p.t);
         if self.initiator.review(tr) {
             self.stats.confirmed += 1;
         }
@@ -285,6 +286,7 @@ impl Tracker {
             Some(k) => self.updater.plots_weighted(tr, &comps, miss, k),
             None => self.updater.plot(tr, &plots[hard], how),
         }
+        tr.seen.saw(plots[hard].sensor, plots[hard].t);
         if self.initiator.review(tr) {
             self.stats.confirmed += 1;
         }
@@ -325,6 +327,7 @@ impl Tracker {
                     && self.reach.plausible((tr.t, [x, y]), (m.t, m.z))
                 {
                     self.updater.ais(tr, m);
+                    tr.seen.saw(Seen::AIS, m.t);
                     updated = Some(tr.id);
                 }
             }
@@ -386,6 +389,7 @@ impl Tracker {
             return AisOutcome::OutOfSequence(id);
         }
         self.updater.ais(tr, m);
+        tr.seen.saw(Seen::AIS, m.t);
         AisOutcome::Updated(id)
     }
 

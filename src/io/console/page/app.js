@@ -111,6 +111,7 @@ function renderAlerts() {
     const who = a.dark ? "dark" : "AIS MMSI " + a.mmsi;
     li.innerHTML = `<div class="title">${esc(kind)} — ${esc(zone)}</div>
       <div class="facts">${esc(a.track_id)} · ${esc(who)} · dwell ${esc(fmtDwell(a.dwell_s))} · ${esc(a.speed_kn.toFixed(1))} kn · ${esc(a.state)} · age ${esc(fmtDwell(Math.max(0, ageS(a.raised_at))))}</div>
+      ${a.sensors ? `<div class="facts seen">seen by ${esc(a.sensors.join(", ") || "no sensor lately")}${a.position_error_m != null ? ` · ±${esc(a.position_error_m.toFixed(0))} m` : ""}</div>` : ""}
       <div class="last-action">${esc(actionText(act))}</div>
       ${a.sitrep ? `<details class="sitrep"${sitrepOpen.has(a.id) ? " open" : ""}><summary>SITREP</summary><p>${esc(a.sitrep)}</p></details>` : ""}
       <div class="buttons">
