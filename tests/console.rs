@@ -256,6 +256,8 @@ async fn the_console_shows_the_picture_and_shares_actions_in_a_real_browser() {
             text.contains("Taxi-boat pickup") && text.contains("dark") && text.contains("kn"),
             "{text}"
         );
+        // Which sensors saw the boat and how well it is placed (issue 18).
+        assert!(text.contains("seen by ") && text.contains(" m"), "{text}");
         // Its SITREP (contract §8's companion), folded under the alert.
         let sitrep = one.eval(&format!(
             "(document.querySelector('#alerts li.alert[data-id=\"{alert_id}\"] details.sitrep p') || {{}}).textContent || ''"
