@@ -48,22 +48,27 @@ pub struct Weights {
     pub plots: Vec<(usize, f64)>,
 }
 
-/// The JPDA weighting component; holds its buffers between scans.
+/// The JPDA weighting component; holds its buffer between scans.
 pub struct Jpda {
     max_tracks: usize,
+    /// Per plot of the scan: how many settled dark tracks gate it.
+    per_plot: Vec<u8>,
 }
 
 impl Jpda {
     /// `max_tracks` 0 turns the weighting off (pure assignment everywhere).
     pub fn new(max_tracks: usize) -> Self {
-        Jpda { max_tracks }
+        Jpda {
+            max_tracks,
+            per_plot: Vec::new(),
+        }
     }
 
     /// The weights of every confirmed dark track older than [`MIN_AGE_S`] in an ambiguous
     /// cluster of this scan, in track id order. `edges` are the hypothesiser's; late plots
     /// (filtered in at their own time), tentative and young tracks and tracks with an AIS
     /// identity keep the assignment.
-    pub fn weigh(&self, edges: &[Edge], plots: &[Measurement]) -> Vec<Weights> {
+    pub fn weigh(&mut self, edges: &[Edge], plots: &[Measurement]) -> Vec<Weights> {
         let mut out = Vec::new();
         if self.max_tracks < 2 || edges.len() < 2 {
             return out;
@@ -72,7 +77,9 @@ impl Jpda {
         let take = |e: &Edge| e.confirmed && e.dark && !e.late && t.secs_since(e.born) >= MIN_AGE_S;
         // A plot gated by two confirmed tracks is what makes a cluster ambiguous; most scans
         // have none, and then nothing else is done.
-        let mut per_plot = vec![0u8; plots.len()];
+        let per_plot = &mut self.per_plot;
+        per_plot.clear();
+        per_plot.resize(plots.len(), 0);
         let mut shared = false;
         for e in edges.iter().filter(|e| take(e)) {
             per_plot[e.plot] = per_plot[e.plot].saturating_add(1);

@@ -249,21 +249,16 @@ impl Tracker {
         }
     }
 
+    /// Updates track `id` with the plot `p` of this scan (in time order, or late) under
+    /// `motion`.
     fn update_with_plot(&mut self, id: u64, p: &Measurement, motion: Motion, late: bool) {
-        let tr = self.tracks.get_mut(id).expect("assigned track exists");
-        if let Some(u) = &mut self.undo {
-            // A track takes one plot per scan, so this is its state before the scan.
-            u.before.push(tr.clone());
-        }
-        if late {
-            self.updater.late_plot(tr, p);
-        } else {
-            self.updater.plot(tr, p, motion);
-        }
-        tr.seen.saw(p.sensor, p.t);
-        if self.initiator.review(tr) {
-            self.stats.confirmed += 1;
-        }
+        self.update(id, p, |u, tr| {
+            if late {
+                u.late_plot(tr, p);
+            } else {
+                u.plot(tr, p, motion);
+            }
+        });
     }
 
     /// [`update_with_plot`](Self::update_with_plot) for a track of an ambiguous cluster:
@@ -277,16 +272,26 @@ impl Tracker {
         miss: f64,
         (hard, how): (usize, Motion),
     ) {
+        let comps: Vec<_> = ws.iter().map(|&(j, m, b)| (&plots[j], m, b)).collect();
+        self.update(id, &plots[hard], |u, tr| {
+            match ws.iter().position(|w| w.0 == hard) {
+                Some(k) => u.plots_weighted(tr, &comps, miss, k),
+                None => u.plot(tr, &plots[hard], how),
+            }
+        });
+    }
+
+    /// What every plot update does around the filter's own (`filter`): keeps the track as
+    /// it was for the open scan's undo, notes the sensor of the plot it `took`, and reviews
+    /// its confirmation.
+    fn update(&mut self, id: u64, took: &Measurement, filter: impl FnOnce(&Updater, &mut Track)) {
         let tr = self.tracks.get_mut(id).expect("assigned track exists");
         if let Some(u) = &mut self.undo {
+            // A track takes one plot per scan, so this is its state before the scan.
             u.before.push(tr.clone());
         }
-        let comps: Vec<_> = ws.iter().map(|&(j, m, b)| (&plots[j], m, b)).collect();
-        match ws.iter().position(|w| w.0 == hard) {
-            Some(k) => self.updater.plots_weighted(tr, &comps, miss, k),
-            None => self.updater.plot(tr, &plots[hard], how),
-        }
-        tr.seen.saw(plots[hard].sensor, plots[hard].t);
+        filter(&self.updater, tr);
+        tr.seen.saw(took.sensor, took.t);
         if self.initiator.review(tr) {
             self.stats.confirmed += 1;
         }
