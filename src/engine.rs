@@ -560,18 +560,18 @@ impl Engine {
         if self.open.is_none() {
             self.housekeeping(out);
         }
-        self.name_alerts(out);
+        self.describe_alerts(out);
     }
 
-    /// Gives identified alerts their vessel's AIS name, from the static reports: what a
+    /// What the alert events of this message say beyond the contract's fields.
+    ///
+    /// An identified alert gets its vessel's AIS name, from the static reports: what a
     /// watch officer reads first, and what the CAP and CISE documents carry. Not a dark
     /// alert's: a contested MMSI's static reports come from both transmitters, so its name
-    /// is whichever spoke last.
-    /// What the alert events of this message say beyond the contract's fields: the
-    /// vessel's AIS name, and (for a track still tracked) the sensors that fed it lately
-    /// and how well its position is known — so an officer can judge a boat seen by two
-    /// radars and AIS to ±10 m from one a far radar alone places to ±60 m.
-    fn name_alerts(&self, out: &mut Outputs) {
+    /// is whichever spoke last. A pickup whose track is still tracked gets the sensors that
+    /// fed it lately and how well its position is known, so an officer can tell a boat seen
+    /// by two radars and AIS to ±10 m from one a far radar alone places to ±60 m.
+    fn describe_alerts(&self, out: &mut Outputs) {
         for a in out.alerts.iter_mut() {
             if !a.dark && a.name.is_none() {
                 if let Some(n) = a
