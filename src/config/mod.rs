@@ -241,6 +241,17 @@ pub struct TrackerConfig {
     /// clusters of up to this many tracks (boats crossing or running close keep their
     /// identities). 0 or 1 turns the weighting off: the assignment everywhere.
     pub jpda_max_tracks: usize,
+    /// Each track carries two motion models, steady and manoeuvring, weighed at every
+    /// contact by how well each predicted it (IMM). Off: one filter, switched to the
+    /// manoeuvre noise by a detector (the scheme the IMM replaced, kept to compare).
+    pub imm: bool,
+    /// Acceleration noise of the IMM's manoeuvring model, m²/s³ (its steady model uses
+    /// `process_noise`).
+    pub imm_manoeuvre_noise: f64,
+    /// Mean time a boat keeps its course and speed before manoeuvring, seconds.
+    pub imm_steady_sojourn_s: f64,
+    /// Mean time a manoeuvre (a stop, a start, a turn) lasts, seconds.
+    pub imm_manoeuvre_sojourn_s: f64,
 }
 
 impl Default for TrackerConfig {
@@ -264,6 +275,10 @@ impl Default for TrackerConfig {
             merge_speed_kn: 3.0,
             merge_after_s: 15.0,
             jpda_max_tracks: 6,
+            imm: false,
+            imm_manoeuvre_noise: 1.0,
+            imm_steady_sojourn_s: 300.0,
+            imm_manoeuvre_sojourn_s: 5.0,
         }
     }
 }
@@ -850,6 +865,18 @@ impl Config {
             ("alerts.identity_clear_s", a.identity_clear_s),
             ("tracker.process_noise", self.tracker.process_noise),
             ("tracker.manoeuvre_noise", self.tracker.manoeuvre_noise),
+            (
+                "tracker.imm_manoeuvre_noise",
+                self.tracker.imm_manoeuvre_noise,
+            ),
+            (
+                "tracker.imm_steady_sojourn_s",
+                self.tracker.imm_steady_sojourn_s,
+            ),
+            (
+                "tracker.imm_manoeuvre_sojourn_s",
+                self.tracker.imm_manoeuvre_sojourn_s,
+            ),
             ("tracker.gate_chi2", self.tracker.gate_chi2),
             ("tracker.coast_s", self.tracker.coast_s),
             ("tracker.ais_coast_s", self.tracker.ais_coast_s),

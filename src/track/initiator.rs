@@ -54,6 +54,7 @@ impl Initiator {
             last_hit: p.t,
             mmsi: None,
             seen: Seen::new(p.sensor, p.t),
+            modes: None,
         }
     }
 
@@ -79,6 +80,7 @@ impl Initiator {
             last_hit: m.t,
             mmsi: Some(m.mmsi),
             seen: Seen::new(Seen::AIS, m.t),
+            modes: None,
         }
     }
 

@@ -261,6 +261,30 @@ pub fn update_pos_vel(prior: &State, z: Vector4<f64>, pos_var: f64, vel_var: f64
     Some(State::new(state, cov))
 }
 
+/// The squared Mahalanobis distance and ln det S of the innovation of an AIS position and
+/// velocity `z` against `prior` (S = P + R, as in [`update_pos_vel`]): how well a model
+/// predicted the report, for the IMM. Apart from the update, which without the IMM never
+/// needs it (measured: 2 % of strait-200's instructions when computed on every report).
+pub fn pos_vel_fit(
+    prior: &State,
+    z: Vector4<f64>,
+    pos_var: f64,
+    vel_var: f64,
+) -> Option<(f64, f64)> {
+    let r = Vector4::new(pos_var, pos_var, vel_var, vel_var);
+    let chol = nalgebra::linalg::Cholesky::new(prior.covariance() + Matrix4::from_diagonal(&r))?;
+    let nu = z - prior.state();
+    let d2 = nu.dot(&chol.solve(&nu));
+    let ln_det = 2.0
+        * chol
+            .l_dirty()
+            .diagonal()
+            .iter()
+            .map(|v| v.ln())
+            .sum::<f64>();
+    Some((d2, ln_det))
+}
+
 /// A B for 4×4 matrices: each element summed over k in order, as nalgebra's product sums it,
 /// written out so the compiler unrolls it. Why: nalgebra's generic product (through its
 /// GEMM and the storage copies around it) was 5 % of the instructions of replaying the
@@ -410,7 +434,17 @@ mod tests {
                 .update(&prior, &z, CovarianceUpdateMethod::JosephForm)
                 .unwrap();
             let ours = update_pos_vel(&prior, z, pv, vv).unwrap();
+            let (d2, ln_det) = pos_vel_fit(&prior, z, pv, vv).unwrap();
             assert_same(&ours, &theirs, &prior);
+            // The innovation's statistics, from S built the long way.
+            let s = prior.covariance() + Matrix4::from_diagonal(&Vector4::new(pv, pv, vv, vv));
+            let nu = z - x;
+            let d2_ref = nu.dot(&(s.try_inverse().unwrap() * nu));
+            assert!(
+                (d2 - d2_ref).abs() <= 1e-6 * d2_ref.max(1.0),
+                "{d2} {d2_ref}"
+            );
+            assert!((ln_det - s.determinant().ln()).abs() < 1e-6);
         }
         let flat = State::new(Vector4::zeros(), Matrix4::zeros());
         assert!(update_pos_vel(&flat, Vector4::zeros(), 0.0, 0.0).is_none());

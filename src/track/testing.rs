@@ -25,6 +25,7 @@ pub fn track(id: u64, x: [f64; 4], var: [f64; 4], t_s: f64, confirmed: bool) -> 
         last_hit: t,
         mmsi: None,
         seen: super::table::Seen::new(1, t),
+        modes: None,
     }
 }
 

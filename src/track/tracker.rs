@@ -13,6 +13,7 @@ use super::associator::associate;
 use super::deleter::Deleter;
 use super::hypothesiser::Hypothesiser;
 use super::identity::{Contested, Contradiction, Identities, Reach};
+use super::imm::Imm;
 use super::initiator::Initiator;
 use super::jpda::Jpda;
 use super::measurement::{AisMeasurement, Measurement};
@@ -107,7 +108,18 @@ impl Tracker {
                 cfg.coast_s,
                 cfg.max_lateness_s,
             ),
-            updater: Updater::new(predictor, ais.sigma_m, ais.velocity_sigma_mps),
+            updater: Updater::new(
+                predictor,
+                cfg.imm.then(|| {
+                    Imm::new(
+                        cfg.process_noise,
+                        cfg.imm_manoeuvre_noise,
+                        [cfg.imm_steady_sojourn_s, cfg.imm_manoeuvre_sojourn_s],
+                    )
+                }),
+                ais.sigma_m,
+                ais.velocity_sigma_mps,
+            ),
             initiator: Initiator::new(&cfg, &ais),
             deleter: Deleter::new(&cfg),
             merger: Merger::new(&cfg),
