@@ -51,6 +51,19 @@ enum Cmd {
         #[arg(long, env = "VIGIE_INCIDENTS_FILE")]
         incidents_file: Option<PathBuf>,
     },
+    /// Training debrief: serve a recording on the operator's console with a timeline to
+    /// play, pause and jump along (exercise data; no broker, nothing published).
+    Debrief {
+        file: PathBuf,
+        #[arg(long, env = "VIGIE_CONFIG")]
+        config: Option<PathBuf>,
+        /// Console address (overrides console.listen).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Recording seconds per second when playing.
+        #[arg(long, default_value = "10")]
+        speed: f64,
+    },
     /// Print a `user:hash` line for console.users_file (argon2id); the password is read
     /// from standard input (one line), never from the command line.
     Passwd { user: String },
@@ -209,6 +222,37 @@ async fn main() -> Result<()> {
             shutdown_signal().await;
             eprintln!("stopping: draining in-flight contacts, publishing offline status");
             h.stop().await;
+        }
+        Cmd::Debrief {
+            file,
+            config,
+            listen,
+            speed,
+        } => {
+            let mut cfg = load_config(config.as_ref())?;
+            if let Some(l) = listen {
+                cfg.console.listen = l;
+            }
+            if cfg.console.listen.is_empty() {
+                bail!("a debrief needs the console: set console.listen or --listen ADDR");
+            }
+            if !(speed > 0.0 && speed <= 1000.0) {
+                bail!("--speed must be in (0, 1000]");
+            }
+            let f = std::fs::File::open(&file)
+                .with_context(|| format!("cannot open recording {}", file.display()))?;
+            let d = vigie::io::debrief::start(&cfg, BufReader::new(f), speed).await?;
+            eprintln!(
+                "debrief of {} ({} messages, {:.0} s): open http://{}/ — paused at the start; play, pause and jump on the page's timeline",
+                file.display(),
+                d.messages,
+                d.duration_s,
+                d.addr
+            );
+            shutdown_signal().await;
+            for t in d.tasks {
+                t.abort();
+            }
         }
         Cmd::Incidents {
             config,

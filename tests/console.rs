@@ -616,3 +616,135 @@ async fn the_console_serves_https_with_its_certificate() {
     h.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `vigie debrief`: a recording on the console with a timeline. Jumping past the pickup
+/// shows its alert; jumping back to the start empties the picture; jumping forward again
+/// gives the same alert (the same engine, deterministic); playing moves the clock. In a
+/// real browser when there is one: the timeline and the exercise banner are shown, and a
+/// jump made on the page's timeline empties every page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_debrief_plays_pauses_and_jumps_along_a_recording() {
+    let _heavy = util::heavy().await;
+    let mut cfg = vigie::Config::load_with_env(None, &[]).unwrap();
+    cfg.console.listen = "127.0.0.1:0".into();
+    let lines = sim::simulate_for(&super::scene("equihen-pickup"), &cfg, "vigie");
+    let rec = super::recording(&lines);
+    let (alerts, _) = super::offline(&cfg, &rec);
+    let raised = alerts
+        .iter()
+        .find(|a| a.state == vigie::behaviour::AlertState::Raised)
+        .expect("the scene raises its pickup")
+        .clone();
+    let first = lines.iter().map(|l| l.t_rx).min().unwrap();
+    let at_raise = raised.t.secs_since(first) + 10.0;
+    let d = vigie::io::debrief::start(&cfg, rec.as_bytes(), 10.0)
+        .await
+        .unwrap();
+    let web = d.addr;
+    let snapshot = || -> Value { serde_json::from_str(&http_get(web, "/api/snapshot").2).unwrap() };
+    let s = snapshot();
+    assert_eq!(
+        s["debrief"]["t_s"],
+        json!(0.0),
+        "paused at the start: {}",
+        s["debrief"]
+    );
+    assert_eq!(s["debrief"]["playing"], json!(false));
+    assert_eq!(s["exercise"], json!(true), "a debrief is exercise data");
+    assert!(s["alerts"].as_array().unwrap().is_empty());
+    let seek = |t: f64| {
+        let (code, body) = post(web, "/api/debrief", &json!({ "seek_s": t }), None);
+        assert_eq!(code, 202, "{body}");
+    };
+    let active = |s: &Value| -> Vec<String> {
+        s["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    seek(at_raise);
+    assert!(
+        eventually(20.0, || active(&snapshot()) == vec![raised.id.clone()]).await,
+        "after the jump: {}",
+        snapshot()["alerts"]
+    );
+    assert!(!snapshot()["tracks"].as_array().unwrap().is_empty());
+    seek(0.0);
+    assert!(
+        eventually(20.0, || {
+            let s = snapshot();
+            s["alerts"].as_array().unwrap().is_empty() && s["tracks"].as_array().unwrap().is_empty()
+        })
+        .await,
+        "back at the start the picture is empty: {}",
+        snapshot()
+    );
+    seek(at_raise);
+    assert!(
+        eventually(20.0, || active(&snapshot()) == vec![raised.id.clone()]).await,
+        "the same alert again"
+    );
+    // Playing moves the clock (1000 recording seconds a second), and pausing stops it.
+    let (code, _) = post(
+        web,
+        "/api/debrief",
+        &json!({"play": true, "speed": 1000.0}),
+        None,
+    );
+    assert_eq!(code, 202);
+    assert!(
+        eventually(10.0, || snapshot()["debrief"]["t_s"].as_f64().unwrap()
+            > at_raise + 100.0)
+        .await
+    );
+    let (code, _) = post(web, "/api/debrief", &json!({"play": false}), None);
+    assert_eq!(code, 202);
+    assert!(eventually(5.0, || snapshot()["debrief"]["playing"] == json!(false)).await);
+    let t = snapshot()["debrief"]["t_s"].as_f64().unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(snapshot()["debrief"]["t_s"].as_f64().unwrap(), t, "paused");
+    // Refused with a clear message.
+    let (code, body) = post(web, "/api/debrief", &json!({"speed": -2}), None);
+    assert_eq!(code, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("speed"), "{body}");
+    let (code, _) = post(web, "/api/debrief", &json!({"rewind": true}), None);
+    assert_eq!(code, 400);
+
+    if chromium_available() {
+        seek(at_raise);
+        let browser = Browser::start();
+        let mut one = browser.open(&format!("http://{web}/"));
+        let mut two = browser.open(&format!("http://{web}/"));
+        let shown = format!(
+            "document.querySelector('#alerts li.alert[data-id=\"{}\"]') !== null",
+            raised.id
+        );
+        for p in [&mut one, &mut two] {
+            assert!(p.wait(20.0, &shown), "the page lists the alert");
+            assert!(
+                p.wait(5.0, "!document.getElementById('debrief').hidden"),
+                "timeline shown"
+            );
+            assert_eq!(
+                p.eval("document.getElementById('banner').hidden"),
+                json!(false)
+            );
+        }
+        // The trainer drags the timeline back to the start on the first page.
+        one.eval(
+            "(() => { const r = document.getElementById('db-seek'); r.value = 0; r.dispatchEvent(new Event('change')); })()",
+        );
+        for p in [&mut one, &mut two] {
+            assert!(
+                p.wait(20.0, "document.querySelectorAll('#alerts li.alert').length === 0 && Number(document.getElementById('track-count').textContent) === 0"),
+                "every page follows the jump back"
+            );
+        }
+        drop(browser);
+    }
+    for t in d.tasks {
+        t.abort();
+    }
+}

@@ -13,6 +13,7 @@
 pub mod broker;
 pub mod cap;
 pub mod console;
+pub mod debrief;
 pub mod error;
 pub mod http;
 pub mod incidents;

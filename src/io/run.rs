@@ -160,6 +160,7 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
         mqtt: Some((link.client.clone(), prefix.clone())),
         cap: cap.clone(),
         metrics: metrics.clone(),
+        debrief: None,
     });
     let tls = match (&cfg.console.tls_cert_file, &cfg.console.tls_key_file) {
         (Some(c), Some(k)) => Some(super::console::server::tls_acceptor(c, k)?),

@@ -164,6 +164,8 @@ struct Inner {
     newest: Option<EventTime>,
     last_sweep: Option<EventTime>,
     exercise: bool,
+    /// In a training debrief: where the player stands in the recording.
+    debrief: Option<Value>,
 }
 
 /// What the page shows, and the events that change it.
@@ -329,6 +331,30 @@ impl Hub {
         )
     }
 
+    /// Forgets every track, alert and action (a debrief jumping back in its recording) and
+    /// sends every page a fresh snapshot, which replaces what it shows.
+    pub fn reset(&self) {
+        let mut g = self.lock();
+        let inner = &mut *g;
+        inner.tracks.clear();
+        inner.alerts.clear();
+        inner.actions.clear();
+        inner.cleared.clear();
+        inner.newest = None;
+        inner.last_sweep = None;
+        let data = snapshot_of(inner).to_string();
+        self.emit(inner, "snapshot", data);
+    }
+
+    /// Where a debrief's player stands (recording times, playing or not, speed): kept for
+    /// the snapshot and sent to every page, whose timeline follows it.
+    pub fn set_debrief(&self, status: Value) {
+        let mut g = self.lock();
+        let inner = &mut *g;
+        inner.debrief = Some(status.clone());
+        self.emit(inner, "debrief", status.to_string());
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<SseEvent>> {
         self.tx.subscribe()
     }
@@ -366,9 +392,11 @@ fn snapshot_of(g: &Inner) -> Value {
         "tracks": tracks,
         "alerts": g.alerts.values().collect::<Vec<_>>(),
         "actions": g.actions.values().collect::<Vec<_>>(),
-        "exercise": g.exercise,
+        // A debrief is exercise data whatever the recording says: it is not tonight.
+        "exercise": g.exercise || g.debrief.is_some(),
         "last_event_id": g.next_id - 1,
         "event_time": g.newest,
+        "debrief": g.debrief,
     })
 }
 

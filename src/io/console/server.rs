@@ -134,6 +134,8 @@ pub struct Console {
     /// Where actions become CAP `Update`/`Ack` documents (`cap.publish`).
     pub cap: Option<Arc<crate::io::cap::CapSink>>,
     pub metrics: Arc<Metrics>,
+    /// In a training debrief (`vigie debrief`): the player's commands.
+    pub debrief: Option<tokio::sync::mpsc::UnboundedSender<crate::io::debrief::Command>>,
 }
 
 impl Console {
@@ -309,6 +311,29 @@ async fn route(req: Request<Incoming>, c: &Console) -> Response<Body> {
         (&Method::GET, "/api/snapshot") => json(StatusCode::OK, &c.hub.snapshot()),
         (&Method::GET, "/api/events") => events(&req, c),
         (&Method::GET, "/api/incidents") => incidents_since(req.uri().query(), c),
+        (&Method::POST, "/api/debrief") => {
+            let Some(tx) = &c.debrief else {
+                return refuse(
+                    StatusCode::NOT_FOUND,
+                    "not a debrief: `vigie debrief FILE` serves a recording with a timeline".into(),
+                );
+            };
+            let body = match read_body(req).await {
+                Ok(b) => b,
+                Err(m) => return refuse(StatusCode::BAD_REQUEST, m),
+            };
+            let cmd: crate::io::debrief::Command = match serde_json::from_slice(&body) {
+                Ok(c) => c,
+                Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("bad command: {e}")),
+            };
+            if let Err(m) = cmd.check() {
+                return refuse(StatusCode::BAD_REQUEST, m);
+            }
+            match tx.send(cmd) {
+                Ok(()) => json(StatusCode::ACCEPTED, &serde_json::json!({ "ok": true })),
+                Err(_) => refuse(StatusCode::SERVICE_UNAVAILABLE, "the player has stopped".into()),
+            }
+        }
         (&Method::POST, p) if p.starts_with("/api/alerts/") && p.ends_with("/actions") => {
             let id = p["/api/alerts/".len()..p.len() - "/actions".len()].to_string();
             let body = match read_body(req).await {

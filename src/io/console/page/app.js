@@ -191,7 +191,38 @@ function applySnapshot(s) {
   for (const t of s.tracks) drawTrack(t);
   for (const a of s.alerts) onAlert(a, false);
   for (const a of s.actions) state.actions.set(a.alert_id, a);
+  if (s.debrief) onDebrief(s.debrief);
 }
+
+// Training debrief (`vigie debrief FILE`): the timeline follows the player; a trainer's
+// play, pause, jump or speed goes to the server, and every page follows the player.
+let debrief = null, seeking = false;
+function mmss(s) {
+  s = Math.round(s);
+  const h = Math.floor(s / 3600), m = Math.floor(s / 60) % 60, x = String(s % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${x}` : `${m}:${x}`;
+}
+function onDebrief(d) {
+  debrief = d;
+  $("debrief").hidden = false;
+  setExercise(true);
+  if (!seeking) { $("db-seek").max = Math.ceil(d.duration_s); $("db-seek").value = Math.floor(d.t_s); }
+  $("db-play").textContent = d.playing ? "❚❚ pause" : "▶ play";
+  $("db-time").textContent = `${mmss(d.t_s)} / ${mmss(d.duration_s)}`;
+  if ([...$("db-speed").options].some((o) => Number(o.value) === d.speed)) $("db-speed").value = String(d.speed);
+}
+function debriefCommand(c) {
+  fetch("/api/debrief", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(c) })
+    .then((r) => (r.ok ? null : r.json().then((e) => { throw new Error(e.error); })))
+    .catch((e) => { $("action-error").textContent = "debrief: " + e.message; $("action-error").hidden = false; });
+}
+$("db-play").addEventListener("click", () => debriefCommand({ play: !(debrief && debrief.playing) }));
+$("db-seek").addEventListener("input", () => {
+  seeking = true;
+  if (debrief) $("db-time").textContent = `${mmss(Number($("db-seek").value))} / ${mmss(debrief.duration_s)}`;
+});
+$("db-seek").addEventListener("change", () => { seeking = false; debriefCommand({ seek_s: Number($("db-seek").value) }); });
+$("db-speed").addEventListener("change", () => debriefCommand({ speed: Number($("db-speed").value) }));
 
 let dirty = true, alertsDirty = true;
 function connect() {
@@ -206,6 +237,7 @@ function connect() {
     drawTrack(t); dirty = true;
   });
   es.addEventListener("alert", (m) => { onAlert(JSON.parse(m.data), true); alertsDirty = true; });
+  es.addEventListener("debrief", (m) => onDebrief(JSON.parse(m.data)));
   es.addEventListener("action", (m) => { const a = JSON.parse(m.data); state.actions.set(a.alert_id, a); alertsDirty = true; });
 }
 

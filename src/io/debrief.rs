@@ -1,0 +1,308 @@
+//! Training debrief: a recording played through the engine onto the operator's console,
+//! with a timeline a trainer can play, pause, speed up and jump along (`vigie debrief FILE`).
+//!
+//! The engine is the offline replay's (same pipeline, exercise data, event time from the
+//! messages), so the page shows what the watch saw that night, alert for alert. Playing
+//! moves a clock over the recording's receive times and feeds the engine every message up
+//! to it; jumping forward feeds the messages in between at full speed; jumping back starts
+//! a fresh engine and replays from the beginning to the new time (deterministic, so the
+//! picture is the one the night had at that moment), then sends every page a snapshot.
+//! No broker, no MQTT output, nothing published: a debrief is a classroom, not a watch.
+
+use crate::config::Config;
+use crate::engine::Pipeline;
+use crate::geo::zones::{self, Zone};
+use crate::io::console::server::{Console, Users};
+use crate::io::console::Hub;
+use crate::io::error::{io_err, ServiceError};
+use crate::metrics::Metrics;
+use crate::recording::{self, RawLine};
+use crate::time::EventTime;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// A debrief being served.
+pub struct Debrief {
+    /// Where the console listens.
+    pub addr: SocketAddr,
+    /// Length of the recording, seconds.
+    pub duration_s: f64,
+    pub messages: usize,
+    /// The player and the console server; they end when aborted.
+    pub tasks: [tokio::task::JoinHandle<()>; 2],
+}
+
+/// Serves the console on `cfg.console.listen` (its logins and TLS as for `vigie run`) with
+/// `input`'s recording behind it, paused at its start, `speed` recording seconds a second.
+pub async fn start(
+    cfg: &Config,
+    input: impl std::io::BufRead,
+    speed: f64,
+) -> Result<Debrief, ServiceError> {
+    let zone_list = zones::load(&cfg.zones.path)?;
+    let report_ctx = crate::report::ReportContext::new(cfg, &zone_list);
+    let hub = Hub::new(
+        cfg.console.backlog,
+        cfg.console.track_timeout_s,
+        Some(Arc::new(report_ctx)),
+    );
+    let player = Player::new(cfg, zone_list, input, hub.clone(), speed)
+        .map_err(|e| io_err("reading the recording")(std::io::Error::other(e.to_string())))?;
+    let (duration_s, messages) = (player.duration_s(), player.lines.len());
+    let metrics = Arc::new(Metrics::new(player.pipeline.sensor_ids(), &[]));
+    let (tx, rx) = mpsc::unbounded_channel();
+    let console = Arc::new(Console {
+        hub,
+        users: match &cfg.console.users_file {
+            Some(p) => Some(Users::load(p)?),
+            None => None,
+        },
+        zones_geojson: std::fs::read_to_string(&cfg.zones.path)
+            .map_err(io_err(format!("reading {}", cfg.zones.path.display())))?,
+        // No incident record: nothing of a debrief is an incident.
+        incidents_file: std::path::PathBuf::new(),
+        record: None,
+        mqtt: None,
+        cap: None,
+        metrics,
+        debrief: Some(tx),
+    });
+    let tls = match (&cfg.console.tls_cert_file, &cfg.console.tls_key_file) {
+        (Some(c), Some(k)) => Some(super::console::server::tls_acceptor(c, k)?),
+        _ => None,
+    };
+    let listener = tokio::net::TcpListener::bind(&cfg.console.listen)
+        .await
+        .map_err(io_err(format!("listening on {}", cfg.console.listen)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(io_err("the console's address"))?;
+    let server = tokio::spawn(async move {
+        if let Err(e) = super::console::server::serve(listener, console, tls).await {
+            tracing::error!("console stopped: {e}");
+        }
+    });
+    Ok(Debrief {
+        addr,
+        duration_s,
+        messages,
+        tasks: [tokio::spawn(player.run(rx)), server],
+    })
+}
+
+/// How often the player moves its clock while playing, and tells the pages where it is.
+const TICK_S: f64 = 0.25;
+
+/// What a trainer asks of the player (`POST /api/debrief`): any of the three, in this order.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Command {
+    /// Jump to this many seconds after the recording's first message.
+    pub seek_s: Option<f64>,
+    /// Recording seconds per wall second.
+    pub speed: Option<f64>,
+    pub play: Option<bool>,
+}
+
+impl Command {
+    /// A command the player can follow: finite, non-negative times, speeds in (0, 1000].
+    pub fn check(&self) -> Result<(), String> {
+        if self.seek_s.is_some_and(|t| !t.is_finite() || t < 0.0) {
+            return Err("seek_s must be a number of seconds from the start, ≥ 0".into());
+        }
+        if self
+            .speed
+            .is_some_and(|v| !v.is_finite() || v <= 0.0 || v > 1000.0)
+        {
+            return Err("speed must be in (0, 1000]".into());
+        }
+        Ok(())
+    }
+}
+
+/// The recording and where the player stands in it.
+pub struct Player {
+    cfg: Config,
+    zones: Vec<Zone>,
+    lines: Vec<RawLine>,
+    hub: Arc<Hub>,
+    pipeline: Pipeline,
+    /// Index of the next line to play.
+    next: usize,
+    /// Seconds after the first line's receive time.
+    clock_s: f64,
+    playing: bool,
+    speed: f64,
+}
+
+impl Player {
+    /// A player at the start of `input`'s recording, paused. Bad lines are skipped with a
+    /// log line, as offline replay skips them.
+    pub fn new(
+        cfg: &Config,
+        zones: Vec<Zone>,
+        input: impl std::io::BufRead,
+        hub: Arc<Hub>,
+        speed: f64,
+    ) -> Result<Player, recording::RecordingError> {
+        let mut lines = Vec::new();
+        for l in recording::read_raw(input) {
+            match l {
+                Ok(l) => lines.push(l),
+                Err(recording::RecordingError::BadLine { line, message }) => {
+                    tracing::warn!("recording line {line} skipped: {message}");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        // Played in receive order, as they reached vigie.
+        lines.sort_by_key(|l| l.t_rx);
+        let p = Player {
+            pipeline: Pipeline::new(cfg, zones.clone(), true),
+            cfg: cfg.clone(),
+            zones,
+            lines,
+            hub,
+            next: 0,
+            clock_s: 0.0,
+            playing: false,
+            speed,
+        };
+        p.tell();
+        Ok(p)
+    }
+
+    fn start(&self) -> Option<EventTime> {
+        self.lines.first().map(|l| l.t_rx)
+    }
+
+    /// Length of the recording, seconds.
+    pub fn duration_s(&self) -> f64 {
+        match (self.lines.first(), self.lines.last()) {
+            (Some(a), Some(b)) => b.t_rx.secs_since(a.t_rx),
+            _ => 0.0,
+        }
+    }
+
+    pub fn clock_s(&self) -> f64 {
+        self.clock_s
+    }
+
+    /// Where the player stands, as the pages get it.
+    pub fn status(&self) -> serde_json::Value {
+        serde_json::json!({
+            "start": self.start(),
+            "duration_s": self.duration_s(),
+            "t_s": self.clock_s,
+            "playing": self.playing,
+            "speed": self.speed,
+            "messages": self.lines.len(),
+            "played": self.next,
+        })
+    }
+
+    fn tell(&self) {
+        self.hub.set_debrief(self.status());
+    }
+
+    /// Feeds the engine every line up to the clock, and the console their outputs.
+    fn play_to_clock(&mut self) {
+        let Some(start) = self.start() else { return };
+        while let Some(l) = self.lines.get(self.next) {
+            if l.t_rx.secs_since(start) > self.clock_s {
+                break;
+            }
+            let out = self.pipeline.process(&l.topic, &l.payload, l.t_rx);
+            self.hub.ingest(out);
+            self.next += 1;
+        }
+    }
+
+    /// Follows a trainer's command.
+    pub fn command(&mut self, c: &Command) {
+        if let Some(t) = c.seek_s {
+            let t = t.min(self.duration_s());
+            if t < self.clock_s {
+                // Back: the night from its beginning, to the moment asked for.
+                self.pipeline = Pipeline::new(&self.cfg, self.zones.clone(), true);
+                self.next = 0;
+                self.hub.reset();
+            }
+            self.clock_s = t;
+            self.play_to_clock();
+        }
+        if let Some(v) = c.speed {
+            self.speed = v;
+        }
+        if let Some(p) = c.play {
+            self.playing = p;
+        }
+        self.tell();
+    }
+
+    /// Moves the clock `wall_s` seconds of wall time on, if playing; stops at the end.
+    pub fn advance(&mut self, wall_s: f64) {
+        if !self.playing {
+            return;
+        }
+        self.clock_s = (self.clock_s + wall_s * self.speed).min(self.duration_s());
+        self.play_to_clock();
+        if self.next >= self.lines.len() {
+            self.playing = false;
+        }
+        self.tell();
+    }
+
+    /// Runs the player: a tick every [`TICK_S`] while playing, and the trainer's commands
+    /// as they come; ends when every command sender is gone.
+    pub async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs_f64(TICK_S));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                c = commands.recv() => match c {
+                    Some(c) => self.command(&c),
+                    None => return,
+                },
+                _ = tick.tick() => self.advance(TICK_S),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_out_of_range_are_refused() {
+        let ok = Command {
+            seek_s: Some(10.0),
+            speed: Some(20.0),
+            play: Some(true),
+        };
+        assert!(ok.check().is_ok());
+        for bad in [
+            Command {
+                seek_s: Some(-1.0),
+                ..Command::default()
+            },
+            Command {
+                seek_s: Some(f64::NAN),
+                ..Command::default()
+            },
+            Command {
+                speed: Some(0.0),
+                ..Command::default()
+            },
+            Command {
+                speed: Some(1e6),
+                ..Command::default()
+            },
+        ] {
+            assert!(bad.check().is_err(), "{bad:?}");
+        }
+    }
+}
