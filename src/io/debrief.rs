@@ -13,12 +13,11 @@ use crate::config::Config;
 use crate::engine::Pipeline;
 use crate::geo::zones::{self, Zone};
 use crate::io::console::server::{Console, Users};
-use crate::io::console::Hub;
+use crate::io::console::{DebriefCommand as Command, Hub};
 use crate::io::error::{io_err, ServiceError};
 use crate::metrics::Metrics;
 use crate::recording::{self, RawLine};
 use crate::time::EventTime;
-use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -94,33 +93,6 @@ pub async fn start(
 
 /// How often the player moves its clock while playing, and tells the pages where it is.
 const TICK_S: f64 = 0.25;
-
-/// What a trainer asks of the player (`POST /api/debrief`): any of the three, in this order.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Command {
-    /// Jump to this many seconds after the recording's first message.
-    pub seek_s: Option<f64>,
-    /// Recording seconds per wall second.
-    pub speed: Option<f64>,
-    pub play: Option<bool>,
-}
-
-impl Command {
-    /// A command the player can follow: finite, non-negative times, speeds in (0, 1000].
-    pub fn check(&self) -> Result<(), String> {
-        if self.seek_s.is_some_and(|t| !t.is_finite() || t < 0.0) {
-            return Err("seek_s must be a number of seconds from the start, ≥ 0".into());
-        }
-        if self
-            .speed
-            .is_some_and(|v| !v.is_finite() || v <= 0.0 || v > 1000.0)
-        {
-            return Err("speed must be in (0, 1000]".into());
-        }
-        Ok(())
-    }
-}
 
 /// The recording and where the player stands in it.
 pub struct Player {
@@ -268,41 +240,6 @@ impl Player {
                 },
                 _ = tick.tick() => self.advance(TICK_S),
             }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn commands_out_of_range_are_refused() {
-        let ok = Command {
-            seek_s: Some(10.0),
-            speed: Some(20.0),
-            play: Some(true),
-        };
-        assert!(ok.check().is_ok());
-        for bad in [
-            Command {
-                seek_s: Some(-1.0),
-                ..Command::default()
-            },
-            Command {
-                seek_s: Some(f64::NAN),
-                ..Command::default()
-            },
-            Command {
-                speed: Some(0.0),
-                ..Command::default()
-            },
-            Command {
-                speed: Some(1e6),
-                ..Command::default()
-            },
-        ] {
-            assert!(bad.check().is_err(), "{bad:?}");
         }
     }
 }

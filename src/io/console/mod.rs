@@ -168,6 +168,33 @@ struct Inner {
     debrief: Option<Value>,
 }
 
+/// What a trainer asks of a debrief's player ([`crate::io::debrief`], `POST /api/debrief`): any of the three, in this order.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DebriefCommand {
+    /// Jump to this many seconds after the recording's first message.
+    pub seek_s: Option<f64>,
+    /// Recording seconds per wall second.
+    pub speed: Option<f64>,
+    pub play: Option<bool>,
+}
+
+impl DebriefCommand {
+    /// A command the player can follow: finite, non-negative times, speeds in (0, 1000].
+    pub fn check(&self) -> Result<(), String> {
+        if self.seek_s.is_some_and(|t| !t.is_finite() || t < 0.0) {
+            return Err("seek_s must be a number of seconds from the start, ≥ 0".into());
+        }
+        if self
+            .speed
+            .is_some_and(|v| !v.is_finite() || v <= 0.0 || v > 1000.0)
+        {
+            return Err("speed must be in (0, 1000]".into());
+        }
+        Ok(())
+    }
+}
+
 /// What the page shows, and the events that change it.
 pub struct Hub {
     inner: Mutex<Inner>,
@@ -458,5 +485,35 @@ mod tests {
         assert!(hub.since(1).is_none(), "too far behind: snapshot");
         assert!(hub.since(6).unwrap().is_empty());
         assert_eq!(hub.snapshot_event().id, 6);
+    }
+
+    #[test]
+    fn commands_out_of_range_are_refused() {
+        let ok = DebriefCommand {
+            seek_s: Some(10.0),
+            speed: Some(20.0),
+            play: Some(true),
+        };
+        assert!(ok.check().is_ok());
+        for bad in [
+            DebriefCommand {
+                seek_s: Some(-1.0),
+                ..DebriefCommand::default()
+            },
+            DebriefCommand {
+                seek_s: Some(f64::NAN),
+                ..DebriefCommand::default()
+            },
+            DebriefCommand {
+                speed: Some(0.0),
+                ..DebriefCommand::default()
+            },
+            DebriefCommand {
+                speed: Some(1e6),
+                ..DebriefCommand::default()
+            },
+        ] {
+            assert!(bad.check().is_err(), "{bad:?}");
+        }
     }
 }

@@ -135,7 +135,7 @@ pub struct Console {
     pub cap: Option<Arc<crate::io::cap::CapSink>>,
     pub metrics: Arc<Metrics>,
     /// In a training debrief (`vigie debrief`): the player's commands.
-    pub debrief: Option<tokio::sync::mpsc::UnboundedSender<crate::io::debrief::Command>>,
+    pub debrief: Option<tokio::sync::mpsc::UnboundedSender<super::DebriefCommand>>,
 }
 
 impl Console {
@@ -322,7 +322,7 @@ async fn route(req: Request<Incoming>, c: &Console) -> Response<Body> {
                 Ok(b) => b,
                 Err(m) => return refuse(StatusCode::BAD_REQUEST, m),
             };
-            let cmd: crate::io::debrief::Command = match serde_json::from_slice(&body) {
+            let cmd: super::DebriefCommand = match serde_json::from_slice(&body) {
                 Ok(c) => c,
                 Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("bad command: {e}")),
             };
