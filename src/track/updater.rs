@@ -5,10 +5,11 @@
 //! and velocity too when SOG and COG came with them. The updates are the closed forms in
 //! [`super::kalman`] (adskalman's Joseph-form equations, tested against it).
 //!
-//! With the IMM on (the default, [`super::imm`]) every update runs on the track's two
-//! motion models and the track's state is their combination. With it off, one filter under
-//! the steady noise, switched to the manoeuvre noise by the association's hypothesis or by
-//! the fading-memory detector below: the scheme the IMM replaced, kept for comparison.
+//! By default one filter under the steady noise, switched to the manoeuvre noise by the
+//! association's hypothesis or by the fading-memory detector below. With `tracker.imm` on
+//! ([`super::imm`]) every update of a confirmed track runs on its two motion models and
+//! its state is their combination; it is off by default because in heavy surf clutter its
+//! manoeuvring model follows clutter (BENCHMARKS.md).
 
 use super::imm::{log_likelihood, posterior, Imm, Modes, Prior};
 use super::kalman::{pos_vel_fit, update_pos_vel, update_position, State};
