@@ -12,7 +12,7 @@
 use crate::config::Config;
 use crate::engine::Pipeline;
 use crate::geo::zones::{self, Zone};
-use crate::io::console::server::{Console, Users};
+use crate::io::console::server::{Access, Console};
 use crate::io::console::{DebriefCommand as Command, Hub};
 use crate::io::error::{io_err, ServiceError};
 use crate::metrics::Metrics;
@@ -47,19 +47,15 @@ pub async fn start(
         cfg.console.track_timeout_s,
         Some(Arc::new(report_ctx)),
     );
-    let player = Player::new(cfg, zone_list, input, hub.clone(), speed)
-        .map_err(|e| io_err("reading the recording")(std::io::Error::other(e.to_string())))?;
+    let player = Player::new(cfg, zone_list, input, hub.clone(), speed)?;
     let (duration_s, messages) = (player.duration_s(), player.lines.len());
     let metrics = Arc::new(Metrics::new(player.pipeline.sensor_ids(), &[]));
     let (tx, rx) = mpsc::unbounded_channel();
+    let access = Access::from_config(cfg)?;
     let console = Arc::new(Console {
         hub,
-        users: match &cfg.console.users_file {
-            Some(p) => Some(Users::load(p)?),
-            None => None,
-        },
-        zones_geojson: std::fs::read_to_string(&cfg.zones.path)
-            .map_err(io_err(format!("reading {}", cfg.zones.path.display())))?,
+        users: access.users,
+        zones_geojson: access.zones_geojson,
         // No incident record: nothing of a debrief is an incident.
         incidents_file: std::path::PathBuf::new(),
         record: None,
@@ -68,10 +64,7 @@ pub async fn start(
         metrics,
         debrief: Some(tx),
     });
-    let tls = match (&cfg.console.tls_cert_file, &cfg.console.tls_key_file) {
-        (Some(c), Some(k)) => Some(super::console::server::tls_acceptor(c, k)?),
-        _ => None,
-    };
+    let tls = access.tls;
     let listener = tokio::net::TcpListener::bind(&cfg.console.listen)
         .await
         .map_err(io_err(format!("listening on {}", cfg.console.listen)))?;
@@ -99,6 +92,9 @@ pub struct Player {
     cfg: Config,
     zones: Vec<Zone>,
     lines: Vec<RawLine>,
+    /// The earliest receive time in the recording, and the span to the latest (seconds).
+    t0: Option<EventTime>,
+    duration_s: f64,
     hub: Arc<Hub>,
     pipeline: Pipeline,
     /// Index of the next line to play.
@@ -129,13 +125,21 @@ impl Player {
                 Err(e) => return Err(e),
             }
         }
-        // Played in receive order, as they reached vigie.
-        lines.sort_by_key(|l| l.t_rx);
+        // Played in the recording's order, as offline replay plays it (so the picture is
+        // offline replay's at every moment); a line timed before the one ahead of it is
+        // played right after that one.
+        let t0 = lines.iter().map(|l| l.t_rx).min();
+        let duration_s = match (t0, lines.iter().map(|l| l.t_rx).max()) {
+            (Some(a), Some(b)) => b.secs_since(a),
+            _ => 0.0,
+        };
         let p = Player {
             pipeline: Pipeline::new(cfg, zones.clone(), true),
             cfg: cfg.clone(),
             zones,
             lines,
+            t0,
+            duration_s,
             hub,
             next: 0,
             clock_s: 0.0,
@@ -146,16 +150,9 @@ impl Player {
         Ok(p)
     }
 
-    fn start(&self) -> Option<EventTime> {
-        self.lines.first().map(|l| l.t_rx)
-    }
-
     /// Length of the recording, seconds.
     pub fn duration_s(&self) -> f64 {
-        match (self.lines.first(), self.lines.last()) {
-            (Some(a), Some(b)) => b.t_rx.secs_since(a.t_rx),
-            _ => 0.0,
-        }
+        self.duration_s
     }
 
     pub fn clock_s(&self) -> f64 {
@@ -165,7 +162,7 @@ impl Player {
     /// Where the player stands, as the pages get it.
     pub fn status(&self) -> serde_json::Value {
         serde_json::json!({
-            "start": self.start(),
+            "start": self.t0,
             "duration_s": self.duration_s(),
             "t_s": self.clock_s,
             "playing": self.playing,
@@ -181,7 +178,7 @@ impl Player {
 
     /// Feeds the engine every line up to the clock, and the console their outputs.
     fn play_to_clock(&mut self) {
-        let Some(start) = self.start() else { return };
+        let Some(start) = self.t0 else { return };
         while let Some(l) = self.lines.get(self.next) {
             if l.t_rx.secs_since(start) > self.clock_s {
                 break;

@@ -15,6 +15,8 @@ pub enum ServiceError {
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
     Console(#[from] super::console::server::ConsoleError),
+    #[error("reading the recording: {0}")]
+    Recording(#[from] crate::recording::RecordingError),
     #[error("cannot listen for metrics on {addr}: {source}\n  fix: set metrics.listen (or VIGIE_METRICS_LISTEN) to a free address")]
     MetricsListen {
         addr: String,

@@ -3,7 +3,7 @@
 //! back before the first contact.
 
 use super::cap::CapSink;
-use super::console::server::{Console, ConsoleError, Users};
+use super::console::server::{Access, Console};
 use super::console::{ActionRequest, Hub};
 use super::error::{io_err, ServiceError};
 use super::http::{self, Readiness};
@@ -143,18 +143,11 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
         cfg.console.track_timeout_s,
         Some(Arc::new(report_ctx)),
     );
+    let access = Access::from_config(&cfg)?;
     let console = Arc::new(Console {
         hub: hub.clone(),
-        users: match &cfg.console.users_file {
-            Some(p) => Some(Users::load(p)?),
-            None => None,
-        },
-        zones_geojson: std::fs::read_to_string(&cfg.zones.path).map_err(|source| {
-            ConsoleError::Zones {
-                path: cfg.zones.path.clone(),
-                source,
-            }
-        })?,
+        users: access.users,
+        zones_geojson: access.zones_geojson,
         incidents_file: cfg.console.incidents_file.clone(),
         record: record.clone(),
         mqtt: Some((link.client.clone(), prefix.clone())),
@@ -162,10 +155,7 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
         metrics: metrics.clone(),
         debrief: None,
     });
-    let tls = match (&cfg.console.tls_cert_file, &cfg.console.tls_key_file) {
-        (Some(c), Some(k)) => Some(super::console::server::tls_acceptor(c, k)?),
-        _ => None,
-    };
+    let tls = access.tls;
     let (console_addr, console_task) = start_console(&cfg, console.clone(), tls).await;
     let (tx, rx) = oneshot::channel();
     let m2 = metrics.clone();

@@ -101,6 +101,24 @@ impl Imm {
     }
 }
 
+impl Prior {
+    /// Each model's prior updated by `update` (the posterior and the contact's
+    /// log-likelihood under that model); a model `update` cannot apply to keeps its prior,
+    /// with likelihood zero (log −∞).
+    pub fn update_each(
+        &self,
+        mut update: impl FnMut(&State) -> Option<(State, f64)>,
+    ) -> ([State; 2], [f64; 2]) {
+        let (mut post, mut ll) = (self.x.clone(), [f64::NEG_INFINITY; 2]);
+        for ((p, l), prior) in post.iter_mut().zip(&mut ll).zip(&self.x) {
+            if let Some(u) = update(prior) {
+                (*p, *l) = u;
+            }
+        }
+        (post, ll)
+    }
+}
+
 impl Modes {
     /// The track's state: the moments of the two estimates, weighted by their
     /// probabilities.

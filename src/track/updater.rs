@@ -65,12 +65,9 @@ impl Updater {
     /// score.
     pub fn plot(&self, tr: &mut Track, p: &Measurement, motion: Motion) {
         if let Some(prior) = self.imm_prior(tr, p.t) {
-            let (mut post, mut ll) = (prior.x.clone(), [f64::NEG_INFINITY; 2]);
-            for j in 0..2 {
-                if let Some((s, d2, ln_det)) = update_position(&prior.x[j], p.z, p.r) {
-                    (post[j], ll[j]) = (s, log_likelihood(d2, ln_det));
-                }
-            }
+            let (post, ll) = prior.update_each(|x| {
+                update_position(x, p.z, p.r).map(|(s, d2, ln_det)| (s, log_likelihood(d2, ln_det)))
+            });
             let (mu, fit) = posterior(prior.c, ll);
             return self.accept_modes(tr, Modes { x: post, mu }, p.t, evidence(p, fit));
         }
@@ -141,12 +138,11 @@ impl Updater {
         if let Some(prior) = self.imm_prior(tr, t) {
             // Each model takes the weighted plots; the model probabilities stay as
             // predicted (plots of uncertain origin say nothing sure of how the boat moves).
-            let (mut post, mut ll) = (prior.x.clone(), [f64::NEG_INFINITY; 2]);
-            for j in 0..2 {
-                let Some((s, fit, _)) = pda(|_| &prior.x[j], plots, miss, hard) else {
-                    return self.plot(tr, plots[hard].0, plots[hard].1);
-                };
-                (post[j], ll[j]) = (s, fit);
+            let (post, ll) =
+                prior.update_each(|x| pda(|_| x, plots, miss, hard).map(|(s, fit, _)| (s, fit)));
+            if ll.contains(&f64::NEG_INFINITY) {
+                // The assignment's own plot does not fit a model: as alone.
+                return self.plot(tr, plots[hard].0, plots[hard].1);
             }
             let fit = posterior(prior.c, ll).1;
             let modes = Modes {
@@ -266,12 +262,7 @@ impl Updater {
         if let Some(prior) = self.imm_prior(tr, m.t) {
             // A report's velocity is the clearest word on how the boat moves: the models
             // are weighed by the whole innovation, position and velocity.
-            let (mut post, mut ll) = (prior.x.clone(), [f64::NEG_INFINITY; 2]);
-            for j in 0..2 {
-                if let Some(u) = update(&prior.x[j], true) {
-                    (post[j], ll[j]) = u;
-                }
-            }
+            let (post, ll) = prior.update_each(|x| update(x, true));
             let mu = posterior(prior.c, ll).0;
             return self.accept_modes(tr, Modes { x: post, mu }, m.t, 0.0);
         }

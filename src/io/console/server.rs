@@ -138,6 +138,35 @@ pub struct Console {
     pub debrief: Option<tokio::sync::mpsc::UnboundedSender<super::DebriefCommand>>,
 }
 
+/// What the configuration decides of a console, whichever program serves it (`vigie run`,
+/// `vigie debrief`): who may log in, the zones drawn, and TLS.
+pub struct Access {
+    pub users: Option<Users>,
+    pub zones_geojson: String,
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl Access {
+    pub fn from_config(cfg: &crate::config::Config) -> Result<Access, ConsoleError> {
+        Ok(Access {
+            users: match &cfg.console.users_file {
+                Some(p) => Some(Users::load(p)?),
+                None => None,
+            },
+            zones_geojson: std::fs::read_to_string(&cfg.zones.path).map_err(|source| {
+                ConsoleError::Zones {
+                    path: cfg.zones.path.clone(),
+                    source,
+                }
+            })?,
+            tls: match (&cfg.console.tls_cert_file, &cfg.console.tls_key_file) {
+                (Some(c), Some(k)) => Some(tls_acceptor(c, k)?),
+                _ => None,
+            },
+        })
+    }
+}
+
 impl Console {
     /// An operator's action, from the page, the HTTP API or MQTT: checked, applied, kept in
     /// the incident record, published retained on `{prefix}/alerts/actions/{id}`.
