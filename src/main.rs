@@ -36,6 +36,13 @@ enum Cmd {
         /// Incident record file (overrides console.incidents_file).
         #[arg(long, env = "VIGIE_INCIDENTS_FILE")]
         incidents_file: Option<PathBuf>,
+        /// Run as a replica on a NATS JetStream cluster instead of one process on MQTT
+        /// (contract §9): comma-separated servers, e.g. nats://n1:4222,nats://n2:4222.
+        #[arg(long, env = "VIGIE_NATS")]
+        nats: Option<String>,
+        /// This replica's name (overrides nats.replica; default: the host name).
+        #[arg(long, env = "VIGIE_REPLICA")]
+        replica: Option<String>,
     },
     /// The incident history: every alert with its events and operator actions.
     Incidents {
@@ -196,8 +203,16 @@ async fn main() -> Result<()> {
             metrics_listen,
             console_listen,
             incidents_file,
+            nats,
+            replica,
         } => {
             let mut cfg = load_config(config.as_ref())?;
+            if let Some(n) = nats {
+                cfg.nats.urls = n.split(',').map(|u| u.trim().to_string()).collect();
+            }
+            if let Some(r) = replica {
+                cfg.nats.replica = r;
+            }
             if let Some(u) = mqtt {
                 cfg.mqtt.url = Some(u);
             }
@@ -211,6 +226,17 @@ async fn main() -> Result<()> {
                 cfg.console.incidents_file = f;
             }
             cfg.validate("command line")?;
+            if !cfg.nats.urls.is_empty() {
+                let h = vigie::io::replicated::start(cfg).await?;
+                eprintln!(
+                    "vigie replica {} running on NATS, metrics http://{}/metrics",
+                    h.name, h.metrics_addr
+                );
+                shutdown_signal().await;
+                eprintln!("stopping: logging the alert events in flight, giving the lease up");
+                h.stop().await;
+                return Ok(());
+            }
             let h = run::start(cfg).await?;
             eprintln!(
                 "vigie running: broker {}, metrics http://{}/metrics. Watch alerts with:\n  mosquitto_sub -h {} -p {} -t 'vigie/alerts/#' -v",

@@ -388,3 +388,82 @@ impl Metrics {
         )
     }
 }
+
+/// A replica's own series (contract §9), registered beside [`Metrics`] only by
+/// `vigie run --nats`: how far behind the contact stream it is, what it has logged, and
+/// whether it holds the output lease.
+pub struct ReplicaMetrics {
+    /// Contacts in the stream not yet processed by this replica.
+    pub lag_messages: IntGauge,
+    /// Age (wall clock) of the stream message last processed while behind; 0 caught up.
+    pub lag_seconds: prometheus::Gauge,
+    /// Stream sequence of the last contact processed.
+    pub stream_sequence: IntGauge,
+    /// 1 while this replica holds the output lease.
+    pub lease_held: IntGauge,
+    /// Lease changes seen by this replica (taken or lost).
+    pub lease_changes: IntCounter,
+    /// Alert events this replica sent to the alert log, by result: `stored` (its copy is
+    /// the one kept), `duplicate` (another replica's was), `skipped` (already logged).
+    pub alert_log: IntCounterVec,
+    /// Alert events waiting for the log's acknowledgement (a node down, a partition): a
+    /// replica that cannot log says so.
+    pub alert_log_waiting: IntGauge,
+}
+
+impl ReplicaMetrics {
+    pub fn register(r: &Registry, replica: &str) -> Self {
+        let info = gauge_vec(
+            r,
+            "vigie_replica_info",
+            "This process is a replica of the NATS deployment (value 1)",
+            &["replica"],
+        );
+        info.with_label_values(&[replica]).set(1);
+        let log = counter_vec(
+            r,
+            "vigie_replica_alert_log_total",
+            "Alert events sent to the JetStream alert log, by result",
+            &["result"],
+        );
+        for result in ["stored", "duplicate", "skipped"] {
+            log.with_label_values(&[result]);
+        }
+        let lag_seconds = prometheus::Gauge::new(
+            "vigie_replica_lag_seconds",
+            "Wall-clock age of the contact last processed while behind the stream (0: caught up)",
+        )
+        .expect("valid metric");
+        r.register(Box::new(lag_seconds.clone()))
+            .expect("registered once");
+        ReplicaMetrics {
+            lag_messages: gauge(
+                r,
+                "vigie_replica_lag_messages",
+                "Contacts in the stream this replica has not processed yet",
+            ),
+            lag_seconds,
+            stream_sequence: gauge(
+                r,
+                "vigie_replica_stream_sequence",
+                "Stream sequence of the last contact this replica processed",
+            ),
+            lease_held: gauge(
+                r,
+                "vigie_replica_lease_held",
+                "1 while this replica holds the output lease",
+            ),
+            lease_changes: counter(
+                r,
+                "vigie_replica_lease_changes_total",
+                "Times this replica took or lost the output lease",
+            ),
+            alert_log: log,
+            alert_log_waiting: gauge(
+                r,
+                "vigie_replica_alert_log_waiting_events",
+                "Alert events waiting for the JetStream alert log's acknowledgement",
+            ),
+        }
+    }
+}

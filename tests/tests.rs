@@ -12,6 +12,7 @@ mod late;
 mod layout;
 mod monitoring;
 mod mosquitto;
+mod replication;
 mod restart;
 mod time_checks;
 mod util;

@@ -411,6 +411,44 @@ impl Default for ConsoleConfig {
     }
 }
 
+/// Contract §9: the replicated deployment on NATS JetStream (`vigie run --nats`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct NatsConfig {
+    /// Servers of the cluster (`nats://HOST:4222`); empty: the single-process default on
+    /// MQTT. `--nats URLS` sets it.
+    pub urls: Vec<String>,
+    /// This replica's name (its consumer, its lease claims, its metrics); `--replica`
+    /// sets it. Empty: the host name.
+    pub replica: String,
+    /// Copies the cluster keeps of each stream and bucket vigie creates (3 on a 3-node
+    /// cluster: one node may fail). Streams that exist are used as they are.
+    pub stream_replicas: usize,
+    /// How long the contact and alert streams keep messages: a replica restarted from
+    /// nothing replays this much.
+    pub max_age_s: u64,
+    /// JetStream's duplicate window on the alert stream: two replicas' copies of one
+    /// event within it are stored once. A replica further behind than this does not
+    /// publish (it reads the alert log's last contact sequence first).
+    pub duplicate_window_s: u64,
+    /// The output lease (retained MQTT topics, track states, console actions): a holder
+    /// that stops renewing loses it after this long and another replica takes over.
+    pub lease_ttl_s: f64,
+}
+
+impl Default for NatsConfig {
+    fn default() -> Self {
+        NatsConfig {
+            urls: Vec::new(),
+            replica: String::new(),
+            stream_replicas: 1,
+            max_age_s: 24 * 3600,
+            duplicate_window_s: 600,
+            lease_ttl_s: 3.0,
+        }
+    }
+}
+
 /// Contract §8: alerts as OASIS CAP 1.2 documents (and CISE-shaped incidents) beside the
 /// JSON topics.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -493,6 +531,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub console: ConsoleConfig,
     pub cap: CapConfig,
+    pub nats: NatsConfig,
 }
 
 impl Default for Config {
@@ -509,6 +548,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             console: ConsoleConfig::default(),
             cap: CapConfig::default(),
+            nats: NatsConfig::default(),
         }
     }
 }
@@ -764,6 +804,40 @@ impl Config {
         if c.backlog == 0 {
             return bad("console.backlog", "= 0 must be > 0".into(), "e.g. 20000");
         }
+        let n = &self.nats;
+        if let Some(u) = n.urls.iter().find(|u| !u.starts_with("nats://")) {
+            return bad(
+                "nats.urls",
+                format!("has {u:?}, not a NATS server"),
+                "use nats://HOST:PORT, e.g. nats://127.0.0.1:4222",
+            );
+        }
+        if !(1..=5).contains(&n.stream_replicas) {
+            return bad(
+                "nats.stream_replicas",
+                format!("= {} is not a JetStream replica count", n.stream_replicas),
+                "1 to 5; 3 on a 3-node cluster",
+            );
+        }
+        if n.max_age_s == 0 || n.duplicate_window_s == 0 || n.duplicate_window_s > n.max_age_s {
+            return bad(
+                "nats.duplicate_window_s",
+                format!(
+                    "= {} with nats.max_age_s = {}: both must be > 0, the window within the age",
+                    n.duplicate_window_s, n.max_age_s
+                ),
+                "e.g. max_age_s = 86400, duplicate_window_s = 600",
+            );
+        }
+        if n.replica
+            .contains(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        {
+            return bad(
+                "nats.replica",
+                format!("= {:?} cannot name a consumer", n.replica),
+                "letters, digits, - and _ only, e.g. \"replica-a\"",
+            );
+        }
         // CAP forbids spaces, commas and reserved XML characters in `sender` (§3.2.1).
         if self.cap.sender.is_empty()
             || self
@@ -902,6 +976,7 @@ impl Config {
                 self.limits.sensor_rate_floor_per_s,
             ),
             ("console.track_timeout_s", self.console.track_timeout_s),
+            ("nats.lease_ttl_s", self.nats.lease_ttl_s),
         ] {
             if !(v.is_finite() && v > 0.0) {
                 return bad(k, format!("= {v} must be > 0"), "give a positive number");

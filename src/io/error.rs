@@ -14,6 +14,8 @@ pub enum ServiceError {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
+    Nats(#[from] super::nats::NatsError),
+    #[error(transparent)]
     Console(#[from] super::console::server::ConsoleError),
     #[error("reading the recording: {0}")]
     Recording(#[from] crate::recording::RecordingError),

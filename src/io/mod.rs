@@ -19,9 +19,11 @@ pub mod http;
 pub mod incidents;
 pub mod memory_file;
 pub mod mqtt;
+pub mod nats;
 pub mod publish;
 pub mod record;
 pub mod replay;
+pub mod replicated;
 pub mod run;
 
 pub use error::ServiceError;

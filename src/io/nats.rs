@@ -1,0 +1,538 @@
+//! The adapter to NATS JetStream for the replicated deployment (contract §9): the streams
+//! and buckets vigie uses, subjects and MQTT topics, the alert log every replica writes to
+//! and JetStream deduplicates, and the lease that lets one replica do what cannot be
+//! deduplicated. [`super::replicated`] drives a pipeline with it.
+//!
+//! Why these parts: a replica is a deterministic function of the contact stream's order
+//! (event time drives the engine, the stream's timestamp is the receive time), so every
+//! replica computes the same alerts; JetStream's `Nats-Msg-Id` deduplication makes their
+//! publishes one event; and a KV entry that expires unless renewed is a lease that a dead
+//! replica gives up by itself.
+
+use crate::behaviour::{AlertEvent, AlertState};
+use crate::time::EventTime;
+use async_nats::jetstream::{self, kv, stream};
+use async_nats::HeaderMap;
+use bytes::Bytes;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// The contact stream (contract §9).
+pub const CONTACTS_STREAM: &str = "VIGIE_CONTACTS";
+/// Every replica's alert events, stored once each (deduplicated by `Nats-Msg-Id`) and
+/// republished from there to `{prefix}.alerts`.
+pub const ALERTS_STREAM: &str = "VIGIE_ALERTS";
+/// The active set: alert id → its latest event; cleared alerts are deleted.
+pub const ACTIVE_BUCKET: &str = "VIGIE_ACTIVE_ALERTS";
+/// The output lease: one key, its holder's name, expiring unless renewed.
+pub const LEASE_BUCKET: &str = "VIGIE_LEASE";
+const LEASE_KEY: &str = "outputs";
+/// Header of each stored alert event: the contact stream sequence it came from. A
+/// replica starting or far behind reads the last one and does not publish again what the
+/// log already holds, even beyond the duplicate window.
+pub const CONTACT_SEQ_HEADER: &str = "Vigie-Contact-Seq";
+
+#[derive(Debug, thiserror::Error)]
+pub enum NatsError {
+    #[error("cannot connect to NATS at {urls}: {message}\n  fix: start the cluster (docs/nats/), or check --nats / nats.urls")]
+    Connect { urls: String, message: String },
+    #[error("JetStream, {what}: {message}\n  fix: JetStream must be enabled on every node (`jetstream {{}}`, docs/nats/)")]
+    JetStream { what: String, message: String },
+}
+
+fn js_err(what: &str) -> impl FnOnce(String) -> NatsError + '_ {
+    move |message| NatsError::JetStream {
+        what: what.to_string(),
+        message,
+    }
+}
+
+/// vigie's subjects under the MQTT prefix: NATS's MQTT listener maps topic `a/b` to subject
+/// `a.b` (and a `.` inside a level to `//`), so sensors and centres on MQTT see the §2/§3
+/// topics they know.
+#[derive(Debug, Clone)]
+pub struct Subjects {
+    prefix: String,
+    /// What the contact stream holds: `{p}.contacts.>`.
+    pub contacts: String,
+    /// Where replicas publish alert events (the alert stream's only subject).
+    pub alert_log: String,
+    /// Where the alert stream republishes each stored event once: MQTT `{prefix}/alerts`.
+    pub alerts: String,
+}
+
+impl Subjects {
+    pub fn new(mqtt_prefix: &str) -> Self {
+        let prefix = topic_to_subject(mqtt_prefix);
+        Subjects {
+            contacts: format!("{prefix}.contacts.>"),
+            alert_log: format!("{prefix}.replicas.alerts"),
+            alerts: format!("{prefix}.alerts"),
+            prefix,
+        }
+    }
+
+    /// A track state's subject (MQTT `{prefix}/tracks/{id}` or `…/exercise/tracks/{id}`).
+    pub fn track(&self, exercise: bool, id: &str) -> String {
+        let id = topic_to_subject(id);
+        if exercise {
+            format!("{}.exercise.tracks.{id}", self.prefix)
+        } else {
+            format!("{}.tracks.{id}", self.prefix)
+        }
+    }
+}
+
+/// MQTT topic → NATS subject, as NATS's MQTT listener maps them.
+pub fn topic_to_subject(topic: &str) -> String {
+    let mut s = String::with_capacity(topic.len());
+    for (i, level) in topic.split('/').enumerate() {
+        if i > 0 {
+            s.push('.');
+        }
+        s.push_str(&level.replace('.', "//"));
+    }
+    s
+}
+
+/// NATS subject → MQTT topic: the inverse of [`topic_to_subject`], so that the pipeline
+/// sees the §2 topic a sensor published on the MQTT listener.
+pub fn subject_to_topic(subject: &str) -> String {
+    let mut t = String::with_capacity(subject.len());
+    for (i, level) in subject.split('.').enumerate() {
+        if i > 0 {
+            t.push('/');
+        }
+        t.push_str(&level.replace("//", "."));
+    }
+    t
+}
+
+/// How a replica reaches the cluster and what it creates there.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    pub urls: Vec<String>,
+    /// Client name (seen in the server's connection list).
+    pub name: String,
+    pub stream_replicas: usize,
+    pub max_age: Duration,
+    pub duplicate_window: Duration,
+    pub lease_ttl: Duration,
+}
+
+/// The streams and buckets of one connection, created if absent.
+pub struct Cluster {
+    pub client: async_nats::Client,
+    pub js: jetstream::Context,
+    pub contacts: stream::Stream,
+    pub alerts: stream::Stream,
+    pub active: kv::Store,
+    pub lease: kv::Store,
+}
+
+/// A client connected to any of `urls` (it reconnects to the others when its node goes).
+pub async fn connect(urls: &[String], name: &str) -> Result<async_nats::Client, NatsError> {
+    let err = |message: String| NatsError::Connect {
+        urls: urls.join(","),
+        message,
+    };
+    let addrs = urls
+        .iter()
+        .map(|u| u.parse::<async_nats::ServerAddr>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| err(e.to_string()))?;
+    async_nats::ConnectOptions::new()
+        .name(name)
+        .connection_timeout(Duration::from_secs(5))
+        // A node going down must not hold a publish for long: the alert log retries it
+        // (same message id) through another node.
+        .request_timeout(Some(Duration::from_secs(2)))
+        .connect(addrs)
+        .await
+        .map_err(|e| err(e.to_string()))
+}
+
+impl Cluster {
+    /// Connects and makes sure the streams and buckets exist. Existing ones are used as
+    /// they are (an operator may have tuned them); vigie never rewrites them.
+    pub async fn connect(o: &ClusterOptions, subjects: &Subjects) -> Result<Cluster, NatsError> {
+        let client = connect(&o.urls, &o.name).await?;
+        let js = jetstream::new(client.clone());
+        let contacts = js
+            .get_or_create_stream(stream::Config {
+                name: CONTACTS_STREAM.into(),
+                subjects: vec![subjects.contacts.clone()],
+                num_replicas: o.stream_replicas,
+                max_age: o.max_age,
+                storage: stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| js_err("the contact stream")(e.to_string()))?;
+        let alerts = js
+            .get_or_create_stream(stream::Config {
+                name: ALERTS_STREAM.into(),
+                subjects: vec![subjects.alert_log.clone()],
+                num_replicas: o.stream_replicas,
+                max_age: o.max_age,
+                duplicate_window: o.duplicate_window,
+                storage: stream::StorageType::File,
+                republish: Some(stream::Republish {
+                    source: subjects.alert_log.clone(),
+                    destination: subjects.alerts.clone(),
+                    headers_only: false,
+                }),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| js_err("the alert stream")(e.to_string()))?;
+        let active = bucket(&js, ACTIVE_BUCKET, o.stream_replicas, Duration::ZERO).await?;
+        let lease = bucket(&js, LEASE_BUCKET, o.stream_replicas, o.lease_ttl).await?;
+        Ok(Cluster {
+            client,
+            js,
+            contacts,
+            alerts,
+            active,
+            lease,
+        })
+    }
+
+    /// Every event of contacts up to this sequence is in the alert log (0: none): the
+    /// contact before the one of the last stored event, whose later events, if any, may
+    /// not have been published before its replica stopped.
+    pub async fn logged_upto(&self, subjects: &Subjects) -> Result<u64, NatsError> {
+        Self::upto(&self.alerts, subjects).await
+    }
+
+    async fn upto(alerts: &stream::Stream, subjects: &Subjects) -> Result<u64, NatsError> {
+        match alerts
+            .get_last_raw_message_by_subject(&subjects.alert_log)
+            .await
+        {
+            Ok(m) => Ok(m
+                .headers
+                .get(CONTACT_SEQ_HEADER)
+                .and_then(|v| v.as_str().parse::<u64>().ok())
+                .map_or(0, |seq| seq.saturating_sub(1))),
+            Err(e)
+                if e.kind()
+                    == async_nats::jetstream::stream::LastRawMessageErrorKind::NoMessageFound =>
+            {
+                Ok(0)
+            }
+            Err(e) => Err(js_err("reading the alert log")(e.to_string())),
+        }
+    }
+}
+
+/// A key-value bucket, created if absent. Created as the stream that backs it (the KV
+/// layout every NATS client shares: `KV_{bucket}` on `$KV.{bucket}.>`, one message per key
+/// and history entry, new writes refused rather than old ones dropped) because the
+/// client's own bucket creation first reads the account's limits in a form server 2.9,
+/// Debian's, does not send.
+async fn bucket(
+    js: &jetstream::Context,
+    name: &str,
+    replicas: usize,
+    max_age: Duration,
+) -> Result<kv::Store, NatsError> {
+    let what = format!("the bucket {name}");
+    js.get_or_create_stream(stream::Config {
+        name: format!("KV_{name}"),
+        subjects: vec![format!("$KV.{name}.>")],
+        max_messages_per_subject: 1,
+        max_age,
+        storage: stream::StorageType::File,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        num_replicas: replicas,
+        discard: stream::DiscardPolicy::New,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| js_err(&what)(e.to_string()))?;
+    js.get_key_value(name)
+        .await
+        .map_err(|e| js_err(&what)(e.to_string()))
+}
+
+/// The deterministic message id of an alert event: the same on every replica (contract
+/// §9: alert id, state, event time), so JetStream stores it once.
+pub fn message_id(a: &AlertEvent) -> String {
+    format!("{}:{}:{}", a.id, a.state.as_str(), a.t.0)
+}
+
+/// One alert event for the log, with the contact it came from.
+#[derive(Debug, Clone)]
+pub struct LoggedEvent {
+    /// Stream sequence of the contact that caused the event.
+    pub contact_seq: u64,
+    /// When the stream stored that contact (wall clock).
+    pub t_stream: EventTime,
+    pub event: AlertEvent,
+    /// The event as published (stamped with this replica's `emitted_at`).
+    pub json: Bytes,
+}
+
+/// What became of a publish to the alert log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Logged {
+    /// Stored: this replica's copy is the one centres receive.
+    Stored,
+    /// Another replica's copy was stored first (within the duplicate window).
+    Duplicate,
+    /// The log already holds every event of this contact: not sent.
+    Skipped,
+}
+
+/// How long a stopping replica keeps retrying an event the log does not acknowledge.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Publishes to the alert log, in order. Never gives up on an event while running (a node
+/// may be down for seconds; the retried publish carries the same id, so it cannot be
+/// stored twice).
+pub struct AlertLog {
+    js: jetstream::Context,
+    stream: stream::Stream,
+    subjects: Subjects,
+    duplicate_window: Duration,
+    /// Every event of contacts up to this sequence is in the log.
+    logged_upto: u64,
+    /// When the log was last read for [`Self::logged_upto`].
+    read_at: Option<std::time::Instant>,
+    /// When this replica was first seen stopping during a retry.
+    stop_seen: Option<std::time::Instant>,
+}
+
+impl AlertLog {
+    /// Reads where the log is (see [`Cluster::logged_upto`]).
+    pub async fn start(
+        cluster: &Cluster,
+        subjects: &Subjects,
+        duplicate_window: Duration,
+    ) -> Result<Self, NatsError> {
+        let logged_upto = cluster.logged_upto(subjects).await?;
+        Ok(AlertLog {
+            js: cluster.js.clone(),
+            stream: cluster.alerts.clone(),
+            subjects: subjects.clone(),
+            duplicate_window,
+            logged_upto,
+            read_at: Some(std::time::Instant::now()),
+            stop_seen: None,
+        })
+    }
+
+    /// Every event of contacts up to this sequence is known to be in the log.
+    pub fn logged_upto(&self) -> u64 {
+        self.logged_upto
+    }
+
+    /// Publishes one event and waits for JetStream's acknowledgement, retrying until it
+    /// comes or, once `stopping`, for [`STOP_GRACE`]. `None`: given up.
+    ///
+    /// A replica behind the stream by more than half the duplicate window (catching up
+    /// after a restart) first reads how far the log is, at most once a second: JetStream
+    /// would no longer recognise its copies of events another replica logged long ago.
+    pub async fn publish(&mut self, e: &LoggedEvent, stopping: &AtomicBool) -> Option<Logged> {
+        let behind =
+            EventTime::now().secs_since(e.t_stream) > self.duplicate_window.as_secs_f64() / 2.0;
+        if behind
+            && e.contact_seq > self.logged_upto
+            && self
+                .read_at
+                .is_none_or(|t| t.elapsed() > Duration::from_secs(1))
+        {
+            let c = Cluster::upto(&self.stream, &self.subjects).await;
+            if let Ok(upto) = c {
+                self.logged_upto = self.logged_upto.max(upto);
+            }
+            self.read_at = Some(std::time::Instant::now());
+        }
+        if e.contact_seq <= self.logged_upto {
+            return Some(Logged::Skipped);
+        }
+        let id = message_id(&e.event);
+        let mut wait = Duration::from_millis(50);
+        loop {
+            let mut headers = HeaderMap::new();
+            headers.insert("Nats-Msg-Id", id.as_str());
+            headers.insert(CONTACT_SEQ_HEADER, e.contact_seq.to_string().as_str());
+            let acked = match self
+                .js
+                .publish_with_headers(self.subjects.alert_log.clone(), headers, e.json.clone())
+                .await
+            {
+                Ok(ack) => ack.await.map_err(|x| x.to_string()),
+                Err(x) => Err(x.to_string()),
+            };
+            match acked {
+                Ok(ack) => {
+                    // Events are logged in contact order: once one of this contact is in,
+                    // so is every event of the contacts before it.
+                    self.logged_upto = self.logged_upto.max(e.contact_seq - 1);
+                    return Some(if ack.duplicate {
+                        Logged::Duplicate
+                    } else {
+                        Logged::Stored
+                    });
+                }
+                Err(x) => {
+                    if stopping.load(Ordering::Relaxed)
+                        && self
+                            .stop_seen
+                            .get_or_insert_with(std::time::Instant::now)
+                            .elapsed()
+                            > STOP_GRACE
+                    {
+                        tracing::error!(
+                            "alert {} {} not logged before stopping: {x}",
+                            e.event.id,
+                            e.event.state.as_str()
+                        );
+                        return None;
+                    }
+                    tracing::warn!(
+                        "alert {} {} not yet logged ({x}); retrying in {:?}",
+                        e.event.id,
+                        e.event.state.as_str(),
+                        wait
+                    );
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+}
+
+/// Keeps the active set in its bucket: the latest event of every active alert, cleared
+/// ones deleted. Written by the lease holder only (a lagging replica would write an older
+/// picture over a newer one).
+pub async fn put_active(store: &kv::Store, a: &AlertEvent, json: Bytes) -> Result<(), String> {
+    let key = kv_key(&a.id);
+    if a.state == AlertState::Cleared {
+        store.delete(&key).await.map_err(|e| e.to_string())
+    } else {
+        store
+            .put(&key, json)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// An alert id as a KV key (keys allow `[-/_=.a-zA-Z0-9]`).
+pub fn kv_key(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_=.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The output lease, held by at most one replica at a time: a KV entry holding the
+/// holder's name that the bucket expires unless renewed (contract §9: what cannot be
+/// deduplicated is done once). A holder that dies or loses the cluster stops renewing; the
+/// entry expires after the bucket's age and another replica takes it.
+pub struct Lease {
+    store: kv::Store,
+    name: String,
+    /// The revision of our entry while we hold the lease.
+    held: Option<u64>,
+}
+
+impl Lease {
+    pub fn new(store: kv::Store, name: &str) -> Self {
+        Lease {
+            store,
+            name: name.to_string(),
+            held: None,
+        }
+    }
+
+    pub fn held(&self) -> bool {
+        self.held.is_some()
+    }
+
+    /// Renews the lease if held, or tries to take it. Returns whether it is held now.
+    pub async fn tick(&mut self) -> bool {
+        let me = Bytes::from(self.name.clone());
+        self.held = match self.held {
+            Some(rev) => self.store.update(LEASE_KEY, me, rev).await.ok(),
+            None => match self.store.create(LEASE_KEY, me.clone()).await {
+                Ok(rev) => Some(rev),
+                // Ours from before a quick restart: take it back rather than wait.
+                Err(_) => match self.store.entry(LEASE_KEY).await {
+                    Ok(Some(e)) if e.value == me && e.operation == kv::Operation::Put => {
+                        self.store.update(LEASE_KEY, me, e.revision).await.ok()
+                    }
+                    _ => None,
+                },
+            },
+        };
+        self.held.is_some()
+    }
+
+    /// Gives the lease up at shutdown, so that another replica takes over at once.
+    pub async fn release(&mut self) {
+        if let Some(rev) = self.held.take() {
+            let _ = self
+                .store
+                .delete_expect_revision(LEASE_KEY, Some(rev))
+                .await;
+        }
+    }
+}
+
+/// Who holds the lease now (for the metrics), or `None`.
+pub async fn lease_holder(store: &kv::Store) -> Option<String> {
+    match store.entry(LEASE_KEY).await {
+        Ok(Some(e)) if e.operation == kv::Operation::Put => {
+            Some(String::from_utf8_lossy(&e.value).into_owned())
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics_and_subjects_map_as_the_nats_mqtt_listener_does() {
+        assert_eq!(
+            topic_to_subject("vigie/contacts/radar/gris-nez"),
+            "vigie.contacts.radar.gris-nez"
+        );
+        assert_eq!(
+            subject_to_topic("vigie.contacts.radar.gris-nez"),
+            "vigie/contacts/radar/gris-nez"
+        );
+        // A dot inside a level is `//` on the NATS side, and comes back.
+        assert_eq!(
+            topic_to_subject("vigie/contacts/ais/st.omer"),
+            "vigie.contacts.ais.st//omer"
+        );
+        assert_eq!(
+            subject_to_topic("vigie.contacts.ais.st//omer"),
+            "vigie/contacts/ais/st.omer"
+        );
+        let s = Subjects::new("test/run-1");
+        assert_eq!(s.contacts, "test.run-1.contacts.>");
+        assert_eq!(s.alerts, "test.run-1.alerts");
+        assert_eq!(s.track(true, "T12"), "test.run-1.exercise.tracks.T12");
+    }
+
+    #[test]
+    fn kv_keys_keep_alert_ids_readable() {
+        assert_eq!(kv_key("A-20261204-0001"), "A-20261204-0001");
+        assert_eq!(kv_key("a b*c"), "a_b_c");
+    }
+}
