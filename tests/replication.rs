@@ -221,26 +221,51 @@ async fn alert_log(urls: &[String]) -> Vec<AlertEvent> {
     out
 }
 
-/// The active set's bucket: alert id → latest event.
-async fn active_set(urls: &[String]) -> std::collections::BTreeMap<String, AlertEvent> {
-    let c = nats::connect(urls, "test").await.unwrap();
+/// The active set's bucket: alert id → latest event (an error while a node that led it
+/// is down and its group elects another).
+async fn active_set(
+    urls: &[String],
+) -> Result<std::collections::BTreeMap<String, AlertEvent>, String> {
+    let e = |e: &dyn std::fmt::Display| e.to_string();
+    let c = nats::connect(urls, "test").await.map_err(|x| e(&x))?;
     let js = jetstream::new(c);
-    let kv = js.get_key_value(nats::ACTIVE_BUCKET).await.unwrap();
+    let kv = js
+        .get_key_value(nats::ACTIVE_BUCKET)
+        .await
+        .map_err(|x| e(&x))?;
     let mut keys: Vec<String> = kv
         .keys()
         .await
-        .unwrap()
+        .map_err(|x| e(&x))?
         .filter_map(|k| async move { k.ok() })
         .collect()
         .await;
     keys.sort();
     let mut out = std::collections::BTreeMap::new();
     for k in keys {
-        if let Some(v) = kv.get(&k).await.unwrap() {
+        if let Some(v) = kv.get(&k).await.map_err(|x| e(&x))? {
             out.insert(k, serde_json::from_slice(&v).unwrap());
         }
     }
-    out
+    Ok(out)
+}
+
+/// The active set once it equals `want` (within 20 s), else as last read.
+async fn active_set_settled(urls: &[String], want: &[AlertEvent]) -> Vec<AlertEvent> {
+    let mut active = vec![];
+    for _ in 0..40 {
+        match active_set(urls).await {
+            Ok(a) => {
+                active = comparable(&a.into_values().collect::<Vec<_>>());
+                if active == want {
+                    break;
+                }
+            }
+            Err(e) => eprintln!("active set not read yet: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    active
 }
 
 /// The alerts still active after a sequence of events: each alert's last event unless
@@ -327,20 +352,285 @@ async fn two_replicas_on_a_3_node_cluster_alert_as_offline_replay_does_once_each
         "exactly one replica holds the lease"
     );
     let want = comparable(&still_active(&expected).into_values().collect::<Vec<_>>());
-    let mut active = vec![];
-    for _ in 0..20 {
-        active = comparable(
-            &active_set(&cluster.urls())
-                .await
-                .into_values()
-                .collect::<Vec<_>>(),
-        );
-        if active == want {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    let active = active_set_settled(&cluster.urls(), &want).await;
     assert_eq!(active, want, "the active set in JetStream");
     a.stop().await;
     b.stop().await;
+}
+
+/// `vigie run --nats` as a child process (kill -9 must be a real one), logging to `log`.
+fn spawn_replica(
+    cluster: &NatsCluster,
+    prefix: &str,
+    name: &str,
+    metrics_port: u16,
+    log: &std::path::Path,
+) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    super::vigie_bin()
+        .args([
+            "run",
+            "--nats",
+            &cluster.urls().join(","),
+            "--replica",
+            name,
+            "--metrics-listen",
+            &format!("127.0.0.1:{metrics_port}"),
+        ])
+        .env("VIGIE_MQTT_PREFIX", prefix)
+        .env("VIGIE_NATS_STREAM_REPLICAS", "3")
+        .env("RUST_LOG", "info")
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+/// One Prometheus sample of a replica (`name{labels}` as written), or `None`.
+fn sample(port: u16, series: &str) -> Option<f64> {
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let (_, _, body) = super::monitoring::http_get(addr, "/metrics");
+    body.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+/// The last lines of both replicas' logs, for a failure's message.
+fn tail(logs: &TempDir) -> String {
+    ["a.log", "b.log"]
+        .iter()
+        .map(|f| {
+            let t = std::fs::read_to_string(logs.path(f)).unwrap_or_default();
+            let lines: Vec<&str> = t.lines().collect();
+            format!(
+                "--- {f}\n{}",
+                lines[lines.len().saturating_sub(25)..].join("\n")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Every sample line of a replica's metrics that starts with `prefix`.
+fn samples(port: u16, prefix: &str) -> Vec<String> {
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let (_, _, body) = super::monitoring::http_get(addr, "/metrics");
+    body.lines()
+        .filter(|l| l.starts_with(prefix))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Publishes a recording into the contact stream at `speed` times its pace, every message
+/// acknowledged (retried through another node while one is down).
+async fn publish_paced(urls: Vec<String>, lines: Vec<RecordLine>, speed: f64) {
+    let c = nats::connect(&urls, "test-sensors").await.unwrap();
+    let js = jetstream::new(c);
+    let start = std::time::Instant::now();
+    let t0 = lines[0].t_rx;
+    for (i, l) in lines.iter().enumerate() {
+        let due = Duration::from_secs_f64(l.t_rx.secs_since(t0) / speed);
+        if let Some(w) = due.checked_sub(start.elapsed()) {
+            tokio::time::sleep(w).await;
+        }
+        let subject = nats::topic_to_subject(&l.topic);
+        // A message id of its own: a publish retried after its acknowledgement was lost
+        // is stored once (a sensor on NATS would do the same).
+        let id = format!("line-{i}");
+        loop {
+            let mut h = async_nats::HeaderMap::new();
+            h.insert("Nats-Msg-Id", id.as_str());
+            let r = match js
+                .publish_with_headers(subject.clone(), h, l.exercise_payload().into())
+                .await
+            {
+                Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match r {
+                Ok(()) => break,
+                Err(e) => eprintln!("contact {i} not stored yet: {e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// The server leading `stream`, moved off node `keep` first (the centre's node stays up).
+async fn leader_not_on(urls: &[String], stream: &str, keep: usize) -> usize {
+    let c = nats::connect(urls, "test-admin").await.unwrap();
+    let js = jetstream::new(c.clone());
+    for _ in 0..30 {
+        let mut s = js.get_stream(stream).await.unwrap();
+        let leader = s
+            .info()
+            .await
+            .unwrap()
+            .cluster
+            .clone()
+            .and_then(|c| c.leader);
+        let i: usize = leader.expect("a leader")[1..].parse().unwrap();
+        if i != keep {
+            return i;
+        }
+        let _ = c
+            .request(
+                format!("$JS.API.STREAM.LEADER.STEPDOWN.{stream}"),
+                "".into(),
+            )
+            .await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("{stream}'s leader stayed on node {keep}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_or_the_stream_leader_killed_mid_pickup_loses_and_duplicates_nothing() {
+    if !nats_available() {
+        return;
+    }
+    let _heavy = heavy().await;
+    let cluster = NatsCluster::start("nats-kill").await;
+    let prefix = unique_prefix("natskill");
+    let cfg = replica_config(&cluster, &prefix, "a");
+    let lines = sim::simulate_for(&scene("three-pickups"), &cfg, &prefix);
+    let (expected, _) = offline(&cfg, &recording(&lines));
+    let raised_expected = expected
+        .iter()
+        .filter(|e| e.state == AlertState::Raised)
+        .count();
+    assert!(raised_expected >= 3);
+
+    let logs = TempDir::new("nats-kill-logs");
+    let ports = [free_port(), free_port()];
+    let mut a = KillOnDrop(spawn_replica(
+        &cluster,
+        &prefix,
+        "a",
+        ports[0],
+        &logs.path("a.log"),
+    ));
+    let _b = KillOnDrop(spawn_replica(
+        &cluster,
+        &prefix,
+        "b",
+        ports[1],
+        &logs.path("b.log"),
+    ));
+    let ready = |p: u16| {
+        std::net::TcpStream::connect(("127.0.0.1", p)).is_ok()
+            && sample(p, "vigie_replica_lease_held").is_some()
+    };
+    assert!(eventually(30.0, || ready(ports[0]) && ready(ports[1])).await);
+    let mut centre = Sub::new(&cluster.mqtt_url(2), &format!("{prefix}/alerts")).await;
+    // 3,300 s of scene at 110×: half a minute, so that kills land mid-scene.
+    let publishing = tokio::spawn(publish_paced(cluster.urls(), lines.clone(), 110.0));
+
+    let mut got: Vec<AlertEvent> = vec![];
+    let raised = |got: &[AlertEvent]| got.iter().filter(|e| e.state == AlertState::Raised).count();
+    let mut killed_replica = false;
+    let mut killed_node = None;
+    let mut cluster = cluster;
+    while let Some(m) = centre
+        .next(if got.len() < expected.len() {
+            90.0
+        } else {
+            5.0
+        })
+        .await
+    {
+        got.push(serde_json::from_slice(&m.payload).unwrap());
+        if !killed_replica && raised(&got) == 1 {
+            // Replica a, mid-pickup: kill -9, then back 2 s later.
+            killed_replica = true;
+            a.0.kill().unwrap();
+            a.0.wait().unwrap();
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            a = KillOnDrop(spawn_replica(
+                &cluster,
+                &prefix,
+                "a",
+                ports[0],
+                &logs.path("a.log"),
+            ));
+        }
+        if killed_node.is_none() && raised(&got) == 2 {
+            let i = leader_not_on(&cluster.urls(), nats::CONTACTS_STREAM, 2).await;
+            cluster.nodes[i].kill();
+            killed_node = Some(i);
+        }
+    }
+    publishing.await.unwrap();
+    assert!(
+        killed_replica && killed_node.is_some(),
+        "both faults happened: {} of {} events seen; replicas at {:?}, {:?}\n{}",
+        got.len(),
+        expected.len(),
+        samples(ports[0], "vigie_replica_"),
+        samples(ports[1], "vigie_replica_"),
+        tail(&logs)
+    );
+    let ids = |v: &[AlertEvent]| {
+        let mut ids: Vec<String> = v.iter().map(nats::message_id).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        ids(&got),
+        ids(&expected),
+        "every alert event once, nothing more\n{}",
+        tail(&logs)
+    );
+    assert_eq!(
+        comparable(&got),
+        comparable(&expected),
+        "and in the order offline replay gives"
+    );
+    assert_eq!(raised(&got), raised_expected, "nothing raised twice");
+    let want = comparable(&still_active(&expected).into_values().collect::<Vec<_>>());
+    let active = active_set_settled(&cluster.urls(), &want).await;
+    assert_eq!(active, want, "the active set at the end");
+    // The restarted replica replayed the stream and caught up: it computed every alert
+    // event again (counted by state, as the other replica did) and logged none twice.
+    let series = "vigie_replica_stream_sequence";
+    assert!(
+        eventually(30.0, || sample(ports[0], series)
+            == sample(ports[1], series)
+            && sample(ports[0], series) == Some(lines.len() as f64))
+        .await,
+        "the restarted replica caught up with the stream: {:?} and {:?} of {}\n{}",
+        sample(ports[0], series),
+        sample(ports[1], series),
+        lines.len(),
+        tail(&logs)
+    );
+    let alerts_total = |p: u16| samples(p, "vigie_alerts_total{");
+    assert!(!alerts_total(ports[1]).is_empty());
+    assert_eq!(alerts_total(ports[0]), alerts_total(ports[1]));
+    assert!(
+        sample(
+            ports[0],
+            "vigie_replica_alert_log_total{result=\"skipped\"}"
+        )
+        .unwrap()
+            >= 1.0,
+        "the restarted replica did not send again what the log held"
+    );
+    let _ = killed_node.map(|i| cluster.nodes[i].start());
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

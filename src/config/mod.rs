@@ -638,6 +638,7 @@ impl MqttConfig {
 /// Sections that `VIGIE_<SECTION>_<KEY>` environment variables may set.
 const ENV_SECTIONS: &[&str] = &[
     "mqtt", "zones", "ais", "tracker", "alerts", "metrics", "limits", "frame", "console", "cap",
+    "nats",
 ];
 
 impl Config {

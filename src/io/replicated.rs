@@ -31,6 +31,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
+/// Silence after which a replica asks the stream whether it holds more than it was given.
+const STALL_CHECK: Duration = Duration::from_secs(5);
+
+/// Track states waiting for the link: a few scans of a busy coast.
+const TRACK_QUEUE: usize = 8192;
+
 /// A running replica, for `main` and tests.
 pub struct ReplicaHandle {
     pub name: String,
@@ -115,25 +121,7 @@ pub async fn start(cfg: Config) -> Result<ReplicaHandle, ServiceError> {
         nats::ALERTS_STREAM,
         log.logged_upto()
     );
-    let consumer = cluster
-        .contacts
-        .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig {
-            deliver_policy: async_nats::jetstream::consumer::DeliverPolicy::All,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| nats::NatsError::JetStream {
-            what: "the ordered consumer of the contact stream".into(),
-            message: e.to_string(),
-        })?;
-    let contacts = consumer
-        .messages()
-        .await
-        .map_err(|e| nats::NatsError::JetStream {
-            what: "reading the contact stream".into(),
-            message: e.to_string(),
-        })?;
-
+    let contacts = read_contacts(&cluster.contacts, 1).await?;
     let lease_held = Arc::new(AtomicBool::new(false));
     let caught_up = Arc::new(AtomicBool::new(false));
     let stopping = Arc::new(AtomicBool::new(false));
@@ -161,17 +149,26 @@ pub async fn start(cfg: Config) -> Result<ReplicaHandle, ServiceError> {
         cluster.client.clone(),
         ready.clone(),
     ));
+    let (tracks_tx, mut tracks_rx) = mpsc::channel::<(String, Bytes)>(TRACK_QUEUE);
+    let client = cluster.client.clone();
+    let tracks_task = tokio::spawn(async move {
+        while let Some((subject, payload)) = tracks_rx.recv().await {
+            let _ = client.publish(subject, payload).await;
+        }
+    });
     let (tx, rx) = oneshot::channel();
     let engine = Engine {
         pipeline,
         metrics: metrics.clone(),
         replica: replica.clone(),
         subjects,
-        client: cluster.client.clone(),
         lease_held,
         caught_up,
         events: events_tx,
         rejects: RejectLog::default(),
+        stream: cluster.contacts.clone(),
+        last_seq: 0,
+        tracks: tracks_tx,
     };
     let name2 = name.clone();
     let join = tokio::spawn(async move {
@@ -180,6 +177,7 @@ pub async fn start(cfg: Config) -> Result<ReplicaHandle, ServiceError> {
         stopping.store(true, Ordering::Relaxed);
         let _ = outputs.await;
         let _ = lease_task.await;
+        tracks_task.abort();
         http_task.abort();
         tracing::info!("replica {name2} stopped");
     });
@@ -199,11 +197,16 @@ struct Engine {
     metrics: Arc<Metrics>,
     replica: Arc<ReplicaMetrics>,
     subjects: Subjects,
-    client: async_nats::Client,
     lease_held: Arc<AtomicBool>,
     caught_up: Arc<AtomicBool>,
     events: mpsc::UnboundedSender<LoggedEvent>,
     rejects: RejectLog,
+    /// Track states to the publishing task (bounded: the engine never waits on the link).
+    tracks: mpsc::Sender<(String, Bytes)>,
+    /// The contact stream, to read it again from `last_seq + 1` if the consumer ends.
+    stream: async_nats::jetstream::stream::Stream,
+    /// Stream sequence of the last contact processed.
+    last_seq: u64,
 }
 
 impl Engine {
@@ -212,32 +215,62 @@ impl Engine {
         mut contacts: async_nats::jetstream::consumer::pull::Ordered,
         mut shutdown: oneshot::Receiver<()>,
     ) {
+        let mut silent_since = Instant::now();
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
                 // Nothing for a while: this replica has read all there is (an empty stream
-                // says nothing else, and the lease must not wait for a first contact).
+                // says nothing else, and the lease must not wait for a first contact)...
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {
                     self.caught_up.store(true, Ordering::Relaxed);
                     self.replica.lag_messages.set(0);
                     self.replica.lag_seconds.set(0.0);
+                    // ...unless the stream holds more: a consumer can stall silently when
+                    // its node dies (seen with a stream leader killed mid-scene); read on
+                    // from the next contact with a new one.
+                    if silent_since.elapsed() > STALL_CHECK {
+                        silent_since = Instant::now();
+                        if let Ok(info) = self.stream.get_info().await {
+                            if info.state.last_sequence > self.last_seq {
+                                tracing::warn!(
+                                    "the contact stream holds #{} but nothing came after #{} for {:?}: reading on with a new consumer",
+                                    info.state.last_sequence, self.last_seq, STALL_CHECK
+                                );
+                                self.caught_up.store(false, Ordering::Relaxed);
+                                if let Ok(c) = read_contacts(&self.stream, self.last_seq + 1).await {
+                                    contacts = c;
+                                }
+                            }
+                        }
+                    }
                 }
                 m = contacts.next() => match m {
-                    Some(Ok(m)) => self.take(&m).await,
+                    Some(Ok(m)) => {
+                        silent_since = Instant::now();
+                        self.take(&m);
+                    }
                     Some(Err(e)) => {
                         // The ordered consumer recreates itself from the next sequence.
                         tracing::warn!("contact stream: {e}; the consumer resumes in order");
                     }
                     None => {
-                        tracing::error!("the contact stream's consumer ended");
-                        break;
+                        // It gave up (its node went away while it was recreating itself):
+                        // read on from the next contact with a consumer of our own making.
+                        tracing::warn!("the contact stream's consumer ended; reading on from #{}", self.last_seq + 1);
+                        match read_contacts(&self.stream, self.last_seq + 1).await {
+                            Ok(c) => contacts = c,
+                            Err(e) => {
+                                tracing::warn!("{e}; trying again in 1 s");
+                                tokio::time::sleep(Duration::from_secs(1)).await;
+                            }
+                        }
                     }
                 },
             }
         }
     }
 
-    async fn take(&mut self, m: &async_nats::jetstream::Message) {
+    fn take(&mut self, m: &async_nats::jetstream::Message) {
         let (seq, t_rx, pending) = match m.info() {
             Ok(i) => (
                 i.stream_sequence,
@@ -249,6 +282,10 @@ impl Engine {
                 return;
             }
         };
+        if seq <= self.last_seq {
+            return; // already processed (a consumer recreated from an earlier point)
+        }
+        self.last_seq = seq;
         let topic = nats::subject_to_topic(&m.subject);
         let t0 = Instant::now();
         self.pipeline.process(&topic, &m.payload, t_rx);
@@ -258,6 +295,10 @@ impl Engine {
             .observe(out, || pipeline.counts(), t_rx, t0.elapsed());
         self.rejects.log(&topic, out);
         for a in &out.alerts {
+            tracing::info!(
+                id = %a.id, state = a.state.as_str(), zone = %a.zone_id(), exercise = a.exercise,
+                "alert {} {} (contact #{seq})", a.id, a.state.as_str()
+            );
             let _ = self.events.send(LoggedEvent {
                 contact_seq: seq,
                 t_stream: t_rx,
@@ -268,12 +309,13 @@ impl Engine {
         if self.lease_held.load(Ordering::Relaxed) {
             for t in out.tracks.iter().filter(|t| t.publish) {
                 let json = serde_json::to_vec(t).expect("tracks serialise");
-                if self
-                    .client
-                    .publish(self.subjects.track(t.exercise, &t.track_id), json.into())
-                    .await
-                    .is_err()
-                {
+                let msg = (
+                    self.subjects.track(t.exercise, &t.track_id),
+                    Bytes::from(json),
+                );
+                // Track states are at most once (as on MQTT): when the link is down and the
+                // queue full, they are dropped and counted, never waited for.
+                if self.tracks.try_send(msg).is_err() {
                     self.metrics.publish_failures.inc();
                 }
             }
@@ -287,6 +329,36 @@ impl Engine {
         });
         self.caught_up.store(pending == 0, Ordering::Relaxed);
     }
+}
+
+/// An ordered consumer of the contact stream from sequence `from`: the stream's order is
+/// what makes every replica compute the same picture.
+async fn read_contacts(
+    stream: &async_nats::jetstream::stream::Stream,
+    from: u64,
+) -> Result<async_nats::jetstream::consumer::pull::Ordered, nats::NatsError> {
+    use async_nats::jetstream::consumer::{pull::OrderedConfig, DeliverPolicy};
+    let err = |what: &str, e: String| nats::NatsError::JetStream {
+        what: what.into(),
+        message: e,
+    };
+    let consumer = stream
+        .create_consumer(OrderedConfig {
+            deliver_policy: if from <= 1 {
+                DeliverPolicy::All
+            } else {
+                DeliverPolicy::ByStartSequence {
+                    start_sequence: from,
+                }
+            },
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| err("the ordered consumer of the contact stream", e.to_string()))?;
+    consumer
+        .messages()
+        .await
+        .map_err(|e| err("reading the contact stream", e.to_string()))
 }
 
 /// The alert log's task: publishes events in order, keeps the active set.
