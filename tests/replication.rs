@@ -169,6 +169,42 @@ impl Drop for NatsCluster {
     }
 }
 
+/// A coordination centre on node `i`'s MQTT listener, subscribed to `{prefix}/alerts`, once
+/// a probe published on the NATS side reaches it. NATS's MQTT listener sets up a new
+/// client's session in JetStream; on a cluster just started that can take seconds, and a
+/// subscription made before it is ready was seen to receive nothing: a centre checks its
+/// feed, and tries again.
+async fn centre_on(cluster: &NatsCluster, i: usize, prefix: &str) -> Sub {
+    let nc = nats::connect(&cluster.urls(), "test-probe").await.unwrap();
+    let probe = nats::topic_to_subject(&format!("{prefix}/probe"));
+    for _ in 0..12 {
+        let url = cluster.mqtt_url(i);
+        let mut o = vigie::io::mqtt::LinkOptions::new(&url, &unique_prefix("centre"));
+        o.subscribe = vec![format!("{prefix}/alerts"), format!("{prefix}/probe")];
+        let mut link = vigie::io::mqtt::Link::start(o).unwrap();
+        if link.wait_connected(&url, 10).await.is_err() {
+            continue;
+        }
+        for _ in 0..10 {
+            nc.publish(probe.clone(), "probe".into()).await.unwrap();
+            nc.flush().await.unwrap();
+            if let Ok(Some(m)) =
+                tokio::time::timeout(Duration::from_millis(500), link.inbound.recv()).await
+            {
+                assert!(m.topic.ends_with("/probe"), "nothing but the probe yet");
+                // Probes still in flight go before the test begins.
+                while let Ok(Some(_)) =
+                    tokio::time::timeout(Duration::from_millis(300), link.inbound.recv()).await
+                {
+                }
+                return Sub { link };
+            }
+        }
+        link.close().await;
+    }
+    panic!("no MQTT subscription on node {i} received a probe within a minute");
+}
+
 /// A replica's configuration on the cluster: 3 copies of every stream.
 fn replica_config(cluster: &NatsCluster, prefix: &str, name: &str) -> Config {
     let mut cfg = config("mqtt://127.0.0.1:1", prefix);
@@ -304,7 +340,7 @@ async fn two_replicas_on_a_3_node_cluster_alert_as_offline_replay_does_once_each
         .await
         .unwrap();
     // A coordination centre on the cluster's MQTT listener (node 3), as in §3.
-    let mut centre = Sub::new(&cluster.mqtt_url(2), &format!("{prefix}/alerts")).await;
+    let mut centre = centre_on(&cluster, 2, &prefix).await;
     publish_recording(&cluster.urls(), &lines).await;
 
     let mut got = vec![];
@@ -389,11 +425,25 @@ fn spawn_replica(
         .unwrap()
 }
 
+/// A replica's `/metrics`, or "" while it is down (killed, restarting).
+fn metrics_text(port: u16) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    let _ = write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    );
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    body
+}
+
 /// One Prometheus sample of a replica (`name{labels}` as written), or `None`.
 fn sample(port: u16, series: &str) -> Option<f64> {
-    let addr = format!("127.0.0.1:{port}").parse().unwrap();
-    let (_, _, body) = super::monitoring::http_get(addr, "/metrics");
-    body.lines().find_map(|l| {
+    metrics_text(port).lines().find_map(|l| {
         l.strip_prefix(series)?
             .strip_prefix(' ')?
             .trim()
@@ -420,9 +470,8 @@ fn tail(logs: &TempDir) -> String {
 
 /// Every sample line of a replica's metrics that starts with `prefix`.
 fn samples(port: u16, prefix: &str) -> Vec<String> {
-    let addr = format!("127.0.0.1:{port}").parse().unwrap();
-    let (_, _, body) = super::monitoring::http_get(addr, "/metrics");
-    body.lines()
+    metrics_text(port)
+        .lines()
         .filter(|l| l.starts_with(prefix))
         .map(str::to_string)
         .collect()
@@ -529,7 +578,7 @@ async fn a_replica_or_the_stream_leader_killed_mid_pickup_loses_and_duplicates_n
             && sample(p, "vigie_replica_lease_held").is_some()
     };
     assert!(eventually(30.0, || ready(ports[0]) && ready(ports[1])).await);
-    let mut centre = Sub::new(&cluster.mqtt_url(2), &format!("{prefix}/alerts")).await;
+    let mut centre = centre_on(&cluster, 2, &prefix).await;
     // 3,300 s of scene at 110×: half a minute, so that kills land mid-scene.
     let publishing = tokio::spawn(publish_paced(cluster.urls(), lines.clone(), 110.0));
 
@@ -582,10 +631,13 @@ async fn a_replica_or_the_stream_leader_killed_mid_pickup_loses_and_duplicates_n
         ids.sort();
         ids
     };
+    let (g, e) = (ids(&got), ids(&expected));
+    let missing: Vec<_> = e.iter().filter(|i| !g.contains(i)).collect();
+    let extra: Vec<_> = g.iter().filter(|i| !e.contains(i)).collect();
     assert_eq!(
-        ids(&got),
-        ids(&expected),
-        "every alert event once, nothing more\n{}",
+        g,
+        e,
+        "every alert event once, nothing more: missing {missing:?}, extra {extra:?}\n{}",
         tail(&logs)
     );
     assert_eq!(

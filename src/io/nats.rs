@@ -1,7 +1,7 @@
 //! The adapter to NATS JetStream for the replicated deployment (contract §9): the streams
 //! and buckets vigie uses, subjects and MQTT topics, the alert log every replica writes to
-//! and JetStream deduplicates, and the lease that lets one replica do what cannot be
-//! deduplicated. [`super::replicated`] drives a pipeline with it.
+//! and JetStream deduplicates, the relay from that log to the centres, and the lease that
+//! lets one replica do what cannot be deduplicated. [`super::replicated`] drives a pipeline with it.
 //!
 //! Why these parts: a replica is a deterministic function of the contact stream's order
 //! (event time drives the engine, the stream's timestamp is the receive time), so every
@@ -15,15 +15,21 @@ use async_nats::jetstream::{self, kv, stream};
 use async_nats::HeaderMap;
 use bytes::Bytes;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The contact stream (contract §9).
 pub const CONTACTS_STREAM: &str = "VIGIE_CONTACTS";
-/// Every replica's alert events, stored once each (deduplicated by `Nats-Msg-Id`) and
-/// republished from there to `{prefix}.alerts`.
+/// Every replica's alert events, stored once each (deduplicated by `Nats-Msg-Id`); the
+/// lease holder relays them from there to `{prefix}.alerts`.
 pub const ALERTS_STREAM: &str = "VIGIE_ALERTS";
 /// The active set: alert id → its latest event; cleared alerts are deleted.
 pub const ACTIVE_BUCKET: &str = "VIGIE_ACTIVE_ALERTS";
+/// The relay's progress: the alert-log sequence last relayed to centres.
+pub const RELAY_BUCKET: &str = "VIGIE_RELAY";
+const RELAY_KEY: &str = "alerts";
+/// Header of each relayed alert event: its sequence in the alert log.
+pub const LOG_SEQ_HEADER: &str = "Vigie-Log-Seq";
 /// The output lease: one key, its holder's name, expiring unless renewed.
 pub const LEASE_BUCKET: &str = "VIGIE_LEASE";
 const LEASE_KEY: &str = "outputs";
@@ -57,7 +63,7 @@ pub struct Subjects {
     pub contacts: String,
     /// Where replicas publish alert events (the alert stream's only subject).
     pub alert_log: String,
-    /// Where the alert stream republishes each stored event once: MQTT `{prefix}/alerts`.
+    /// Where the lease holder relays each stored event once: MQTT `{prefix}/alerts`.
     pub alerts: String,
 }
 
@@ -127,6 +133,8 @@ pub struct Cluster {
     pub contacts: stream::Stream,
     pub alerts: stream::Stream,
     pub active: kv::Store,
+    /// How far the relay has gone (see [`Relay`]).
+    pub relayed: kv::Store,
     pub lease: kv::Store,
 }
 
@@ -177,16 +185,12 @@ impl Cluster {
                 max_age: o.max_age,
                 duplicate_window: o.duplicate_window,
                 storage: stream::StorageType::File,
-                republish: Some(stream::Republish {
-                    source: subjects.alert_log.clone(),
-                    destination: subjects.alerts.clone(),
-                    headers_only: false,
-                }),
                 ..Default::default()
             })
             .await
             .map_err(|e| js_err("the alert stream")(e.to_string()))?;
         let active = bucket(&js, ACTIVE_BUCKET, o.stream_replicas, Duration::ZERO).await?;
+        let relayed = bucket(&js, RELAY_BUCKET, o.stream_replicas, Duration::ZERO).await?;
         let lease = bucket(&js, LEASE_BUCKET, o.stream_replicas, o.lease_ttl).await?;
         Ok(Cluster {
             client,
@@ -194,6 +198,7 @@ impl Cluster {
             contacts,
             alerts,
             active,
+            relayed,
             lease,
         })
     }
@@ -403,6 +408,132 @@ impl AlertLog {
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(Duration::from_secs(1));
                 }
+            }
+        }
+    }
+}
+
+/// Relays the alert log to centres: each stored event, once, in log order, on
+/// `{prefix}.alerts` (MQTT `{prefix}/alerts`), published by the lease holder only.
+///
+/// Why not the stream's own RePublish: on server 2.9 (Debian's) a message JetStream
+/// republishes is not delivered to MQTT subscribers on the node that leads the stream
+/// (measured: with the alert stream's leader on the centre's node, the centre received
+/// nothing; on another node, everything).
+///
+/// Why once across a change of holder: every replica listens to `{prefix}.alerts` and
+/// notes the log sequence of each relayed event (header [`LOG_SEQ_HEADER`]), so a replica
+/// taking the lease goes on after the last event its predecessor relayed, not after the
+/// last it recorded in [`RELAY_BUCKET`] (written after each relay, read by a replica
+/// that has heard nothing yet).
+pub struct Relay {
+    client: async_nats::Client,
+    alerts: stream::Stream,
+    progress: kv::Store,
+    subject: String,
+    /// Highest log sequence seen relayed on the subject or recorded in the bucket.
+    relayed: u64,
+}
+
+impl Relay {
+    pub fn new(cluster: &Cluster, subjects: &Subjects) -> Self {
+        Relay {
+            client: cluster.client.clone(),
+            alerts: cluster.alerts.clone(),
+            progress: cluster.relayed.clone(),
+            subject: subjects.alerts.clone(),
+            relayed: 0,
+        }
+    }
+
+    /// Runs for ever: listens to relayed events, and relays while `held` says this replica
+    /// holds the lease.
+    pub async fn run(mut self, held: Arc<AtomicBool>) {
+        use futures_util::StreamExt;
+        let mut heard = match self.client.subscribe(self.subject.clone()).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(
+                    "relay: cannot listen to {}: {e}; not relaying",
+                    self.subject
+                );
+                return;
+            }
+        };
+        let mut log: Option<jetstream::consumer::pull::Ordered> = None;
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            tokio::select! {
+                m = heard.next() => {
+                    let Some(m) = m else { return };
+                    if let Some(seq) = m.headers.as_ref().and_then(|h| h.get(LOG_SEQ_HEADER)).and_then(|v| v.as_str().parse::<u64>().ok()) {
+                        self.relayed = self.relayed.max(seq);
+                    }
+                }
+                m = async { match log.as_mut() { Some(l) => l.next().await, None => std::future::pending().await } } => {
+                    match m {
+                        Some(Ok(m)) => {
+                            let Ok(seq) = m.info().map(|i| i.stream_sequence) else { continue };
+                            if seq <= self.relayed {
+                                continue;
+                            }
+                            let mut h = HeaderMap::new();
+                            h.insert(LOG_SEQ_HEADER, seq.to_string().as_str());
+                            if let Err(e) = self.client.publish_with_headers(self.subject.clone(), h, m.payload.clone()).await {
+                                tracing::warn!("relay: event #{seq} not published ({e}); reading the log again");
+                                log = None;
+                                continue;
+                            }
+                            self.relayed = seq;
+                            let _ = self.progress.put(RELAY_KEY, seq.to_string().into()).await;
+                        }
+                        Some(Err(e)) => tracing::warn!("relay: alert log: {e}"),
+                        None => log = None,
+                    }
+                }
+                _ = tick.tick() => {
+                    let holding = held.load(Ordering::Relaxed);
+                    if holding && log.is_none() {
+                        log = self.open().await;
+                    } else if !holding && log.is_some() {
+                        log = None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// An ordered consumer of the alert log after the last event relayed.
+    async fn open(&mut self) -> Option<jetstream::consumer::pull::Ordered> {
+        if let Ok(Some(v)) = self.progress.get(RELAY_KEY).await {
+            if let Some(seq) = std::str::from_utf8(&v).ok().and_then(|s| s.parse().ok()) {
+                self.relayed = self.relayed.max(seq);
+            }
+        }
+        let from = self.relayed + 1;
+        let consumer = self
+            .alerts
+            .create_consumer(jetstream::consumer::pull::OrderedConfig {
+                deliver_policy: jetstream::consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: from,
+                },
+                ..Default::default()
+            })
+            .await;
+        match consumer {
+            Ok(c) => match c.messages().await {
+                Ok(m) => {
+                    tracing::info!("relaying the alert log to {} from #{from}", self.subject);
+                    Some(m)
+                }
+                Err(e) => {
+                    tracing::warn!("relay: {e}");
+                    None
+                }
+            },
+            Err(e) => {
+                tracing::warn!("relay: {e}");
+                None
             }
         }
     }

@@ -7,11 +7,12 @@
 //! starts (or restarts) replays the stream from its beginning and so continues the same
 //! tracks, dwell times and alert ids.
 //!
-//! Three tasks: the engine loop (contacts in, outputs out, never waiting on JetStream
+//! Tasks: the engine loop (contacts in, outputs out, never waiting on JetStream
 //! acknowledgements), the alert log (every alert event published with its deterministic
 //! message id, in order, retried until stored; and, while this replica holds the lease,
-//! the active set in its bucket), and the lease (taken only by a replica that has caught up
-//! with the stream, renewed every third of its time to live).
+//! the active set in its bucket), the relay (the log to the centres, by the lease holder),
+//! track states (by the lease holder, at most once), and the lease (taken only by a
+//! replica that has caught up with the stream, renewed every third of its time to live).
 
 use super::error::{io_err, ServiceError};
 use super::http::{self, Readiness};
@@ -137,6 +138,7 @@ pub async fn start(cfg: Config) -> Result<ReplicaHandle, ServiceError> {
         }
         .run(events_rx, stopping.clone()),
     );
+    let relay_task = tokio::spawn(nats::Relay::new(&cluster, &subjects).run(lease_held.clone()));
     let lease_task = tokio::spawn(keep_lease(
         Lease::new(cluster.lease.clone(), &name),
         Duration::from_secs_f64(n.lease_ttl_s / 3.0),
@@ -178,6 +180,7 @@ pub async fn start(cfg: Config) -> Result<ReplicaHandle, ServiceError> {
         let _ = outputs.await;
         let _ = lease_task.await;
         tracks_task.abort();
+        relay_task.abort();
         http_task.abort();
         tracing::info!("replica {name2} stopped");
     });
