@@ -17,6 +17,7 @@ pub mod debrief;
 pub mod error;
 pub mod http;
 pub mod incidents;
+pub mod lifecycle;
 pub mod memory_file;
 pub mod mqtt;
 pub mod nats;

@@ -44,18 +44,14 @@ pub struct ReplicaHandle {
     pub metrics_addr: SocketAddr,
     pub metrics: Arc<Metrics>,
     pub replica: Arc<ReplicaMetrics>,
-    shutdown: Option<oneshot::Sender<()>>,
-    join: tokio::task::JoinHandle<()>,
+    running: super::lifecycle::Running,
 }
 
 impl ReplicaHandle {
     /// SIGTERM semantics: stop taking contacts, log the alert events in flight, give the
     /// lease up so that another replica takes over at once.
-    pub async fn stop(mut self) {
-        if let Some(s) = self.shutdown.take() {
-            let _ = s.send(());
-        }
-        let _ = self.join.await;
+    pub async fn stop(self) {
+        self.running.stop().await;
     }
 }
 
@@ -189,8 +185,7 @@ pub async fn start(cfg: Config) -> Result<ReplicaHandle, ServiceError> {
         metrics_addr,
         metrics,
         replica,
-        shutdown: Some(tx),
-        join,
+        running: super::lifecycle::Running::new(tx, join),
     })
 }
 

@@ -31,18 +31,14 @@ pub struct ServiceHandle {
     /// Where the operator's console listens (`None`: turned off, or its address was taken).
     pub console_addr: Option<SocketAddr>,
     pub metrics: Arc<Metrics>,
-    shutdown: Option<oneshot::Sender<()>>,
-    join: tokio::task::JoinHandle<()>,
+    running: super::lifecycle::Running,
 }
 
 impl ServiceHandle {
     /// SIGTERM semantics: stop taking contacts, process what is in flight, publish
     /// `offline`, disconnect.
-    pub async fn stop(mut self) {
-        if let Some(s) = self.shutdown.take() {
-            let _ = s.send(());
-        }
-        let _ = self.join.await;
+    pub async fn stop(self) {
+        self.running.stop().await;
     }
 }
 
@@ -190,8 +186,7 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
         metrics_addr,
         console_addr,
         metrics,
-        shutdown: Some(tx),
-        join,
+        running: super::lifecycle::Running::new(tx, join),
     })
 }
 
