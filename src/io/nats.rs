@@ -487,7 +487,12 @@ impl Relay {
                             self.relayed = seq;
                             let _ = self.progress.put(RELAY_KEY, seq.to_string().into()).await;
                         }
-                        Some(Err(e)) => tracing::warn!("relay: alert log: {e}"),
+                        Some(Err(e)) => {
+                            // Seen on 2.9 after the node under the consumer died: the
+                            // ordered consumer stopped for good. Read on with a new one.
+                            tracing::warn!("relay: alert log: {e}; reading on from #{}", self.relayed + 1);
+                            log = None;
+                        }
                         None => log = None,
                     }
                 }

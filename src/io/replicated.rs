@@ -248,8 +248,14 @@ impl Engine {
                         self.take(&m);
                     }
                     Some(Err(e)) => {
-                        // The ordered consumer recreates itself from the next sequence.
-                        tracing::warn!("contact stream: {e}; the consumer resumes in order");
+                        // The ordered consumer is meant to recreate itself; on server 2.9
+                        // it was seen to stop for good after its node died. Read on from
+                        // the next contact with a new one.
+                        tracing::warn!("contact stream: {e}; reading on from #{}", self.last_seq + 1);
+                        match read_contacts(&self.stream, self.last_seq + 1).await {
+                            Ok(c) => contacts = c,
+                            Err(e) => tracing::warn!("{e}; the stall check tries again"),
+                        }
                     }
                     None => {
                         // It gave up (its node went away while it was recreating itself):
