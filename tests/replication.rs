@@ -461,7 +461,7 @@ fn tail(logs: &TempDir) -> String {
             let lines: Vec<&str> = t.lines().collect();
             format!(
                 "--- {f}\n{}",
-                lines[lines.len().saturating_sub(25)..].join("\n")
+                lines[lines.len().saturating_sub(80)..].join("\n")
             )
         })
         .collect::<Vec<_>>()

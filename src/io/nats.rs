@@ -166,19 +166,23 @@ impl Cluster {
     pub async fn connect(o: &ClusterOptions, subjects: &Subjects) -> Result<Cluster, NatsError> {
         let client = connect(&o.urls, &o.name).await?;
         let js = jetstream::new(client.clone());
-        let contacts = js
-            .get_or_create_stream(stream::Config {
+        let contacts = ensure_stream(
+            &js,
+            "the contact stream",
+            stream::Config {
                 name: CONTACTS_STREAM.into(),
                 subjects: vec![subjects.contacts.clone()],
                 num_replicas: o.stream_replicas,
                 max_age: o.max_age,
                 storage: stream::StorageType::File,
                 ..Default::default()
-            })
-            .await
-            .map_err(|e| js_err("the contact stream")(e.to_string()))?;
-        let alerts = js
-            .get_or_create_stream(stream::Config {
+            },
+        )
+        .await?;
+        let alerts = ensure_stream(
+            &js,
+            "the alert stream",
+            stream::Config {
                 name: ALERTS_STREAM.into(),
                 subjects: vec![subjects.alert_log.clone()],
                 num_replicas: o.stream_replicas,
@@ -186,9 +190,9 @@ impl Cluster {
                 duplicate_window: o.duplicate_window,
                 storage: stream::StorageType::File,
                 ..Default::default()
-            })
-            .await
-            .map_err(|e| js_err("the alert stream")(e.to_string()))?;
+            },
+        )
+        .await?;
         let active = bucket(&js, ACTIVE_BUCKET, o.stream_replicas, Duration::ZERO).await?;
         let relayed = bucket(&js, RELAY_BUCKET, o.stream_replicas, Duration::ZERO).await?;
         let lease = bucket(&js, LEASE_BUCKET, o.stream_replicas, o.lease_ttl).await?;
@@ -243,24 +247,49 @@ async fn bucket(
     max_age: Duration,
 ) -> Result<kv::Store, NatsError> {
     let what = format!("the bucket {name}");
-    js.get_or_create_stream(stream::Config {
-        name: format!("KV_{name}"),
-        subjects: vec![format!("$KV.{name}.>")],
-        max_messages_per_subject: 1,
-        max_age,
-        storage: stream::StorageType::File,
-        allow_rollup: true,
-        deny_delete: true,
-        allow_direct: true,
-        num_replicas: replicas,
-        discard: stream::DiscardPolicy::New,
-        ..Default::default()
-    })
-    .await
-    .map_err(|e| js_err(&what)(e.to_string()))?;
+    ensure_stream(
+        js,
+        &what,
+        stream::Config {
+            name: format!("KV_{name}"),
+            subjects: vec![format!("$KV.{name}.>")],
+            max_messages_per_subject: 1,
+            max_age,
+            storage: stream::StorageType::File,
+            allow_rollup: true,
+            deny_delete: true,
+            allow_direct: true,
+            num_replicas: replicas,
+            discard: stream::DiscardPolicy::New,
+            ..Default::default()
+        },
+    )
+    .await?;
     js.get_key_value(name)
         .await
         .map_err(|e| js_err(&what)(e.to_string()))
+}
+
+/// A stream, created if absent. Tried a few times: replicas starting together race to
+/// create it (the loser's create fails although the stream now exists), and a cluster just
+/// started may not have elected its JetStream leader yet.
+async fn ensure_stream(
+    js: &jetstream::Context,
+    what: &str,
+    config: stream::Config,
+) -> Result<stream::Stream, NatsError> {
+    let mut last = String::new();
+    for attempt in 0..5 {
+        match js.get_or_create_stream(config.clone()).await {
+            Ok(s) => return Ok(s),
+            Err(e) => {
+                last = e.to_string();
+                tracing::warn!("{what}: {last} (attempt {})", attempt + 1);
+                tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+            }
+        }
+    }
+    Err(js_err(what)(last))
 }
 
 /// The deterministic message id of an alert event: the same on every replica (contract
