@@ -656,16 +656,6 @@ impl Lease {
     }
 }
 
-/// Who holds the lease now (for the metrics), or `None`.
-pub async fn lease_holder(store: &kv::Store) -> Option<String> {
-    match store.entry(LEASE_KEY).await {
-        Ok(Some(e)) if e.operation == kv::Operation::Put => {
-            Some(String::from_utf8_lossy(&e.value).into_owned())
-        }
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -231,13 +231,11 @@ impl Engine {
                         if let Ok(info) = self.stream.get_info().await {
                             if info.state.last_sequence > self.last_seq {
                                 tracing::warn!(
-                                    "the contact stream holds #{} but nothing came after #{} for {:?}: reading on with a new consumer",
+                                    "the contact stream holds #{} but nothing came after #{} for {:?}",
                                     info.state.last_sequence, self.last_seq, STALL_CHECK
                                 );
                                 self.caught_up.store(false, Ordering::Relaxed);
-                                if let Ok(c) = read_contacts(&self.stream, self.last_seq + 1).await {
-                                    contacts = c;
-                                }
+                                self.read_on(&mut contacts).await;
                             }
                         }
                     }
@@ -247,29 +245,33 @@ impl Engine {
                         silent_since = Instant::now();
                         self.take(&m);
                     }
+                    // The ordered consumer is meant to recreate itself; on server 2.9 it
+                    // was seen to stop for good, or to end, after its node died.
                     Some(Err(e)) => {
-                        // The ordered consumer is meant to recreate itself; on server 2.9
-                        // it was seen to stop for good after its node died. Read on from
-                        // the next contact with a new one.
-                        tracing::warn!("contact stream: {e}; reading on from #{}", self.last_seq + 1);
-                        match read_contacts(&self.stream, self.last_seq + 1).await {
-                            Ok(c) => contacts = c,
-                            Err(e) => tracing::warn!("{e}; the stall check tries again"),
-                        }
+                        tracing::warn!("contact stream: {e}");
+                        self.read_on(&mut contacts).await;
                     }
                     None => {
-                        // It gave up (its node went away while it was recreating itself):
-                        // read on from the next contact with a consumer of our own making.
-                        tracing::warn!("the contact stream's consumer ended; reading on from #{}", self.last_seq + 1);
-                        match read_contacts(&self.stream, self.last_seq + 1).await {
-                            Ok(c) => contacts = c,
-                            Err(e) => {
-                                tracing::warn!("{e}; trying again in 1 s");
-                                tokio::time::sleep(Duration::from_secs(1)).await;
-                            }
-                        }
+                        tracing::warn!("the contact stream's consumer ended");
+                        self.read_on(&mut contacts).await;
                     }
                 },
+            }
+        }
+    }
+
+    /// Replaces the consumer with one from the next contact (on failure, waits a second:
+    /// the caller's next error or stall check tries again).
+    async fn read_on(&self, contacts: &mut async_nats::jetstream::consumer::pull::Ordered) {
+        tracing::warn!(
+            "reading on from contact #{} with a new consumer",
+            self.last_seq + 1
+        );
+        match read_contacts(&self.stream, self.last_seq + 1).await {
+            Ok(c) => *contacts = c,
+            Err(e) => {
+                tracing::warn!("{e}; trying again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
     }
