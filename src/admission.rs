@@ -42,7 +42,7 @@ pub const LEARN_S: f64 = 300.0;
 pub const WARM_UP_BUCKETS: u32 = 6;
 
 /// The limit's settings (`limits.sensor_rate_factor`, `limits.sensor_rate_floor_per_s`).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RateLimit {
     /// A sensor is limited at this multiple of its usual rate.
     pub factor: f64,
@@ -63,11 +63,31 @@ pub enum Admit {
     },
 }
 
+/// serde for the ring (serde's arrays stop at 32): as a sequence of [`RING`] slots.
+mod ring_serde {
+    use super::RING;
+    use serde::{de::Error, Deserialize, Deserializer, Serialize, Serializer};
+
+    type Slots = [(i64, u32, bool); RING];
+
+    pub fn serialize<S: Serializer>(s: &Slots, ser: S) -> Result<S::Ok, S::Error> {
+        s.as_slice().serialize(ser)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Slots, D::Error> {
+        let v = Vec::<(i64, u32, bool)>::deserialize(d)?;
+        let n = v.len();
+        v.try_into()
+            .map_err(|_| D::Error::invalid_length(n, &"the rate ring's slots"))
+    }
+}
+
 /// One sensor's counts.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct SensorRate {
     /// Per ring slot: which bucket (event time ÷ `BUCKET_S`) it holds, its count, and
     /// whether a message of it was refused.
+    #[serde(with = "ring_serde")]
     slots: [(i64, u32, bool); RING],
     /// The newest bucket seen; buckets before it are closed.
     newest: Option<i64>,
@@ -159,7 +179,7 @@ impl SensorRate {
 }
 
 /// Every sensor's counts: radars by configuration index, AIS sources by topic level.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Admission {
     cfg: RateLimit,
     radars: Vec<SensorRate>,

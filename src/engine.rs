@@ -56,7 +56,7 @@ pub struct TrackState {
 }
 
 /// Live tracks by state, sampled at housekeeping.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrackCounts {
     pub tentative: usize,
     pub confirmed_dark: usize,
@@ -122,7 +122,7 @@ impl Outputs {
 type Site = ((f64, f64), [[f64; 2]; 2]);
 
 /// A plot sensor's geometry in the local frame, computed once.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct SensorGeom {
     site: Option<Site>,
     range_var: f64,
@@ -211,15 +211,19 @@ impl SensorGeom {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct VesselInfo {
     name: Option<CompactString>,
 }
 
 /// Tracking, zones and alerts for one stream of contacts (live, or exercise).
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Engine {
     frame: LocalFrame,
     sensors: Vec<SensorGeom>,
+    /// Not in a snapshot: loaded from the configured file (whose contents the snapshot's
+    /// configuration fingerprint covers).
+    #[serde(skip, default = "ZoneIndex::empty")]
     zones: ZoneIndex,
     tracker: Tracker,
     clutter: Option<ClutterMap>,
@@ -227,6 +231,7 @@ pub struct Engine {
     /// `ais_identity_conflict` alerts from the tracker's contradictions.
     conflicts: IdentityAlerts,
     /// Conflicts the tracker settled at the last housekeeping (reused buffer).
+    #[serde(skip)]
     settled: Vec<u32>,
     exercise: bool,
     track_interval_s: f64,
@@ -245,8 +250,11 @@ pub struct Engine {
     /// The radar scan processed last, while the next message may be another sector of it.
     open: Option<OpenScan>,
     // Scratch buffers, reused: a scan's plots and emitted states, updated tracks.
+    #[serde(skip)]
     scan_buffers: (Vec<Measurement>, Emitted),
+    #[serde(skip)]
     updated: Vec<u64>,
+    #[serde(skip)]
     deleted: Vec<Track>,
 }
 
@@ -264,6 +272,7 @@ type Emitted = FxHashMap<u64, (EventTime, [f64; 4])>;
 /// without a plot keeps, outside the tracker, the state that sector published (the contract
 /// has no retraction); no scene has shown one. Housekeeping waits until the scan closes: it
 /// could delete a track a later sector updates.
+#[derive(serde::Serialize, serde::Deserialize)]
 struct OpenScan {
     sensor: usize,
     t: EventTime,
@@ -295,7 +304,7 @@ const RECENT_SCANS: usize = 64;
 /// Why newest by time and not last closed: a burst of redelivered scans older than those
 /// remembered (a long in-flight window) must not push out the recent ones, whose copies
 /// would then be filtered in a second time as late plots.
-#[derive(Default)]
+#[derive(Default, serde::Serialize, serde::Deserialize)]
 struct RecentScans {
     keys: FxHashSet<PlotKey>,
     by_time: std::collections::BTreeMap<EventTime, Vec<PlotKey>>,
@@ -337,7 +346,7 @@ const RECENT_AIS: usize = 8;
 /// Why newest by time and not last in: a burst of redelivered old reports (older than a late
 /// report may be, so never applied) must not push out the recent ones whose copies would
 /// then be taken twice.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, serde::Serialize, serde::Deserialize)]
 struct RecentAis {
     seen: [(EventTime, u64, u64); RECENT_AIS],
 }
@@ -838,12 +847,14 @@ impl Engine {
 }
 
 /// Decoder plus the live and exercise engines: what every adapter drives.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Pipeline {
     decoder: Decoder,
     live: Engine,
     exercise: Engine,
     /// Offline replay: everything is exercise data.
     force_exercise: bool,
+    #[serde(skip)]
     out: Outputs,
     sensor_ids: Vec<String>,
     /// Per-sensor rate limits, live and exercise apart (a replay's rate says nothing of a
@@ -900,6 +911,14 @@ impl Pipeline {
         let index = ZoneIndex::new(zones, &frame);
         self.live.set_zones(index.clone());
         self.exercise.set_zones(index);
+    }
+
+    /// The zones of a pipeline restored from a snapshot (which does not carry them): set
+    /// as they are, every track and alert already pointing at them by index.
+    pub(crate) fn set_restored_zones(&mut self, zones: Vec<crate::geo::zones::Zone>) {
+        let index = ZoneIndex::new(zones, &self.live.frame);
+        self.live.zones = index.clone();
+        self.exercise.zones = index;
     }
 
     /// Takes back the active alerts an earlier run left (their latest events), each into

@@ -38,6 +38,7 @@ pub mod io;
 pub mod metrics;
 pub mod recording;
 pub mod report;
+pub mod snapshot;
 pub mod time;
 pub mod track;
 pub mod training;

@@ -93,14 +93,23 @@ impl fmt::Display for EventTime {
     }
 }
 
+/// RFC 3339 in text formats (the contract's payloads, files); the microseconds themselves in
+/// binary ones (engine snapshots), where `EventTime(i64::MIN)` ("never") must go through too.
 impl serde::Serialize for EventTime {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_rfc3339())
+        if s.is_human_readable() {
+            s.serialize_str(&self.to_rfc3339())
+        } else {
+            s.serialize_i64(self.0)
+        }
     }
 }
 
 impl<'de> serde::Deserialize<'de> for EventTime {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if !d.is_human_readable() {
+            return Ok(EventTime(i64::deserialize(d)?));
+        }
         let s = std::borrow::Cow::<str>::deserialize(d)?;
         EventTime::parse_rfc3339(&s).map_err(serde::de::Error::custom)
     }

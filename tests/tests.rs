@@ -14,6 +14,7 @@ mod monitoring;
 mod mosquitto;
 mod replication;
 mod restart;
+mod snapshot;
 mod time_checks;
 mod util;
 

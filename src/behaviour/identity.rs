@@ -21,16 +21,19 @@ use crate::time::EventTime;
 use crate::track::identity::{Contested, Contradiction};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Active {
     id: String,
     track_id: String,
     since: EventTime,
     last_emit: EventTime,
-    /// The latest event's place and figures, for `cleared`.
+    /// The latest event's place and figures, for `cleared`. As its JSON in a snapshot: the
+    /// event leaves out absent fields, which a binary format cannot.
+    #[serde(with = "crate::snapshot::as_json")]
     last: AlertEvent,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct IdentityAlerts {
     clear_s: f64,
     update_interval_s: f64,

@@ -44,7 +44,7 @@ pub struct TrackView<'a> {
     pub mmsi: Option<u32>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Active {
     id: String,
     /// Index in the current zone index; `None` if a reload removed the zone (the alert then
@@ -57,7 +57,7 @@ struct Active {
     centre: (f64, f64),
 }
 
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct PerTrack {
     label: String,
     birth: (f64, f64),
@@ -85,6 +85,7 @@ struct PerTrack {
 /// A filtered position of a track in a zone: time, x, y, speed (m/s), zone index.
 type Sample = (EventTime, f64, f64, f64, usize);
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Loiter {
     cfg: AlertsConfig,
     allow: FxHashSet<u32>,
@@ -109,14 +110,14 @@ pub struct Loiter {
 
 /// A fixed object in the local frame; `learned` (when learned, when last seen) is `None` for
 /// a configured one, which is never forgotten nor saved.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 struct Fixed {
     x: f64,
     y: f64,
     learned: Option<(EventTime, EventTime)>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 struct LostMover {
     t: EventTime,
     x: f64,
@@ -171,7 +172,7 @@ fn take_mover(
 /// under the same id; if none does within `restore_grace_s` of event time, the boat has gone
 /// and the alert is cleared (`track_lost`). Either way a restart neither raises the pickup a
 /// second time nor leaves an alert that can never clear.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Orphan {
     alert: Active,
     label: String,

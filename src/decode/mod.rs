@@ -26,7 +26,7 @@ pub enum TopicKind<'a> {
 }
 
 /// Routes each contact message to its format's decoder.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Decoder {
     contacts_prefix: String,
     sensors: HashMap<String, usize>,
@@ -35,6 +35,7 @@ pub struct Decoder {
     max_plots: usize,
     /// An emptied report list handed back by [`recycle`](Self::recycle), reused by the next
     /// AIS message instead of a new allocation.
+    #[serde(skip)]
     spare_reports: Vec<crate::contact::AisReport>,
     /// Contract §1's check of event time against receive time; none until
     /// [`with_time_window`](Self::with_time_window).

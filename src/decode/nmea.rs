@@ -17,14 +17,14 @@ const MAX_PENDING: usize = 1024;
 /// A partial message older than this (receive time) is abandoned.
 const PENDING_TTL_S: f64 = 60.0;
 
-#[derive(Hash, PartialEq, Eq, Clone, Debug)]
+#[derive(Hash, PartialEq, Eq, Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct FragKey {
     source: Box<str>,
     seq: u8,
     channel: u8,
 }
 
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Pending {
     total: u8,
     next: u8,
@@ -37,7 +37,7 @@ struct Pending {
 }
 
 /// Reassembles AIVDM fragments across messages of one source topic.
-#[derive(Default, Debug)]
+#[derive(Default, Debug, serde::Serialize, serde::Deserialize)]
 pub struct NmeaAssembler {
     pending: HashMap<FragKey, Pending>,
     serial: u64,

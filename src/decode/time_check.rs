@@ -14,7 +14,7 @@ use super::DecodeError;
 use crate::contact::{AisReport, Decoded};
 use crate::time::EventTime;
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TimeWindow {
     max_future_us: i64,
     max_age_us: i64,

@@ -16,7 +16,7 @@ const F: f64 = 1.0 / 298.257_223_563;
 const E2: f64 = F * (2.0 - F);
 const B: f64 = A * (1.0 - F);
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct LocalFrame {
     origin_lat: f64,
     origin_lon: f64,

@@ -212,6 +212,12 @@ fn strips(n_zones: usize, polygons: &[(usize, Polygon<f64>)], tree: &RTree<Entry
 }
 
 impl ZoneIndex {
+    /// No zones: what an engine restored from a snapshot holds until its zones are set
+    /// (the snapshot does not carry them).
+    pub fn empty() -> Self {
+        ZoneIndex::new(Vec::new(), &LocalFrame::new(0.0, 0.0))
+    }
+
     pub fn new(zones: Vec<Zone>, frame: &LocalFrame) -> Self {
         let mut polygons = Vec::new();
         for (zi, z) in zones.iter().enumerate() {

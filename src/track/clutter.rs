@@ -18,7 +18,7 @@ use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
 
 /// A clutter candidate waiting `delay_s` before it may be learned.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 struct Pending {
     sensor: usize,
     z: [f64; 2],
@@ -32,14 +32,14 @@ struct Pending {
 /// every later plot back): beyond it the oldest are learned at once.
 const MAX_PENDING: usize = 100_000;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 struct Cell {
     /// Decayed count of clutter candidates as of `last`.
     count: f64,
     last: EventTime,
 }
 
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct ClutterMap {
     cell_m: f64,
     tau_s: f64,

@@ -9,6 +9,7 @@ use super::table::Track;
 use crate::config::TrackerConfig;
 use crate::time::EventTime;
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Deleter {
     tentative_timeout_s: f64,
     coast_s: f64,

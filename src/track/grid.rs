@@ -16,7 +16,7 @@ const MAX_CELLS: usize = 1 << 16;
 /// Points bucketed by cell in one array (compressed rows: `start[c]..start[c + 1]` are the
 /// slots of cell `c`), built by a counting sort: no comparison sort, no hashing, and a query
 /// finds its cells by index.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Grid {
     cell: f64,
     origin: [f64; 2],

@@ -59,6 +59,7 @@ pub struct Hypotheses {
     pub oos_only: Vec<bool>,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Hypothesiser {
     predictor: Predictor,
     /// χ² gate on the squared Mahalanobis distance.

@@ -29,7 +29,7 @@ const MATCH_REACH_M: f64 = 2_000.0;
 
 /// How far a vessel can be from where it was: two positions of one MMSI further apart than
 /// this come from two places at once.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Reach {
     /// m/s.
     pub speed: f64,
@@ -49,7 +49,7 @@ impl Reach {
 }
 
 /// An MMSI heard from two places at once.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Contested {
     /// When the contradiction was first seen.
     pub since: EventTime,
@@ -90,7 +90,7 @@ impl Contradiction {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Identities {
     by_mmsi: FxHashMap<u32, u64>,
     /// Tracks without an MMSI, in id order: the candidates when a new MMSI is heard.

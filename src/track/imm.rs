@@ -20,9 +20,10 @@
 use super::kalman::{ConstantVelocity, State};
 use adskalman::TransitionModelLinearNoControl;
 use nalgebra::{Matrix4, Vector4};
+use serde::{Deserialize, Serialize};
 
 /// The two models' parameters.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Imm {
     /// Acceleration noise of each model, m²/s³: `[steady, manoeuvring]`.
     pub q: [f64; 2],
@@ -32,8 +33,9 @@ pub struct Imm {
 
 /// A track's two model-conditioned estimates (at the track's time) and their
 /// probabilities.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Modes {
+    #[serde(with = "super::kalman::state_serde::pair")]
     pub x: [State; 2],
     pub mu: [f64; 2],
 }

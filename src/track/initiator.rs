@@ -16,6 +16,7 @@ use nalgebra::{Matrix4, Vector4};
 /// clutter plots falling in one gate by chance must not make a track.
 pub const CONFIRM_HITS: u32 = 3;
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Initiator {
     /// Velocity variance of a new track per axis ((m/s)²).
     init_speed_var: f64,

@@ -49,6 +49,7 @@ pub struct Weights {
 }
 
 /// The JPDA weighting component; holds its buffer between scans.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Jpda {
     max_tracks: usize,
     /// Per plot of the scan: how many settled dark tracks gate it.

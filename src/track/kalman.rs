@@ -17,6 +17,63 @@ use nalgebra::{Matrix2, Matrix2x4, Matrix4, Matrix4x2, Vector4, U2, U4};
 /// State [east, north, v_east, v_north] in metres and m/s, with covariance.
 pub type State = StateAndCovariance<f64, U4>;
 
+/// serde for [`State`], which adskalman does not give: mean and covariance as plain
+/// arrays, bit for bit, so that an engine restored from a snapshot (contract §9) predicts
+/// exactly as the one that wrote it. Use with `#[serde(with = "state_serde")]`.
+pub mod state_serde {
+    use super::State;
+    use nalgebra::{Matrix4, Vector4};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    pub(crate) struct Raw {
+        x: [f64; 4],
+        /// Column-major.
+        p: [f64; 16],
+    }
+
+    impl Raw {
+        pub(crate) fn of(s: &State) -> Raw {
+            let mut r = Raw {
+                x: [0.0; 4],
+                p: [0.0; 16],
+            };
+            r.x.copy_from_slice(s.state().as_slice());
+            r.p.copy_from_slice(s.covariance().as_slice());
+            r
+        }
+        pub(crate) fn state(&self) -> State {
+            State::new(
+                Vector4::from_column_slice(&self.x),
+                Matrix4::from_column_slice(&self.p),
+            )
+        }
+    }
+
+    pub fn serialize<S: Serializer>(s: &State, ser: S) -> Result<S::Ok, S::Error> {
+        Raw::of(s).serialize(ser)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<State, D::Error> {
+        Ok(Raw::deserialize(d)?.state())
+    }
+
+    /// The same for a pair (the IMM's two model-conditioned estimates).
+    pub mod pair {
+        use super::{Raw, State};
+        use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+        pub fn serialize<S: Serializer>(s: &[State; 2], ser: S) -> Result<S::Ok, S::Error> {
+            [Raw::of(&s[0]), Raw::of(&s[1])].serialize(ser)
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[State; 2], D::Error> {
+            let [a, b] = <[Raw; 2]>::deserialize(d)?;
+            Ok([a.state(), b.state()])
+        }
+    }
+}
+
 /// Constant-velocity motion over `dt` seconds with acceleration noise `q` (m²/s³).
 pub struct ConstantVelocity {
     dt: f64,

@@ -5,7 +5,7 @@
 use crate::time::EventTime;
 
 /// A position measurement in the local frame, ready for the filter.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Measurement {
     pub t: EventTime,
     pub z: [f64; 2],

@@ -30,6 +30,7 @@ use rustc_hash::FxHashMap;
 /// 99 % point of χ² with 2 degrees of freedom.
 const CHI2_2_99: f64 = 9.21;
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Merger {
     max_distance_m: f64,
     max_speed_diff_mps: f64,

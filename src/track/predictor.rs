@@ -11,13 +11,13 @@ use crate::time::EventTime;
 use adskalman::TransitionModelLinearNoControl;
 
 /// Which process noise a prediction uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Motion {
     Steady,
     Manoeuvre,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Predictor {
     /// Spectral density of the steady model's acceleration noise (m²/s³).
     pub process_noise: f64,

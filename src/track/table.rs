@@ -13,10 +13,12 @@ use super::imm::Modes;
 use super::kalman::State;
 use crate::time::EventTime;
 use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Track {
     pub id: u64,
+    #[serde(with = "super::kalman::state_serde")]
     pub state: State,
     /// Time of `state`.
     pub t: EventTime,
@@ -44,7 +46,7 @@ pub struct Track {
 /// the configuration, the first 31) and [`Seen::AIS`], over the current and the previous
 /// window of [`Seen::WINDOW_S`] of event time — so "lately" is the last one to two minutes,
 /// kept in 12 bytes, without a list per track.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Seen {
     current: u32,
     previous: u32,
@@ -136,7 +138,7 @@ impl Track {
     }
 }
 
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 pub struct TrackTable {
     list: Vec<Track>,
     at: FxHashMap<u64, u32>,

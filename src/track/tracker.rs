@@ -25,7 +25,7 @@ use crate::config::{AisConfig, TrackerConfig};
 use crate::time::EventTime;
 
 /// What the tracker did, for metrics.
-#[derive(Default, Clone, Debug, PartialEq)]
+#[derive(Default, Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrackerStats {
     pub initiated: u64,
     pub confirmed: u64,
@@ -53,6 +53,7 @@ pub enum AisOutcome {
     Contested,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Tracker {
     max_tracks: usize,
     gate: f64,
@@ -83,6 +84,7 @@ pub struct Tracker {
 
 /// What the tracker was before the open scan: the tracks its plots updated, as they were,
 /// and the first id its plots could start.
+#[derive(serde::Serialize, serde::Deserialize)]
 struct ScanUndo {
     next_id: u64,
     stats: TrackerStats,

@@ -35,6 +35,7 @@ pub const NIS_FADE: f64 = 0.8;
 /// keeps the switch.
 pub const NIS_LIMIT: f64 = 25.0;
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Updater {
     predictor: Predictor,
     /// The two motion models, when the IMM is on.
