@@ -251,10 +251,17 @@ async fn main() {
     }
     let _ = child.kill();
     let _ = child.wait();
-    assert_eq!(logged, alert_events, "the replica logged what offline replay raises");
+    assert_eq!(
+        logged, alert_events,
+        "the replica logged what offline replay raises"
+    );
 
     let rate = |secs: f64| contacts as f64 / secs;
-    println!("publish into the stream: {:.1} s ({:.0} msg/s)\n", publish_s, msgs.len() as f64 / publish_s);
+    println!(
+        "publish into the stream: {:.1} s ({:.0} msg/s)\n",
+        publish_s,
+        msgs.len() as f64 / publish_s
+    );
     println!("| reader | wall s | messages/s | contacts/s | vs baseline |");
     println!("|---|---|---|---|---|");
     println!(

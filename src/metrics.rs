@@ -409,6 +409,16 @@ pub struct ReplicaMetrics {
     /// Alert events waiting for the log's acknowledgement (a node down, a partition): a
     /// replica that cannot log says so.
     pub alert_log_waiting: IntGauge,
+    /// Snapshots by result: `written`, `failed` (not stored), `restored` (this replica
+    /// started from it), `refused` (unreadable: another format, version or configuration).
+    pub snapshots: IntCounterVec,
+    /// Stream sequence of the newest snapshot this replica wrote or started from.
+    pub snapshot_sequence: IntGauge,
+    /// Size of that snapshot.
+    pub snapshot_bytes: IntGauge,
+    /// Seconds since that snapshot was taken (a replica restarted now replays at least
+    /// this much of the stream).
+    pub snapshot_age_seconds: prometheus::Gauge,
 }
 
 impl ReplicaMetrics {
@@ -429,6 +439,22 @@ impl ReplicaMetrics {
         for result in ["stored", "duplicate", "skipped"] {
             log.with_label_values(&[result]);
         }
+        let snapshots = counter_vec(
+            r,
+            "vigie_replica_snapshots_total",
+            "Engine snapshots, by result",
+            &["result"],
+        );
+        for result in ["written", "failed", "restored", "refused"] {
+            snapshots.with_label_values(&[result]);
+        }
+        let snapshot_age_seconds = prometheus::Gauge::new(
+            "vigie_replica_snapshot_age_seconds",
+            "Seconds since the newest snapshot this replica wrote or started from was taken",
+        )
+        .expect("valid metric");
+        r.register(Box::new(snapshot_age_seconds.clone()))
+            .expect("registered once");
         let lag_seconds = prometheus::Gauge::new(
             "vigie_replica_lag_seconds",
             "Wall-clock age of the contact last processed while behind the stream (0: caught up)",
@@ -464,6 +490,18 @@ impl ReplicaMetrics {
                 "vigie_replica_alert_log_waiting_events",
                 "Alert events waiting for the JetStream alert log's acknowledgement",
             ),
+            snapshots,
+            snapshot_sequence: gauge(
+                r,
+                "vigie_replica_snapshot_sequence",
+                "Stream sequence of the newest snapshot this replica wrote or started from",
+            ),
+            snapshot_bytes: gauge(
+                r,
+                "vigie_replica_snapshot_bytes",
+                "Size of the newest snapshot this replica wrote or started from",
+            ),
+            snapshot_age_seconds,
         }
     }
 }

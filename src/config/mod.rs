@@ -434,6 +434,11 @@ pub struct NatsConfig {
     /// The output lease (retained MQTT topics, track states, console actions): a holder
     /// that stops renewing loses it after this long and another replica takes over.
     pub lease_ttl_s: f64,
+    /// Every this many seconds (wall clock) a replica stores a snapshot of its engine in
+    /// the object store `VIGIE_SNAPSHOTS`; a replica that starts resumes from the newest
+    /// it can read and replays only what came after. 0: no snapshots (replay from the
+    /// stream's first contact).
+    pub snapshot_interval_s: f64,
 }
 
 impl Default for NatsConfig {
@@ -445,6 +450,7 @@ impl Default for NatsConfig {
             max_age_s: 24 * 3600,
             duplicate_window_s: 600,
             lease_ttl_s: 3.0,
+            snapshot_interval_s: 30.0,
         }
     }
 }

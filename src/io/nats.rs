@@ -11,7 +11,7 @@
 
 use crate::behaviour::{AlertEvent, AlertState};
 use crate::time::EventTime;
-use async_nats::jetstream::{self, kv, stream};
+use async_nats::jetstream::{self, kv, object_store, stream};
 use async_nats::HeaderMap;
 use bytes::Bytes;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,6 +37,8 @@ const LEASE_KEY: &str = "outputs";
 /// replica starting or far behind reads the last one and does not publish again what the
 /// log already holds, even beyond the duplicate window.
 pub const CONTACT_SEQ_HEADER: &str = "Vigie-Contact-Seq";
+/// Object store of engine snapshots, one object per replica (see [`crate::snapshot`]).
+pub const SNAPSHOT_BUCKET: &str = "VIGIE_SNAPSHOTS";
 
 #[derive(Debug, thiserror::Error)]
 pub enum NatsError {
@@ -136,6 +138,7 @@ pub struct Cluster {
     /// How far the relay has gone (see [`Relay`]).
     pub relayed: kv::Store,
     pub lease: kv::Store,
+    pub snapshots: object_store::ObjectStore,
 }
 
 /// A client connected to any of `urls` (it reconnects to the others when its node goes).
@@ -196,6 +199,7 @@ impl Cluster {
         let active = bucket(&js, ACTIVE_BUCKET, o.stream_replicas, Duration::ZERO).await?;
         let relayed = bucket(&js, RELAY_BUCKET, o.stream_replicas, Duration::ZERO).await?;
         let lease = bucket(&js, LEASE_BUCKET, o.stream_replicas, o.lease_ttl).await?;
+        let snapshots = objects(&js, SNAPSHOT_BUCKET, o.stream_replicas).await?;
         Ok(Cluster {
             client,
             js,
@@ -204,6 +208,7 @@ impl Cluster {
             active,
             relayed,
             lease,
+            snapshots,
         })
     }
 
@@ -268,6 +273,79 @@ async fn bucket(
     js.get_key_value(name)
         .await
         .map_err(|e| js_err(&what)(e.to_string()))
+}
+
+/// An object store, created as its backing stream for the same reason as [`bucket`].
+async fn objects(
+    js: &jetstream::Context,
+    name: &str,
+    replicas: usize,
+) -> Result<object_store::ObjectStore, NatsError> {
+    let what = format!("the object store {name}");
+    ensure_stream(
+        js,
+        &what,
+        stream::Config {
+            name: format!("OBJ_{name}"),
+            subjects: vec![format!("$O.{name}.C.>"), format!("$O.{name}.M.>")],
+            storage: stream::StorageType::File,
+            allow_rollup: true,
+            allow_direct: true,
+            num_replicas: replicas,
+            discard: stream::DiscardPolicy::New,
+            ..Default::default()
+        },
+    )
+    .await?;
+    js.get_object_store(name)
+        .await
+        .map_err(|e| js_err(&what)(e.to_string()))
+}
+
+/// Stores `bytes` as this replica's snapshot (replacing its previous one).
+pub async fn put_snapshot(
+    store: &object_store::ObjectStore,
+    replica: &str,
+    mut bytes: &[u8],
+) -> Result<(), NatsError> {
+    store
+        .put(format!("replica-{replica}").as_str(), &mut bytes)
+        .await
+        .map(|_| ())
+        .map_err(|e| js_err("storing a snapshot")(e.to_string()))
+}
+
+/// Every replica's snapshot (name, bytes); one that cannot be read is left out with a log
+/// line (the others, or a replay from the start, will do).
+pub async fn snapshots(store: &object_store::ObjectStore) -> Vec<(String, Vec<u8>)> {
+    use futures_util::StreamExt;
+    use tokio::io::AsyncReadExt;
+    let mut names = vec![];
+    match store.list().await {
+        Ok(mut list) => {
+            while let Some(info) = list.next().await {
+                match info {
+                    Ok(i) if !i.deleted => names.push(i.name),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!("listing snapshots: {e}"),
+                }
+            }
+        }
+        Err(e) => tracing::warn!("listing snapshots: {e}"),
+    }
+    let mut out = vec![];
+    for name in names {
+        let mut bytes = vec![];
+        let read = match store.get(&name).await {
+            Ok(mut o) => o.read_to_end(&mut bytes).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match read {
+            Ok(_) => out.push((name, bytes)),
+            Err(e) => tracing::warn!("snapshot {name} not read: {e}"),
+        }
+    }
+    out
 }
 
 /// A stream, created if absent. Tried a few times: replicas starting together race to

@@ -4,15 +4,20 @@
 //! and drives its own [`Pipeline`] with it, the stream's timestamp standing for the receive
 //! time: the engine is a deterministic function of that order, so every replica, and an
 //! offline replay of the same contacts, computes the same tracks and alerts. A replica that
-//! starts (or restarts) replays the stream from its beginning and so continues the same
-//! tracks, dwell times and alert ids.
+//! starts (or restarts) resumes from the newest engine snapshot it can read (any
+//! replica's: they are the same state) and replays the stream after it, or from the
+//! stream's beginning without one, and so continues the same tracks, dwell times and
+//! alert ids.
 //!
 //! Tasks: the engine loop (contacts in, outputs out, never waiting on JetStream
 //! acknowledgements), the alert log (every alert event published with its deterministic
 //! message id, in order, retried until stored; and, while this replica holds the lease,
 //! the active set in its bucket), the relay (the log to the centres, by the lease holder),
 //! track states (by the lease holder, at most once), and the lease (taken only by a
-//! replica that has caught up with the stream, renewed every third of its time to live).
+//! replica that has caught up with the stream, renewed every third of its time to live),
+//! and snapshots (serialised by the engine between two contacts every
+//! `nats.snapshot_interval_s`, stored by their own task; one still being stored when the
+//! next is due makes the engine skip that one rather than wait).
 
 use super::error::{io_err, ServiceError};
 use super::http::{self, Readiness};
@@ -22,6 +27,7 @@ use crate::config::Config;
 use crate::engine::Pipeline;
 use crate::geo::zones;
 use crate::metrics::{Metrics, ReplicaMetrics};
+use crate::snapshot;
 use crate::time::EventTime;
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -73,7 +79,8 @@ pub async fn start(cfg: Config) -> Result<ReplicaHandle, ServiceError> {
     let name = replica_name(&cfg);
     let zone_list = zones::load(&cfg.zones.path)?;
     let zone_ids: Vec<String> = zone_list.iter().map(|z| z.id.clone()).collect();
-    let pipeline = Pipeline::new(&cfg, zone_list, false);
+    let fingerprint = snapshot::fingerprint(&cfg, &zone_list);
+    let pipeline = Pipeline::new(&cfg, zone_list.clone(), false);
     let metrics = Arc::new(Metrics::new(pipeline.sensor_ids(), &zone_ids));
     let replica = Arc::new(ReplicaMetrics::register(&metrics.registry, &name));
     let ready = Arc::new(Readiness::default());
@@ -118,7 +125,23 @@ pub async fn start(cfg: Config) -> Result<ReplicaHandle, ServiceError> {
         nats::ALERTS_STREAM,
         log.logged_upto()
     );
-    let contacts = read_contacts(&cluster.contacts, 1).await?;
+    let resumed = resume(&cluster, &cfg, zone_list, &replica).await;
+    let (pipeline, last_seq, active) = match resumed {
+        Some(r) => {
+            let mut active = BTreeMap::new();
+            for json in r.active {
+                match serde_json::from_str::<crate::behaviour::AlertEvent>(&json) {
+                    Ok(a) => {
+                        active.insert(a.id, Bytes::from(json));
+                    }
+                    Err(e) => tracing::warn!("an active alert of the snapshot not read: {e}"),
+                }
+            }
+            (r.pipeline, r.header.stream_seq, active)
+        }
+        None => (pipeline, 0, BTreeMap::new()),
+    };
+    let contacts = read_contacts(&cluster.contacts, last_seq + 1).await?;
     let lease_held = Arc::new(AtomicBool::new(false));
     let caught_up = Arc::new(AtomicBool::new(false));
     let stopping = Arc::new(AtomicBool::new(false));
@@ -129,7 +152,7 @@ pub async fn start(cfg: Config) -> Result<ReplicaHandle, ServiceError> {
             active_store: cluster.active.clone(),
             lease_held: lease_held.clone(),
             replica: replica.clone(),
-            active: BTreeMap::new(),
+            active: active.clone(),
             reconciled: false,
         }
         .run(events_rx, stopping.clone()),
@@ -154,6 +177,13 @@ pub async fn start(cfg: Config) -> Result<ReplicaHandle, ServiceError> {
             let _ = client.publish(subject, payload).await;
         }
     });
+    let (snapshot_tx, snapshot_rx) = mpsc::channel::<Taken>(1);
+    let snapshot_task = tokio::spawn(store_snapshots(
+        snapshot_rx,
+        cluster.snapshots.clone(),
+        name.clone(),
+        replica.clone(),
+    ));
     let (tx, rx) = oneshot::channel();
     let engine = Engine {
         pipeline,
@@ -165,8 +195,17 @@ pub async fn start(cfg: Config) -> Result<ReplicaHandle, ServiceError> {
         events: events_tx,
         rejects: RejectLog::default(),
         stream: cluster.contacts.clone(),
-        last_seq: 0,
+        last_seq,
+        last_t_rx: EventTime(0),
         tracks: tracks_tx,
+        active,
+        snapshots: SnapshotPlan {
+            every: (n.snapshot_interval_s > 0.0)
+                .then(|| Duration::from_secs_f64(n.snapshot_interval_s)),
+            last: Instant::now(),
+            fingerprint,
+            tx: snapshot_tx,
+        },
     };
     let name2 = name.clone();
     let join = tokio::spawn(async move {
@@ -175,6 +214,7 @@ pub async fn start(cfg: Config) -> Result<ReplicaHandle, ServiceError> {
         stopping.store(true, Ordering::Relaxed);
         let _ = outputs.await;
         let _ = lease_task.await;
+        let _ = snapshot_task.await;
         tracks_task.abort();
         relay_task.abort();
         http_task.abort();
@@ -203,8 +243,137 @@ struct Engine {
     tracks: mpsc::Sender<(String, Bytes)>,
     /// The contact stream, to read it again from `last_seq + 1` if the consumer ends.
     stream: async_nats::jetstream::stream::Stream,
-    /// Stream sequence of the last contact processed.
+    /// Stream sequence of the last contact processed, and when the stream stored it.
     last_seq: u64,
+    last_t_rx: EventTime,
+    /// Every active alert's latest event as published: part of a snapshot (a replica
+    /// restored from it rebuilds the active set from it).
+    active: BTreeMap<String, Bytes>,
+    snapshots: SnapshotPlan,
+}
+
+/// When and where the engine's snapshots go.
+struct SnapshotPlan {
+    /// None: snapshots off.
+    every: Option<Duration>,
+    last: Instant,
+    fingerprint: u64,
+    tx: mpsc::Sender<Taken>,
+}
+
+/// A snapshot taken, on its way to the object store.
+struct Taken {
+    stream_seq: u64,
+    t_rx: EventTime,
+    bytes: Vec<u8>,
+}
+
+/// The newest snapshot in the object store that this replica can use: any replica's (the
+/// state is the same), the one furthest along the stream that the stream still reaches.
+/// One it cannot read is counted and skipped; none at all is a replay from the start.
+async fn resume(
+    cluster: &Cluster,
+    cfg: &Config,
+    zones: Vec<crate::geo::zones::Zone>,
+    replica: &ReplicaMetrics,
+) -> Option<snapshot::Restored> {
+    if cfg.nats.snapshot_interval_s <= 0.0 {
+        return None;
+    }
+    let last = match cluster.contacts.clone().get_info().await {
+        Ok(i) => i.state.last_sequence,
+        Err(e) => {
+            tracing::warn!(
+                "the contact stream's state not read ({e}): replaying it from the start"
+            );
+            return None;
+        }
+    };
+    let found =
+        match tokio::time::timeout(Duration::from_secs(20), nats::snapshots(&cluster.snapshots))
+            .await
+        {
+            Ok(f) => f,
+            Err(_) => {
+                tracing::warn!(
+                    "snapshots not listed within 20 s: replaying the stream from the start"
+                );
+                return None;
+            }
+        };
+    let fp = snapshot::fingerprint(cfg, &zones);
+    let mut usable = vec![];
+    for (name, bytes) in found {
+        match snapshot::header(&bytes, fp) {
+            Ok(h) if h.stream_seq <= last => usable.push((h.stream_seq, name, bytes)),
+            Ok(h) => tracing::warn!(
+                "snapshot {name} is at contact #{} but the stream ends at #{last}: not used",
+                h.stream_seq
+            ),
+            Err(e) => {
+                replica.snapshots.with_label_values(&["refused"]).inc();
+                tracing::warn!("snapshot {name} not used: {e}");
+            }
+        }
+    }
+    usable.sort_by_key(|u| std::cmp::Reverse(u.0));
+    for (seq, name, bytes) in usable {
+        match snapshot::read(&bytes, cfg, zones.clone()) {
+            Ok(r) => {
+                replica.snapshots.with_label_values(&["restored"]).inc();
+                replica.snapshot_sequence.set(seq as i64);
+                replica.snapshot_bytes.set(bytes.len() as i64);
+                tracing::info!(
+                    "resuming from snapshot {name} at contact #{seq} ({} bytes, {} active alerts)",
+                    bytes.len(),
+                    r.active.len()
+                );
+                return Some(r);
+            }
+            Err(e) => {
+                replica.snapshots.with_label_values(&["refused"]).inc();
+                tracing::warn!("snapshot {name} not used: {e}");
+            }
+        }
+    }
+    tracing::info!("no snapshot to resume from: replaying the contact stream from its start");
+    None
+}
+
+/// Stores the engine's snapshots as they come, and keeps their age current.
+async fn store_snapshots(
+    mut rx: mpsc::Receiver<Taken>,
+    store: async_nats::jetstream::object_store::ObjectStore,
+    name: String,
+    replica: Arc<ReplicaMetrics>,
+) {
+    let mut taken_at: Option<EventTime> = None;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            s = rx.recv() => {
+                let Some(s) = s else { break };
+                match nats::put_snapshot(&store, &name, &s.bytes).await {
+                    Ok(()) => {
+                        replica.snapshots.with_label_values(&["written"]).inc();
+                        replica.snapshot_sequence.set(s.stream_seq as i64);
+                        replica.snapshot_bytes.set(s.bytes.len() as i64);
+                        taken_at = Some(s.t_rx);
+                    }
+                    Err(e) => {
+                        replica.snapshots.with_label_values(&["failed"]).inc();
+                        tracing::warn!("snapshot at contact #{} not stored: {e}", s.stream_seq);
+                    }
+                }
+            }
+            _ = tick.tick() => {}
+        }
+        if let Some(t) = taken_at {
+            replica
+                .snapshot_age_seconds
+                .set(EventTime::now().secs_since(t).max(0.0));
+        }
+    }
 }
 
 impl Engine {
@@ -295,6 +464,7 @@ impl Engine {
         let topic = nats::subject_to_topic(&m.subject);
         let t0 = Instant::now();
         self.pipeline.process(&topic, &m.payload, t_rx);
+        self.last_t_rx = t_rx;
         let out = self.pipeline.last_outputs();
         let pipeline = &self.pipeline;
         self.metrics
@@ -305,10 +475,16 @@ impl Engine {
                 id = %a.id, state = a.state.as_str(), zone = %a.zone_id(), exercise = a.exercise,
                 "alert {} {} (contact #{seq})", a.id, a.state.as_str()
             );
+            let json = Bytes::from(stamp(a));
+            if a.state == crate::behaviour::AlertState::Cleared {
+                self.active.remove(&a.id);
+            } else {
+                self.active.insert(a.id.clone(), json.clone());
+            }
             let _ = self.events.send(LoggedEvent {
                 contact_seq: seq,
                 t_stream: t_rx,
-                json: Bytes::from(stamp(a)),
+                json,
                 event: a.clone(),
             });
         }
@@ -334,6 +510,46 @@ impl Engine {
             EventTime::now().secs_since(t_rx).max(0.0)
         });
         self.caught_up.store(pending == 0, Ordering::Relaxed);
+        self.snapshot_if_due();
+    }
+
+    /// Between two contacts, when one is due: the pipeline as it stands after `last_seq`.
+    fn snapshot_if_due(&mut self) {
+        let Some(every) = self.snapshots.every else {
+            return;
+        };
+        if self.snapshots.last.elapsed() < every {
+            return;
+        }
+        self.snapshots.last = Instant::now();
+        if self.snapshots.tx.capacity() == 0 {
+            tracing::warn!("the last snapshot is still being stored: this one skipped");
+            return;
+        }
+        let active: Vec<String> = self
+            .active
+            .values()
+            .map(|j| String::from_utf8_lossy(j).into_owned())
+            .collect();
+        let t0 = Instant::now();
+        let bytes = snapshot::write(
+            &self.pipeline,
+            &active,
+            self.snapshots.fingerprint,
+            self.last_seq,
+            self.last_t_rx.0,
+        );
+        tracing::debug!(
+            "snapshot at contact #{}: {} bytes in {:?}",
+            self.last_seq,
+            bytes.len(),
+            t0.elapsed()
+        );
+        let _ = self.snapshots.tx.try_send(Taken {
+            stream_seq: self.last_seq,
+            t_rx: self.last_t_rx,
+            bytes,
+        });
     }
 }
 
