@@ -390,8 +390,51 @@ async fn two_replicas_on_a_3_node_cluster_alert_as_offline_replay_does_once_each
     let want = comparable(&still_active(&expected).into_values().collect::<Vec<_>>());
     let active = active_set_settled(&cluster.urls(), &want).await;
     assert_eq!(active, want, "the active set in JetStream");
+    replica_panels_show_data(&a, &b).await;
     a.stop().await;
     b.stop().await;
+}
+
+/// The operations dashboard's replica panels, each query run by a real Prometheus that
+/// scraped both replicas, return data; every replica series is on a panel.
+async fn replica_panels_show_data(
+    a: &vigie::io::replicated::ReplicaHandle,
+    b: &vigie::io::replicated::ReplicaHandle,
+) {
+    use super::monitoring::{have, metric_names, panel_queries, replica_query, Prometheus};
+    if !have("prometheus") {
+        return;
+    }
+    let prom = Prometheus::start(
+        &unique_prefix("prom-replicas"),
+        &[a.metrics_addr, b.metrics_addr],
+    )
+    .await;
+    let queries: Vec<(String, String)> = panel_queries()
+        .into_iter()
+        .filter(|(_, e)| replica_query(e))
+        .collect();
+    assert!(queries.len() >= 4, "replica panels on the dashboard");
+    let failing = || -> Vec<String> {
+        queries
+            .iter()
+            .filter_map(|(panel, e)| prom.fails(e).map(|f| format!("{panel}: {f}")))
+            .collect()
+    };
+    // Scrapes every second; increase() over a window needs two of them.
+    let ok = eventually(30.0, || failing().is_empty()).await;
+    assert!(ok, "{:#?}", failing());
+    let used: std::collections::BTreeSet<String> =
+        queries.iter().flat_map(|(_, e)| metric_names(e)).collect();
+    let exposed = metric_names(&metrics_text(a.metrics_addr.port()));
+    let unpanelled: Vec<&String> = exposed
+        .iter()
+        .filter(|m| m.starts_with("vigie_replica_") && !used.contains(*m))
+        .collect();
+    assert!(
+        unpanelled.is_empty(),
+        "replica series on no panel: {unpanelled:?}"
+    );
 }
 
 /// `vigie run --nats` as a child process (kill -9 must be a real one), logging to `log`.
