@@ -5,8 +5,9 @@
 //!   VIGIE_BENCH_SCENE_S=600 cargo bench --bench replication   (a shorter scene)
 //!
 //! The scene is `fixtures/scenarios/strait-200.toml` (200 targets with clutter seen by three
-//! radars, 2,000 AIS vessels) run for `VIGIE_BENCH_SCENE_S` seconds (default 3,600: the
-//! hour of a busy scene the issue asks to replay in under a minute). Its messages are
+//! radars, 2,000 AIS vessels) with the taxi-boats of `three-pickups.toml`, run for
+//! `VIGIE_BENCH_SCENE_S` seconds (default 3,600: the hour of a busy scene the issue asks to
+//! replay in under a minute). Its messages are
 //! stored in `VIGIE_CONTACTS` on a `nats-server` (JetStream, file storage) this bench starts
 //! on a free loopback port, then:
 //! - **baseline**: an ordered consumer reads the whole stream and only counts bytes: what
@@ -106,13 +107,17 @@ async fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(3600.0);
     let cfg = vigie::Config::load_with_env(None, &[]).unwrap();
-    let path = format!(
-        "{}/fixtures/scenarios/strait-200.toml",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let mut scene: vigie::training::sim::Scene =
-        toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let load = |name: &str| -> vigie::training::sim::Scene {
+        let path = format!(
+            "{}/fixtures/scenarios/{name}.toml",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    let mut scene = load("strait-200");
     scene.duration_s = scene_s;
+    // The three taxi-boats of three-pickups among the traffic: alerts for the log to hold.
+    scene.vessels.extend(load("three-pickups").vessels);
     let lines = vigie::training::sim::simulate_for(&scene, &cfg, &cfg.mqtt.prefix);
     let msgs: Vec<(String, Vec<u8>)> = lines
         .iter()
@@ -134,7 +139,7 @@ async fn main() {
     let engine_s = s.elapsed().as_secs_f64();
     drop(lines);
     println!(
-        "scene: strait-200 for {scene_s:.0} s: {} messages, {contacts} contacts, {:.0} MB, {alert_events} alert events",
+        "scene: strait-200 with three-pickups for {scene_s:.0} s: {} messages, {contacts} contacts, {:.0} MB, {alert_events} alert events",
         msgs.len(),
         bytes as f64 / 1e6
     );
@@ -224,7 +229,7 @@ async fn main() {
             &format!("127.0.0.1:{metrics_port}"),
         ])
         .env("VIGIE_NATS_STREAM_REPLICAS", "1")
-        .env("RUST_LOG", "warn")
+        .env("VIGIE_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
         .expect("vigie starts");

@@ -43,6 +43,10 @@ enum Cmd {
         /// This replica's name (overrides nats.replica; default: the host name).
         #[arg(long, env = "VIGIE_REPLICA")]
         replica: Option<String>,
+        /// The NATS cluster's MQTT listeners, comma-separated (overrides nats.mqtt_urls):
+        /// the lease holder keeps the retained active set there.
+        #[arg(long)]
+        nats_mqtt: Option<String>,
     },
     /// The incident history: every alert with its events and operator actions.
     Incidents {
@@ -205,6 +209,7 @@ async fn main() -> Result<()> {
             incidents_file,
             nats,
             replica,
+            nats_mqtt,
         } => {
             let mut cfg = load_config(config.as_ref())?;
             if let Some(n) = nats {
@@ -212,6 +217,9 @@ async fn main() -> Result<()> {
             }
             if let Some(r) = replica {
                 cfg.nats.replica = r;
+            }
+            if let Some(m) = nats_mqtt {
+                cfg.nats.mqtt_urls = m.split(',').map(|u| u.trim().to_string()).collect();
             }
             if let Some(u) = mqtt {
                 cfg.mqtt.url = Some(u);

@@ -212,7 +212,43 @@ fn replica_config(cluster: &NatsCluster, prefix: &str, name: &str) -> Config {
     cfg.nats.urls = cluster.urls();
     cfg.nats.replica = name.into();
     cfg.nats.stream_replicas = 3;
+    cfg.nats.mqtt_urls = (0..3).map(|i| cluster.mqtt_url(i)).collect();
     cfg
+}
+
+/// What a centre subscribing to `{prefix}/alerts/active/#` on node `i`'s MQTT listener
+/// finds retained there, once it equals `want` (or after 30 s).
+async fn retained_active_settled(
+    cluster: &NatsCluster,
+    i: usize,
+    prefix: &str,
+    want: &[AlertEvent],
+) -> Vec<AlertEvent> {
+    let mut got = vec![];
+    for _ in 0..15 {
+        let url = cluster.mqtt_url(i);
+        let mut o = vigie::io::mqtt::LinkOptions::new(&url, &unique_prefix("centre-active"));
+        o.subscribe = vec![format!("{prefix}/alerts/active/#")];
+        let mut link = vigie::io::mqtt::Link::start(o).unwrap();
+        got = vec![];
+        if link.wait_connected(&url, 10).await.is_ok() {
+            while let Ok(Some(m)) =
+                tokio::time::timeout(Duration::from_millis(1500), link.inbound.recv()).await
+            {
+                if m.retain && !m.payload.is_empty() {
+                    got.push(serde_json::from_slice::<AlertEvent>(&m.payload).unwrap());
+                }
+            }
+        }
+        link.close().await;
+        got.sort_by_key(|a| nats::kv_key(&a.id));
+        got = comparable(&got);
+        if got == want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    got
 }
 
 /// Publishes a recording into the contact stream as sensors on NATS would, each message
@@ -328,7 +364,25 @@ async fn two_replicas_on_a_3_node_cluster_alert_as_offline_replay_does_once_each
     let prefix = unique_prefix("nats");
     let cfg_a = replica_config(&cluster, &prefix, "a");
     let sc = scene("three-pickups");
-    let lines = sim::simulate_for(&sc, &cfg_a, &prefix);
+    let mut lines = sim::simulate_for(&sc, &cfg_a, &prefix);
+    // Up to shortly after the last pickup is raised: the scene ends with it active, for the
+    // active set (KV and retained MQTT) to hold something.
+    let last_raised = {
+        let mut p = vigie::engine::Pipeline::new(
+            &cfg_a,
+            vigie::geo::zones::load(&cfg_a.zones.path).unwrap(),
+            true,
+        );
+        let mut at = 0;
+        for (i, l) in lines.iter().enumerate() {
+            let out = p.process(&l.topic, &l.exercise_payload(), l.t_rx);
+            if out.alerts.iter().any(|a| a.state == AlertState::Raised) {
+                at = i;
+            }
+        }
+        at
+    };
+    lines.truncate(last_raised + 40);
     let (expected, _) = offline(&cfg_a, &recording(&lines));
     assert!(
         expected.len() >= 6,
@@ -390,6 +444,12 @@ async fn two_replicas_on_a_3_node_cluster_alert_as_offline_replay_does_once_each
     let want = comparable(&still_active(&expected).into_values().collect::<Vec<_>>());
     let active = active_set_settled(&cluster.urls(), &want).await;
     assert_eq!(active, want, "the active set in JetStream");
+    assert!(!want.is_empty(), "the scene ends with an alert active");
+    assert_eq!(
+        retained_active_settled(&cluster, 0, &prefix, &want).await,
+        want,
+        "the retained active set on the cluster's MQTT listener (§3)"
+    );
     replica_panels_show_data(&a, &b).await;
     a.stop().await;
     b.stop().await;
@@ -464,6 +524,13 @@ fn spawn_replica(
         .env("VIGIE_NATS_STREAM_REPLICAS", "3")
         // A snapshot every second: a replica killed mid-pickup resumes from one.
         .env("VIGIE_NATS_SNAPSHOT_INTERVAL_S", "1")
+        .env(
+            "VIGIE_NATS_MQTT_URLS",
+            (0..3)
+                .map(|i| cluster.mqtt_url(i))
+                .collect::<Vec<_>>()
+                .join(","),
+        )
         .env("RUST_LOG", "info")
         .stderr(log)
         .spawn()
@@ -703,6 +770,11 @@ async fn a_replica_or_the_stream_leader_killed_mid_pickup_loses_and_duplicates_n
     let want = comparable(&still_active(&expected).into_values().collect::<Vec<_>>());
     let active = active_set_settled(&cluster.urls(), &want).await;
     assert_eq!(active, want, "the active set at the end");
+    assert_eq!(
+        retained_active_settled(&cluster, 2, &prefix, &want).await,
+        want,
+        "the retained active set on MQTT at the end"
+    );
     // The restarted replica resumed from a snapshot (the damaged one refused), replayed the
     // stream after it and caught up: the same tracks and active alerts as the other.
     let series = "vigie_replica_stream_sequence";

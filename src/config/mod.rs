@@ -439,6 +439,30 @@ pub struct NatsConfig {
     /// it can read and replays only what came after. 0: no snapshots (replay from the
     /// stream's first contact).
     pub snapshot_interval_s: f64,
+    /// The cluster's MQTT listeners (`mqtt://n1:1883`, a list or a comma-separated string;
+    /// `--nats-mqtt`): the lease holder keeps the retained active set
+    /// `{prefix}/alerts/active/{id}` there for centres on MQTT (contract §3, §9). Empty: the
+    /// active set is kept in the KV bucket `VIGIE_ACTIVE_ALERTS` only.
+    #[serde(deserialize_with = "list_or_commas")]
+    pub mqtt_urls: Vec<String>,
+}
+
+/// A list, or one comma-separated string (as an environment variable gives it).
+fn list_or_commas<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        List(Vec<String>),
+        One(String),
+    }
+    Ok(match Either::deserialize(d)? {
+        Either::List(v) => v,
+        Either::One(s) => s
+            .split(',')
+            .map(|u| u.trim().to_string())
+            .filter(|u| !u.is_empty())
+            .collect(),
+    })
 }
 
 impl Default for NatsConfig {
@@ -451,6 +475,7 @@ impl Default for NatsConfig {
             duplicate_window_s: 600,
             lease_ttl_s: 3.0,
             snapshot_interval_s: 30.0,
+            mqtt_urls: Vec::new(),
         }
     }
 }

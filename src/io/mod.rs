@@ -10,6 +10,7 @@
 //! - Commands, one file each, named as on the command line: [`run`], [`replay`] (live and
 //!   offline), [`record`]. `main.rs` only parses arguments and reports errors; tests start
 //!   these same functions in-process.
+pub mod active_mqtt;
 pub mod broker;
 pub mod cap;
 pub mod console;

@@ -19,6 +19,7 @@
 //! `nats.snapshot_interval_s`, stored by their own task; one still being stored when the
 //! next is due makes the engine skip that one rather than wait).
 
+use super::active_mqtt::{ActiveChange, ActiveTopics};
 use super::error::{io_err, ServiceError};
 use super::http::{self, Readiness};
 use super::nats::{self, AlertLog, Cluster, ClusterOptions, Lease, Logged, LoggedEvent, Subjects};
@@ -146,6 +147,22 @@ pub async fn start(cfg: Config) -> Result<ReplicaHandle, ServiceError> {
     let caught_up = Arc::new(AtomicBool::new(false));
     let stopping = Arc::new(AtomicBool::new(false));
     let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let (active_topics, active_task) = if n.mqtt_urls.is_empty() {
+        tracing::info!("nats.mqtt_urls is empty: the active set is kept in the KV bucket {} only, not retained on MQTT", nats::ACTIVE_BUCKET);
+        (None, None)
+    } else {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(
+            ActiveTopics {
+                urls: n.mqtt_urls.clone(),
+                prefix: cfg.mqtt.prefix.clone(),
+                client_id: format!("vigie-{name}-active"),
+                held: lease_held.clone(),
+            }
+            .run(active.clone(), rx),
+        );
+        (Some(tx), Some(task))
+    };
     let outputs = tokio::spawn(
         Outputs {
             log,
@@ -154,6 +171,7 @@ pub async fn start(cfg: Config) -> Result<ReplicaHandle, ServiceError> {
             replica: replica.clone(),
             active: active.clone(),
             reconciled: false,
+            active_topics,
         }
         .run(events_rx, stopping.clone()),
     );
@@ -215,6 +233,9 @@ pub async fn start(cfg: Config) -> Result<ReplicaHandle, ServiceError> {
         let _ = outputs.await;
         let _ = lease_task.await;
         let _ = snapshot_task.await;
+        if let Some(t) = active_task {
+            let _ = t.await;
+        }
         tracks_task.abort();
         relay_task.abort();
         http_task.abort();
@@ -593,6 +614,8 @@ struct Outputs {
     active: BTreeMap<String, Bytes>,
     /// The bucket holds this replica's picture (written in full since it took the lease).
     reconciled: bool,
+    /// To the retained active set on the cluster's MQTT listeners, if configured.
+    active_topics: Option<mpsc::UnboundedSender<ActiveChange>>,
 }
 
 impl Outputs {
@@ -618,10 +641,15 @@ impl Outputs {
                         self.replica.alert_log.with_label_values(&[label]).inc();
                     }
                     let key = ev.event.id.clone();
-                    if ev.event.state == crate::behaviour::AlertState::Cleared {
+                    let cleared = ev.event.state == crate::behaviour::AlertState::Cleared;
+                    if cleared {
                         self.active.remove(&key);
                     } else {
-                        self.active.insert(key, ev.json.clone());
+                        self.active.insert(key.clone(), ev.json.clone());
+                    }
+                    if let Some(t) = &self.active_topics {
+                        let json = (!cleared).then(|| ev.json.clone());
+                        let _ = t.send(ActiveChange { id: key, json });
                     }
                     if self.lease_held.load(Ordering::Relaxed) && self.reconciled {
                         if let Err(e) = nats::put_active(&self.active_store, &ev.event, ev.json).await {
