@@ -138,6 +138,29 @@ async fn main() {
     }
     let engine_s = s.elapsed().as_secs_f64();
     drop(lines);
+    // What a snapshot of that engine, at the end of the scene, costs the engine loop (write)
+    // and a restarting replica (read).
+    let fp = vigie::snapshot::fingerprint(&cfg, &vigie::geo::zones::load(&cfg.zones.path).unwrap());
+    let s = Instant::now();
+    let snap = vigie::snapshot::write(&p, &[], fp, 1, 0);
+    let snap_write_s = s.elapsed().as_secs_f64();
+    let s = Instant::now();
+    let restored = vigie::snapshot::read(
+        &snap,
+        &cfg,
+        vigie::geo::zones::load(&cfg.zones.path).unwrap(),
+    )
+    .expect("the snapshot reads back");
+    let snap_read_s = s.elapsed().as_secs_f64();
+    let tracks = restored.pipeline.counts().tracks;
+    println!(
+        "snapshot of the engine at the scene's end ({} tracks): {:.2} MB, written in {:.1} ms, read in {:.1} ms",
+        tracks.tentative + tracks.confirmed_dark + tracks.confirmed_ais,
+        snap.len() as f64 / 1e6,
+        snap_write_s * 1e3,
+        snap_read_s * 1e3
+    );
+    drop(restored);
     println!(
         "scene: strait-200 with three-pickups for {scene_s:.0} s: {} messages, {contacts} contacts, {:.0} MB, {alert_events} alert events",
         msgs.len(),
