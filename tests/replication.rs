@@ -451,8 +451,39 @@ async fn two_replicas_on_a_3_node_cluster_alert_as_offline_replay_does_once_each
         "the retained active set on the cluster's MQTT listener (§3)"
     );
     replica_panels_show_data(&a, &b).await;
+    let holder = if a.replica.lease_held.get() == 1 {
+        &a.name
+    } else {
+        &b.name
+    };
+    let status = retained_status(&cluster, 0, &prefix).await;
+    assert_eq!(
+        (status["state"].as_str(), status["replica"].as_str()),
+        (Some("online"), Some(holder.as_str())),
+        "the service's status on MQTT names the lease holder: {status}"
+    );
     a.stop().await;
     b.stop().await;
+    let status = retained_status(&cluster, 0, &prefix).await;
+    assert_eq!(
+        status["state"], "offline",
+        "both replicas stopped: {status}"
+    );
+}
+
+/// The retained `{prefix}/status` on node `i`'s MQTT listener.
+async fn retained_status(cluster: &NatsCluster, i: usize, prefix: &str) -> serde_json::Value {
+    let url = cluster.mqtt_url(i);
+    let mut o = vigie::io::mqtt::LinkOptions::new(&url, &unique_prefix("centre-status"));
+    o.subscribe = vec![format!("{prefix}/status")];
+    let mut link = vigie::io::mqtt::Link::start(o).unwrap();
+    link.wait_connected(&url, 10).await.unwrap();
+    let m = tokio::time::timeout(Duration::from_secs(5), link.inbound.recv())
+        .await
+        .expect("a retained status")
+        .unwrap();
+    link.close().await;
+    serde_json::from_slice(&m.payload).unwrap()
 }
 
 /// The operations dashboard's replica panels, each query run by a real Prometheus that

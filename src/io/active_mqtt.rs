@@ -9,6 +9,11 @@
 //! brings it to its own picture: its alerts published, those no longer active emptied. So
 //! a holder killed between two publishes leaves nothing its successor does not mend.
 //!
+//! The same link carries the service's retained `{prefix}/status` (§3): `online` (with the
+//! holder's name) on every connection, `offline` by its Last Will if the holder dies, and
+//! explicitly when it stops. A lease that passes to another replica passes `online` with
+//! it; the status says whether some replica is serving the centres.
+//!
 //! Every replica keeps the picture (fed by the alert-log task in event order); only the
 //! holder connects.
 
@@ -39,6 +44,8 @@ pub struct ActiveTopics {
     pub urls: Vec<String>,
     pub prefix: String,
     pub client_id: String,
+    /// This replica's name, in its `online` status.
+    pub replica: String,
     /// The lease: only its holder connects.
     pub held: Arc<AtomicBool>,
 }
@@ -76,7 +83,7 @@ impl ActiveTopics {
             }
             if !self.held.load(Ordering::Relaxed) {
                 if let Some((l, _)) = link.take() {
-                    l.close().await;
+                    self.sign_off(l).await;
                 }
                 synced = false;
                 continue;
@@ -86,6 +93,18 @@ impl ActiveTopics {
                 next_url += 1;
                 let mut o = LinkOptions::new(url, &self.client_id);
                 o.subscribe = vec![format!("{}/alerts/active/+", self.prefix)];
+                let status = format!("{}/status", self.prefix);
+                o.will = Some((status.clone(), OFFLINE.into()));
+                o.online = Some((
+                    status,
+                    serde_json::json!({
+                        "state": "online",
+                        "version": env!("CARGO_PKG_VERSION"),
+                        "since": crate::time::EventTime::now(),
+                        "replica": self.replica,
+                    })
+                    .to_string(),
+                ));
                 match Link::start(o) {
                     Ok(l) => link = Some((l, Instant::now())),
                     Err(e) => tracing::warn!("retained active set: {e}"),
@@ -138,10 +157,30 @@ impl ActiveTopics {
             );
         }
         if let Some((l, _)) = link {
-            l.close().await;
+            self.sign_off(l).await;
         }
     }
+
+    /// The lease lost or the replica stopping: `offline` until a holder says `online` again
+    /// (a successor does on connecting; with none, offline is the truth), then a clean
+    /// disconnect. Waits a moment for the broker's acknowledgement (PUBACKs come in order).
+    async fn sign_off(&self, l: Link) {
+        let want = l.acked.load(Ordering::Relaxed) + 1;
+        let _ = l
+            .client
+            .publish(
+                format!("{}/status", self.prefix),
+                QoS::AtLeastOnce,
+                true,
+                OFFLINE,
+            )
+            .await;
+        l.wait_acked(want, 2.0).await;
+        l.close().await;
+    }
 }
+
+const OFFLINE: &str = r#"{"state":"offline"}"#;
 
 /// The ids of the alerts the listener holds retained (non-empty) right after subscribing.
 async fn read_retained(l: &mut Link) -> BTreeSet<String> {

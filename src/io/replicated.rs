@@ -157,6 +157,7 @@ pub async fn start(cfg: Config) -> Result<ReplicaHandle, ServiceError> {
                 urls: n.mqtt_urls.clone(),
                 prefix: cfg.mqtt.prefix.clone(),
                 client_id: format!("vigie-{name}-active"),
+                replica: name.clone(),
                 held: lease_held.clone(),
             }
             .run(active.clone(), rx),
