@@ -148,7 +148,9 @@ pub async fn start(cfg: Config) -> Result<ReplicaHandle, ServiceError> {
     let stopping = Arc::new(AtomicBool::new(false));
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (active_topics, active_task) = if n.mqtt_urls.is_empty() {
-        tracing::info!("nats.mqtt_urls is empty: the active set is kept in the KV bucket {} only, not retained on MQTT", nats::ACTIVE_BUCKET);
+        // NATS does not tell its clients where its MQTT listeners are, and a guess could
+        // reach another broker (a Mosquitto on 1883): said, not guessed.
+        tracing::warn!("nats.mqtt_urls (--nats-mqtt) is empty: the active set and status are kept in the KV bucket {} only, not retained on the cluster's MQTT listeners (contract §3)", nats::ACTIVE_BUCKET);
         (None, None)
     } else {
         let (tx, rx) = mpsc::unbounded_channel();
