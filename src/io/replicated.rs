@@ -150,7 +150,7 @@ pub async fn start(cfg: Config) -> Result<ReplicaHandle, ServiceError> {
     let (active_topics, active_task) = if n.mqtt_urls.is_empty() {
         // NATS does not tell its clients where its MQTT listeners are, and a guess could
         // reach another broker (a Mosquitto on 1883): said, not guessed.
-        tracing::warn!("nats.mqtt_urls (--nats-mqtt) is empty: the active set and status are kept in the KV bucket {} only, not retained on the cluster's MQTT listeners (contract §3)", nats::ACTIVE_BUCKET);
+        tracing::warn!("nats.mqtt_urls (--nats-mqtt) is empty: the active set is kept in the KV bucket {} only; neither it nor the status is retained on the cluster's MQTT listeners (contract §3)", nats::ACTIVE_BUCKET);
         (None, None)
     } else {
         let (tx, rx) = mpsc::unbounded_channel();
