@@ -389,6 +389,30 @@ async fn two_replicas_on_a_3_node_cluster_alert_as_offline_replay_does_once_each
         "the scene raises and clears its pickups"
     );
 
+    // An alert some earlier deployment left retained and that no longer exists: the lease
+    // holder must empty it (it reads the retained set back when it takes the lease).
+    {
+        let url = cluster.mqtt_url(1);
+        let mut link = vigie::io::mqtt::Link::start(vigie::io::mqtt::LinkOptions::new(
+            &url,
+            &unique_prefix("stale"),
+        ))
+        .unwrap();
+        link.wait_connected(&url, 10).await.unwrap();
+        let mut stale = expected[0].clone();
+        stale.id = "tb-stale-1".into();
+        link.client
+            .publish(
+                format!("{prefix}/alerts/active/tb-stale-1"),
+                rumqttc::QoS::AtLeastOnce,
+                true,
+                serde_json::to_vec(&stale).unwrap(),
+            )
+            .await
+            .unwrap();
+        assert!(link.wait_acked(1, 10.0).await);
+        link.close().await;
+    }
     let a = vigie::io::replicated::start(cfg_a.clone()).await.unwrap();
     let b = vigie::io::replicated::start(replica_config(&cluster, &prefix, "b"))
         .await
@@ -448,7 +472,7 @@ async fn two_replicas_on_a_3_node_cluster_alert_as_offline_replay_does_once_each
     assert_eq!(
         retained_active_settled(&cluster, 0, &prefix, &want).await,
         want,
-        "the retained active set on the cluster's MQTT listener (§3)"
+        "the retained active set on the cluster's MQTT listener (§3), the stale alert emptied"
     );
     replica_panels_show_data(&a, &b).await;
     let holder = if a.replica.lease_held.get() == 1 {
