@@ -21,27 +21,6 @@ use crate::geo::zones::Zone;
 use serde::{Deserialize, Serialize};
 use std::hash::Hasher;
 
-/// serde through JSON text, for a type whose serde leaves fields out (the contract's
-/// alert events), inside the binary snapshot. JSON floats go through bit for bit
-/// (`serde_json`'s `float_roundtrip`).
-pub mod as_json {
-    use serde::de::{DeserializeOwned, Error as _};
-    use serde::ser::Error as _;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<T: Serialize, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
-        serde_json::to_string(v)
-            .map_err(S::Error::custom)?
-            .serialize(s)
-    }
-
-    pub fn deserialize<'de, T: DeserializeOwned, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<T, D::Error> {
-        serde_json::from_str(&String::deserialize(d)?).map_err(D::Error::custom)
-    }
-}
-
 /// Bumped whenever the state's layout changes; a snapshot of another format is not read.
 pub const SNAPSHOT_FORMAT: u32 = 1;
 

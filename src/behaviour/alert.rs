@@ -93,3 +93,25 @@ pub(crate) fn round(v: f64, scale: f64) -> f64 {
 
 pub const KIND_TAXI_BOAT: &str = "taxi_boat_pickup";
 pub const KIND_IDENTITY_CONFLICT: &str = "ais_identity_conflict";
+
+/// serde through JSON text, for a type whose serde leaves fields out (the contract's
+/// alert events), inside a binary format (engine snapshots). JSON floats go through bit
+/// for bit (`serde_json`'s `float_roundtrip`). Here, not in the snapshot module: the
+/// behaviour types use it, and the snapshot module depends on them.
+pub mod as_json {
+    use serde::de::{DeserializeOwned, Error as _};
+    use serde::ser::Error as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: Serialize, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+        serde_json::to_string(v)
+            .map_err(S::Error::custom)?
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, T: DeserializeOwned, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<T, D::Error> {
+        serde_json::from_str(&String::deserialize(d)?).map_err(D::Error::custom)
+    }
+}

@@ -29,7 +29,7 @@ struct Active {
     last_emit: EventTime,
     /// The latest event's place and figures, for `cleared`. As its JSON in a snapshot: the
     /// event leaves out absent fields, which a binary format cannot.
-    #[serde(with = "crate::snapshot::as_json")]
+    #[serde(with = "super::alert::as_json")]
     last: AlertEvent,
 }
 
