@@ -533,6 +533,9 @@ impl AlertLog {
 /// taking the lease goes on after the last event its predecessor relayed, not after the
 /// last it recorded in [`RELAY_BUCKET`] (written after each relay, read by a replica
 /// that has heard nothing yet).
+/// Silence of the relay's consumer after which it asks the log whether it holds more.
+const RELAY_STALL: Duration = Duration::from_secs(3);
+
 pub struct Relay {
     client: async_nats::Client,
     alerts: stream::Stream,
@@ -569,6 +572,10 @@ impl Relay {
         };
         let mut log: Option<jetstream::consumer::pull::Ordered> = None;
         let mut tick = tokio::time::interval(Duration::from_millis(100));
+        // When the log's consumer last gave something (or was opened): a consumer whose
+        // node dies can stall without an error (seen in the kill test under the full
+        // suite's load: the new holder relayed nothing after the stream's node was killed).
+        let mut progress = std::time::Instant::now();
         loop {
             tokio::select! {
                 m = heard.next() => {
@@ -580,6 +587,7 @@ impl Relay {
                 m = async { match log.as_mut() { Some(l) => l.next().await, None => std::future::pending().await } } => {
                     match m {
                         Some(Ok(m)) => {
+                            progress = std::time::Instant::now();
                             let Ok(seq) = m.info().map(|i| i.stream_sequence) else { continue };
                             if seq <= self.relayed {
                                 continue;
@@ -607,8 +615,20 @@ impl Relay {
                     let holding = held.load(Ordering::Relaxed);
                     if holding && log.is_none() {
                         log = self.open().await;
+                        progress = std::time::Instant::now();
                     } else if !holding && log.is_some() {
                         log = None;
+                    } else if log.is_some() && progress.elapsed() > RELAY_STALL {
+                        progress = std::time::Instant::now();
+                        if let Ok(info) = self.alerts.get_info().await {
+                            if info.state.last_sequence > self.relayed {
+                                tracing::warn!(
+                                    "relay: the alert log holds #{} but nothing came after #{} for {RELAY_STALL:?}; reading on with a new consumer",
+                                    info.state.last_sequence, self.relayed
+                                );
+                                log = None;
+                            }
+                        }
                     }
                 }
             }
