@@ -14,6 +14,8 @@
 //! The broker's and the publisher's CPU are not vigie's: with the embedded broker (started
 //! in this bench's process, not vigie's) neither is counted.
 
+mod common;
+use common::cpu_s;
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -32,17 +34,6 @@ lat = [50.45, 51.15]
 lon = [1.00, 1.50]
 ais_fraction = 0.75
 "#;
-
-/// CPU seconds (user + system) a process has used so far.
-fn cpu_s(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
-    // Fields after the command name (which may hold spaces) start after the last ')'.
-    let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
-    let f: Vec<&str> = rest.split(' ').collect();
-    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 here.
-    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
-    ticks / 100.0 // USER_HZ
-}
 
 /// An SSE reader on its own thread, as a browser tab: reads and counts events until told
 /// to stop.

@@ -21,7 +21,9 @@
 //! Both runs read the same stored messages, one after the other, in one run of the bench,
 //! because the machine is shared: the ratio is the figure to compare between runs.
 
+mod common;
 use async_nats::jetstream;
+use common::cpu_s;
 use futures_util::StreamExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -51,17 +53,6 @@ fn sample(port: u16, series: &str) -> Option<f64> {
             .parse()
             .ok()
     })
-}
-
-/// CPU seconds (user + system) a process has used so far.
-fn cpu_s(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let Some(close) = stat.rfind(')') else {
-        return 0.0;
-    };
-    let f: Vec<&str> = stat[close + 2..].split(' ').collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 struct Server {

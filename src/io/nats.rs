@@ -370,6 +370,47 @@ async fn ensure_stream(
     Err(js_err(what)(last))
 }
 
+/// Silence after which a reader asks its stream whether it holds more (see [`holds_more`]).
+pub const STALL_CHECK: Duration = Duration::from_secs(3);
+
+/// An ordered consumer of `stream` from sequence `from` (1: the whole stream). The engine
+/// reads the contact stream with one (its order is what makes every replica compute the same
+/// picture), the relay the alert log; each makes a new one from its next sequence when the
+/// last errs, ends or stalls.
+pub async fn read_from(
+    stream: &stream::Stream,
+    from: u64,
+    what: &str,
+) -> Result<jetstream::consumer::pull::Ordered, NatsError> {
+    use jetstream::consumer::{pull::OrderedConfig, DeliverPolicy};
+    let consumer = stream
+        .create_consumer(OrderedConfig {
+            deliver_policy: if from <= 1 {
+                DeliverPolicy::All
+            } else {
+                DeliverPolicy::ByStartSequence {
+                    start_sequence: from,
+                }
+            },
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| js_err(&format!("the ordered consumer of {what}"))(e.to_string()))?;
+    consumer
+        .messages()
+        .await
+        .map_err(|e| js_err(&format!("reading {what}"))(e.to_string()))
+}
+
+/// The stream's last sequence if it holds messages after `after`. Asked by a reader whose
+/// consumer has been silent for [`STALL_CHECK`]: on server 2.9 an ordered consumer whose node
+/// was killed was seen to stall for good without an error (the engine's in the kill test,
+/// then the relay's under the full suite's load); `Some` means read on with a new one.
+pub async fn holds_more(stream: &stream::Stream, after: u64) -> Option<u64> {
+    let last = stream.get_info().await.ok()?.state.last_sequence;
+    (last > after).then_some(last)
+}
+
 /// The deterministic message id of an alert event: the same on every replica (contract
 /// §9: alert id, state, event time), so JetStream stores it once.
 pub fn message_id(a: &AlertEvent) -> String {
@@ -533,9 +574,6 @@ impl AlertLog {
 /// taking the lease goes on after the last event its predecessor relayed, not after the
 /// last it recorded in [`RELAY_BUCKET`] (written after each relay, read by a replica
 /// that has heard nothing yet).
-/// Silence of the relay's consumer after which it asks the log whether it holds more.
-const RELAY_STALL: Duration = Duration::from_secs(3);
-
 pub struct Relay {
     client: async_nats::Client,
     alerts: stream::Stream,
@@ -572,9 +610,7 @@ impl Relay {
         };
         let mut log: Option<jetstream::consumer::pull::Ordered> = None;
         let mut tick = tokio::time::interval(Duration::from_millis(100));
-        // When the log's consumer last gave something (or was opened): a consumer whose
-        // node dies can stall without an error (seen in the kill test under the full
-        // suite's load: the new holder relayed nothing after the stream's node was killed).
+        // When the log's consumer last gave something, or was opened (see [`holds_more`]).
         let mut progress = std::time::Instant::now();
         loop {
             tokio::select! {
@@ -618,16 +654,14 @@ impl Relay {
                         progress = std::time::Instant::now();
                     } else if !holding && log.is_some() {
                         log = None;
-                    } else if log.is_some() && progress.elapsed() > RELAY_STALL {
+                    } else if log.is_some() && progress.elapsed() > STALL_CHECK {
                         progress = std::time::Instant::now();
-                        if let Ok(info) = self.alerts.get_info().await {
-                            if info.state.last_sequence > self.relayed {
-                                tracing::warn!(
-                                    "relay: the alert log holds #{} but nothing came after #{} for {RELAY_STALL:?}; reading on with a new consumer",
-                                    info.state.last_sequence, self.relayed
-                                );
-                                log = None;
-                            }
+                        if let Some(last) = holds_more(&self.alerts, self.relayed).await {
+                            tracing::warn!(
+                                "relay: the alert log holds #{last} but nothing came after #{} for {STALL_CHECK:?}; reading on with a new consumer",
+                                self.relayed
+                            );
+                            log = None;
                         }
                     }
                 }
@@ -643,26 +677,11 @@ impl Relay {
             }
         }
         let from = self.relayed + 1;
-        let consumer = self
-            .alerts
-            .create_consumer(jetstream::consumer::pull::OrderedConfig {
-                deliver_policy: jetstream::consumer::DeliverPolicy::ByStartSequence {
-                    start_sequence: from,
-                },
-                ..Default::default()
-            })
-            .await;
-        match consumer {
-            Ok(c) => match c.messages().await {
-                Ok(m) => {
-                    tracing::info!("relaying the alert log to {} from #{from}", self.subject);
-                    Some(m)
-                }
-                Err(e) => {
-                    tracing::warn!("relay: {e}");
-                    None
-                }
-            },
+        match read_from(&self.alerts, from, "the alert log").await {
+            Ok(m) => {
+                tracing::info!("relaying the alert log to {} from #{from}", self.subject);
+                Some(m)
+            }
             Err(e) => {
                 tracing::warn!("relay: {e}");
                 None

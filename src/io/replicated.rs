@@ -39,9 +39,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
-/// Silence after which a replica asks the stream whether it holds more than it was given.
-const STALL_CHECK: Duration = Duration::from_secs(5);
-
 /// Track states waiting for the link: a few scans of a busy coast.
 const TRACK_QUEUE: usize = 8192;
 
@@ -126,7 +123,7 @@ pub async fn start(cfg: Config) -> Result<ReplicaHandle, ServiceError> {
         nats::ALERTS_STREAM,
         log.logged_upto()
     );
-    let resumed = resume(&cluster, &cfg, zone_list, &replica).await;
+    let resumed = resume(&cluster, &cfg, zone_list, fingerprint, &replica).await;
     let (pipeline, last_seq, active) = match resumed {
         Some(r) => {
             let mut active = BTreeMap::new();
@@ -142,7 +139,7 @@ pub async fn start(cfg: Config) -> Result<ReplicaHandle, ServiceError> {
         }
         None => (pipeline, 0, BTreeMap::new()),
     };
-    let contacts = read_contacts(&cluster.contacts, last_seq + 1).await?;
+    let contacts = nats::read_from(&cluster.contacts, last_seq + 1, "the contact stream").await?;
     let lease_held = Arc::new(AtomicBool::new(false));
     let caught_up = Arc::new(AtomicBool::new(false));
     let stopping = Arc::new(AtomicBool::new(false));
@@ -299,6 +296,7 @@ async fn resume(
     cluster: &Cluster,
     cfg: &Config,
     zones: Vec<crate::geo::zones::Zone>,
+    fp: u64,
     replica: &ReplicaMetrics,
 ) -> Option<snapshot::Restored> {
     if cfg.nats.snapshot_interval_s <= 0.0 {
@@ -325,7 +323,6 @@ async fn resume(
                 return None;
             }
         };
-    let fp = snapshot::fingerprint(cfg, &zones);
     let mut usable = vec![];
     for (name, bytes) in found {
         match snapshot::header(&bytes, fp) {
@@ -416,20 +413,17 @@ impl Engine {
                     self.caught_up.store(true, Ordering::Relaxed);
                     self.replica.lag_messages.set(0);
                     self.replica.lag_seconds.set(0.0);
-                    // ...unless the stream holds more: a consumer can stall silently when
-                    // its node dies (seen with a stream leader killed mid-scene); read on
-                    // from the next contact with a new one.
-                    if silent_since.elapsed() > STALL_CHECK {
+                    // ...unless the stream holds more: its consumer stalled (see
+                    // `nats::holds_more`); read on from the next contact with a new one.
+                    if silent_since.elapsed() > nats::STALL_CHECK {
                         silent_since = Instant::now();
-                        if let Ok(info) = self.stream.get_info().await {
-                            if info.state.last_sequence > self.last_seq {
-                                tracing::warn!(
-                                    "the contact stream holds #{} but nothing came after #{} for {:?}",
-                                    info.state.last_sequence, self.last_seq, STALL_CHECK
-                                );
-                                self.caught_up.store(false, Ordering::Relaxed);
-                                self.read_on(&mut contacts).await;
-                            }
+                        if let Some(last) = nats::holds_more(&self.stream, self.last_seq).await {
+                            tracing::warn!(
+                                "the contact stream holds #{last} but nothing came after #{} for {:?}",
+                                self.last_seq, nats::STALL_CHECK
+                            );
+                            self.caught_up.store(false, Ordering::Relaxed);
+                            self.read_on(&mut contacts).await;
                         }
                     }
                 }
@@ -460,7 +454,7 @@ impl Engine {
             "reading on from contact #{} with a new consumer",
             self.last_seq + 1
         );
-        match read_contacts(&self.stream, self.last_seq + 1).await {
+        match nats::read_from(&self.stream, self.last_seq + 1, "the contact stream").await {
             Ok(c) => *contacts = c,
             Err(e) => {
                 tracing::warn!("{e}; trying again");
@@ -575,36 +569,6 @@ impl Engine {
             bytes,
         });
     }
-}
-
-/// An ordered consumer of the contact stream from sequence `from`: the stream's order is
-/// what makes every replica compute the same picture.
-async fn read_contacts(
-    stream: &async_nats::jetstream::stream::Stream,
-    from: u64,
-) -> Result<async_nats::jetstream::consumer::pull::Ordered, nats::NatsError> {
-    use async_nats::jetstream::consumer::{pull::OrderedConfig, DeliverPolicy};
-    let err = |what: &str, e: String| nats::NatsError::JetStream {
-        what: what.into(),
-        message: e,
-    };
-    let consumer = stream
-        .create_consumer(OrderedConfig {
-            deliver_policy: if from <= 1 {
-                DeliverPolicy::All
-            } else {
-                DeliverPolicy::ByStartSequence {
-                    start_sequence: from,
-                }
-            },
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| err("the ordered consumer of the contact stream", e.to_string()))?;
-    consumer
-        .messages()
-        .await
-        .map_err(|e| err("reading the contact stream", e.to_string()))
 }
 
 /// The alert log's task: publishes events in order, keeps the active set.
