@@ -27,8 +27,8 @@ use common::cpu_s;
 use futures_util::StreamExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use vigie::engine::Pipeline;
 use vigie::io::nats;
+use vigie::pipeline::Pipeline;
 
 fn free_port() -> u16 {
     vigie::io::broker::free_port().expect("a free port")

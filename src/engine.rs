@@ -3,20 +3,19 @@
 //! No sockets, no tasks, no clock: everything the engine knows about time comes from the
 //! messages, which is what makes offline replay, live replay and tests agree.
 //!
-//! [`Pipeline`] is what adapters drive: it decodes a message and hands it to one of two
-//! [`Engine`]s, the live one or the exercise one. Replayed data (marked by `vigie replay`,
-//! see the README) is tracked apart from live data so that an exercise can never move,
-//! merge with or clear a live track, and every alert it raises says `exercise: true`.
+//! [`crate::pipeline::Pipeline`] is what adapters drive: it decodes a message and hands it
+//! to one of two [`Engine`]s, the live one or the exercise one. Replayed data (marked by
+//! `vigie replay`, see the README) is tracked apart from live data so that an exercise can
+//! never move, merge with or clear a live track, and every alert it raises says
+//! `exercise: true`.
 
-use crate::admission::{Admission, Admit, RateLimit, Source};
 use crate::behaviour::identity::IdentityAlerts;
 use crate::behaviour::loiter::{Loiter, TrackView};
-use crate::behaviour::memory::{LoiterMemory, MemoryFile, MEMORY_FORMAT};
+use crate::behaviour::memory::LoiterMemory;
 use crate::behaviour::AlertEvent;
 use crate::config::{Config, RadarConfig};
 use crate::contact::{AisReport, Decoded, PlotPos, RadarScan};
-use crate::decode::time_check::TimeWindow;
-use crate::decode::{DecodeError, Decoder};
+use crate::decode::DecodeError;
 use crate::geo::frame::LocalFrame;
 use crate::geo::zones::ZoneIndex;
 use crate::geo::KN_TO_MPS;
@@ -63,21 +62,6 @@ pub struct TrackCounts {
     pub confirmed_ais: usize,
 }
 
-/// What both engines hold, as plain data for observers (the Prometheus gauges): the core
-/// reports it, and knows nothing of who reads it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct PipelineCounts<'a> {
-    /// Live and exercise tracks together.
-    pub tracks: TrackCounts,
-    /// Tracks ever started and deleted (counters, for rates).
-    pub initiated: u64,
-    pub deleted: u64,
-    /// Active alerts per zone of the current zone file (zero included), live and exercise.
-    pub active_by_zone: Vec<(&'a str, usize)>,
-    /// Active `ais_identity_conflict` alerts (they belong to no zone).
-    pub identity_conflicts: usize,
-}
-
 /// Everything one message caused. Reused between messages to avoid allocation.
 #[derive(Debug, Default)]
 pub struct Outputs {
@@ -103,7 +87,7 @@ pub struct Outputs {
 }
 
 impl Outputs {
-    fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.alerts.clear();
         self.tracks.clear();
         self.rejects.clear();
@@ -438,6 +422,22 @@ impl Engine {
 
     pub fn zones(&self) -> &ZoneIndex {
         &self.zones
+    }
+
+    /// The local frame tracks are kept in.
+    pub fn frame(&self) -> &LocalFrame {
+        &self.frame
+    }
+
+    /// Active `ais_identity_conflict` alerts.
+    pub fn identity_conflicts(&self) -> usize {
+        self.conflicts.active()
+    }
+
+    /// The zones of an engine restored from a snapshot (which does not carry them): set as
+    /// they are, every track and alert already pointing at them by index.
+    pub(crate) fn set_restored_zones(&mut self, zones: ZoneIndex) {
+        self.zones = zones;
     }
 
     /// Replaces the zones (hot reload) without touching tracks or active alerts, which
@@ -843,229 +843,6 @@ impl Engine {
             }
         }
         self.counts = c;
-    }
-}
-
-/// Decoder plus the live and exercise engines: what every adapter drives.
-#[derive(serde::Serialize, serde::Deserialize)]
-pub struct Pipeline {
-    decoder: Decoder,
-    live: Engine,
-    exercise: Engine,
-    /// Offline replay: everything is exercise data.
-    force_exercise: bool,
-    #[serde(skip)]
-    out: Outputs,
-    sensor_ids: Vec<String>,
-    /// Per-sensor rate limits, live and exercise apart (a replay's rate says nothing of a
-    /// live sensor's).
-    admission: [Admission; 2],
-}
-
-impl Pipeline {
-    /// Builds the pipeline from a validated configuration and loaded zones.
-    pub fn new(cfg: &Config, zones: Vec<crate::geo::zones::Zone>, force_exercise: bool) -> Self {
-        let (lat, lon) = cfg.frame_origin();
-        let frame = LocalFrame::new(lat, lon);
-        let index = ZoneIndex::new(zones, &frame);
-        let sensor_ids: Vec<String> = cfg.radar.iter().map(|r| r.id.clone()).collect();
-        Pipeline {
-            decoder: Decoder::new(&cfg.mqtt.prefix, &sensor_ids, cfg.limits.max_payload_bytes)
-                .with_max_plots(cfg.limits.max_plots_per_message)
-                .with_time_window(
-                    TimeWindow::new(cfg.limits.max_future_s, cfg.limits.max_age_s),
-                    force_exercise,
-                ),
-            live: Engine::new(cfg, index.clone(), frame.clone(), false),
-            exercise: Engine::new(cfg, index, frame, true),
-            force_exercise,
-            out: Outputs::default(),
-            admission: std::array::from_fn(|_| {
-                Admission::new(
-                    RateLimit {
-                        factor: cfg.limits.sensor_rate_factor,
-                        floor_per_s: cfg.limits.sensor_rate_floor_per_s,
-                    },
-                    sensor_ids.len(),
-                )
-            }),
-            sensor_ids,
-        }
-    }
-
-    pub fn sensor_ids(&self) -> &[String] {
-        &self.sensor_ids
-    }
-
-    pub fn live(&self) -> &Engine {
-        &self.live
-    }
-
-    pub fn exercise(&self) -> &Engine {
-        &self.exercise
-    }
-
-    /// Swaps in new zones in both engines without touching tracks or active alerts.
-    pub fn reload_zones(&mut self, zones: Vec<crate::geo::zones::Zone>) {
-        let frame = self.live.frame.clone();
-        let index = ZoneIndex::new(zones, &frame);
-        self.live.set_zones(index.clone());
-        self.exercise.set_zones(index);
-    }
-
-    /// The zones of a pipeline restored from a snapshot (which does not carry them): set
-    /// as they are, every track and alert already pointing at them by index.
-    pub(crate) fn set_restored_zones(&mut self, zones: Vec<crate::geo::zones::Zone>) {
-        let index = ZoneIndex::new(zones, &self.live.frame);
-        self.live.zones = index.clone();
-        self.exercise.zones = index;
-    }
-
-    /// Takes back the active alerts an earlier run left (their latest events), each into
-    /// the live or exercise engine it came from. Returns how many were taken.
-    pub fn restore_alerts(&mut self, events: &[AlertEvent]) -> usize {
-        events
-            .iter()
-            .filter(|e| {
-                if e.exercise {
-                    self.exercise.restore_alert(e)
-                } else {
-                    self.live.restore_alert(e)
-                }
-            })
-            .count()
-    }
-
-    /// Both engines' learned picture, for `alerts.memory_file`.
-    pub fn memory(&self) -> MemoryFile {
-        MemoryFile {
-            format: MEMORY_FORMAT,
-            live: self.live.memory(),
-            exercise: self.exercise.memory(),
-        }
-    }
-
-    /// Takes back what an earlier run learned (see [`Pipeline::memory`]); before any
-    /// contact.
-    pub fn load_memory(&mut self, m: &MemoryFile) {
-        self.live.load_memory(&m.live);
-        self.exercise.load_memory(&m.exercise);
-    }
-
-    /// What both engines hold now (see [`PipelineCounts`]). Not for the per-message path:
-    /// it walks the zones and active alerts.
-    pub fn counts(&self) -> PipelineCounts<'_> {
-        let (l, x) = (&self.live, &self.exercise);
-        let (lc, xc) = (l.track_counts(), x.track_counts());
-        let mut by_zone = l.active_alerts_by_zone();
-        for (z, n) in x.active_alerts_by_zone() {
-            *by_zone.entry(z).or_insert(0) += n;
-        }
-        PipelineCounts {
-            tracks: TrackCounts {
-                tentative: lc.tentative + xc.tentative,
-                confirmed_dark: lc.confirmed_dark + xc.confirmed_dark,
-                confirmed_ais: lc.confirmed_ais + xc.confirmed_ais,
-            },
-            identity_conflicts: l.conflicts.active() + x.conflicts.active(),
-            initiated: l.tracker_stats().initiated + x.tracker_stats().initiated,
-            deleted: l.tracker_stats().deleted + x.tracker_stats().deleted,
-            active_by_zone: l
-                .zones()
-                .zones()
-                .iter()
-                .map(|z| {
-                    (
-                        z.id.as_str(),
-                        by_zone.get(z.id.as_str()).copied().unwrap_or(0),
-                    )
-                })
-                .collect(),
-        }
-    }
-
-    /// The outputs of the last [`process`](Self::process) call.
-    pub fn last_outputs(&self) -> &Outputs {
-        &self.out
-    }
-
-    /// Decodes and processes one message; `t_rx` stamps contacts that carry no time.
-    pub fn process(&mut self, topic: &str, payload: &[u8], t_rx: EventTime) -> &Outputs {
-        let out = &mut self.out;
-        out.clear();
-        let Some(kind) = self.decoder.topic_kind(topic) else {
-            out.rejects.push(crate::decode::unknown_topic(topic));
-            return &self.out;
-        };
-        out.kind = Some(match kind {
-            crate::decode::TopicKind::Radar(name) => {
-                // Known from the topic, so that a rejected message is put down to its sensor.
-                out.sensor = self.decoder.sensor_index(name);
-                "radar"
-            }
-            crate::decode::TopicKind::Ais(_) => "ais",
-        });
-        match self
-            .decoder
-            .decode_kind(kind, payload, t_rx, &mut out.rejects)
-        {
-            Ok(d) => {
-                out.exercise = self.force_exercise || d.exercise();
-                let source = match (&d, kind) {
-                    (Decoded::Radar(scan), _) => Source::Radar(scan.sensor),
-                    (_, crate::decode::TopicKind::Ais(name)) => Source::Ais(name),
-                    // A radar topic always decodes to a scan.
-                    (Decoded::Ais(_), crate::decode::TopicKind::Radar(name)) => Source::Ais(name),
-                };
-                let t = message_time(&d);
-                let admission = &mut self.admission[usize::from(out.exercise)];
-                if let Admit::No {
-                    usual_per_s,
-                    limit_per_s,
-                    factor,
-                } = admission.admit(source, t)
-                {
-                    out.rejects.push(DecodeError::RateLimited {
-                        usual_per_s,
-                        limit_per_s,
-                        factor,
-                    });
-                    self.decoder.recycle(d);
-                    return &self.out;
-                }
-                out.accepted = true;
-                out.contacts = d.contacts();
-                let engine = if out.exercise {
-                    &mut self.exercise
-                } else {
-                    &mut self.live
-                };
-                engine.process(&d, out);
-                let applied = (out.contacts as u64)
-                    .saturating_sub(out.duplicates + out.out_of_sequence)
-                    as usize;
-                admission.record(source, t, applied);
-                self.decoder.recycle(d);
-            }
-            Err(e) => out.rejects.push(e),
-        }
-        &self.out
-    }
-}
-
-/// The time a message is counted at for its sensor's rate: a scan's time, an AIS message's
-/// latest report time; none for static data alone.
-fn message_time(d: &Decoded) -> Option<EventTime> {
-    match d {
-        Decoded::Radar(scan) => Some(scan.t),
-        Decoded::Ais(batch) => batch
-            .reports
-            .iter()
-            .filter_map(|r| match r {
-                AisReport::Position(p) => Some(p.t),
-                AisReport::Static(_) => None,
-            })
-            .max(),
     }
 }
 

@@ -11,7 +11,7 @@
 //!    (io::*)          (decode)  (contact)   (track)                    (geo, behaviour)   (behaviour)     (io::*)
 //! ```
 //!
-//! Everything between the adapters is the pure core ([`engine::Pipeline`]): synchronous,
+//! Everything between the adapters is the pure core ([`pipeline::Pipeline`]): synchronous,
 //! deterministic and driven only by the event time carried in the messages. Adapters in
 //! [`io`] own the sockets, files, clocks and tasks. Offline replay, live replay and tests
 //! therefore produce the same tracks and alerts from the same input.
@@ -36,6 +36,7 @@ pub mod engine;
 pub mod geo;
 pub mod io;
 pub mod metrics;
+pub mod pipeline;
 pub mod recording;
 pub mod report;
 pub mod snapshot;
@@ -44,5 +45,6 @@ pub mod track;
 pub mod training;
 
 pub use config::Config;
-pub use engine::{Engine, Outputs, Pipeline, TrackState};
+pub use engine::{Engine, Outputs, TrackState};
+pub use pipeline::Pipeline;
 pub use time::EventTime;

@@ -6,7 +6,8 @@
 
 use crate::behaviour::AlertState;
 use crate::decode::DecodeError;
-use crate::engine::{Outputs, PipelineCounts};
+use crate::engine::Outputs;
+use crate::pipeline::PipelineCounts;
 use crate::time::EventTime;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,

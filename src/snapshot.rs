@@ -16,8 +16,8 @@
 //! back: never misread, never fatal. Pure: the adapter stores and fetches the bytes.
 
 use crate::config::Config;
-use crate::engine::Pipeline;
 use crate::geo::zones::Zone;
+use crate::pipeline::Pipeline;
 use serde::{Deserialize, Serialize};
 use std::hash::Hasher;
 

@@ -19,6 +19,7 @@ const CORE: &[&str] = &[
     "decode",
     "engine",
     "geo",
+    "pipeline",
     "recording",
     "report",
     "time",

@@ -368,7 +368,7 @@ async fn two_replicas_on_a_3_node_cluster_alert_as_offline_replay_does_once_each
     // Up to shortly after the last pickup is raised: the scene ends with it active, for the
     // active set (KV and retained MQTT) to hold something.
     let last_raised = {
-        let mut p = vigie::engine::Pipeline::new(
+        let mut p = vigie::Pipeline::new(
             &cfg_a,
             vigie::geo::zones::load(&cfg_a.zones.path).unwrap(),
             true,

@@ -4,7 +4,7 @@
 //! snapshot it cannot use is refused with a reason, never misread, never a panic.
 use super::scene;
 use super::util::*;
-use vigie::engine::Pipeline;
+use vigie::pipeline::Pipeline;
 use vigie::recording::RecordLine;
 use vigie::snapshot::{self, SnapshotError};
 use vigie::training::sim;

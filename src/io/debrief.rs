@@ -10,12 +10,12 @@
 //! No broker, no MQTT output, nothing published: a debrief is a classroom, not a watch.
 
 use crate::config::Config;
-use crate::engine::Pipeline;
 use crate::geo::zones::{self, Zone};
 use crate::io::console::server::{Access, Console};
 use crate::io::console::{DebriefCommand as Command, Hub};
 use crate::io::error::{io_err, ServiceError};
 use crate::metrics::Metrics;
+use crate::pipeline::Pipeline;
 use crate::recording::{self, RawLine};
 use crate::time::EventTime;
 use std::net::SocketAddr;

@@ -1,6 +1,6 @@
 //! Adapters and the commands built from them: everything that touches sockets, files,
 //! clocks and tasks. The core ([`crate::engine`] and what it uses) knows nothing of this
-//! module; each command drives a [`crate::engine::Pipeline`] and sends what it returns on.
+//! module; each command drives a [`crate::pipeline::Pipeline`] and sends what it returns on.
 //!
 //! - Adapters: [`broker`] (the embedded MQTT broker), [`mqtt`] (the connection task),
 //!   [`http`] (`/metrics`, `/healthz`, `/readyz`), [`publish`] (alerts and track states on

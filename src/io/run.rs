@@ -13,9 +13,9 @@ use super::publish::{publish_alerts, publish_outputs, publish_tracks, Outbox, Re
 use crate::behaviour::{AlertEvent, AlertState};
 use crate::config::broker::Security;
 use crate::config::Config;
-use crate::engine::Pipeline;
 use crate::geo::zones;
 use crate::metrics::Metrics;
+use crate::pipeline::Pipeline;
 use crate::report::Reports;
 use crate::time::EventTime;
 use std::net::SocketAddr;
