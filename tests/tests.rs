@@ -954,6 +954,51 @@ fn every_scene_scores_clean_and_matches_its_expected_alerts() {
         // The simulator's sensors are honest: nothing refused (no time check, no rate
         // limit fires on real traffic, load scenes included).
         assert_eq!(summary.rejected, 0, "{name}: {summary}");
+        // Issue 23: the two stages on two threads write what one thread writes, byte for
+        // byte (alerts but their wall-clock emitted_at).
+        let one = {
+            let (mut a1, mut t1, mut cap1, mut cise1) = (vec![], vec![], vec![], vec![]);
+            let s1 = replay::replay_offline_on(
+                &cfg,
+                rec.as_bytes(),
+                replay::OfflineOut {
+                    tracks: Some(&mut t1),
+                    cap: Some(&mut cap1),
+                    cise: Some(&mut cise1),
+                    ..replay::OfflineOut::alerts(&mut a1)
+                },
+                None,
+                replay::Threads::One,
+            )
+            .unwrap();
+            (s1, a1, t1, cap1, cise1)
+        };
+        let two_threads = replay::Threads::available() == replay::Threads::Two;
+        assert!(
+            two_threads || std::env::var_os("CI").is_none(),
+            "CI has two cores"
+        );
+        assert_eq!(
+            (&one.2, &one.3, &one.4),
+            (&t, &cap, &cise),
+            "{name}: one thread and two differ"
+        );
+        assert_eq!(
+            vigie::io::replay::ReplaySummary {
+                seconds: 0.0,
+                ..one.0
+            },
+            vigie::io::replay::ReplaySummary {
+                seconds: 0.0,
+                ..summary.clone()
+            },
+            "{name}"
+        );
+        assert_eq!(
+            comparable(&ndjson(&one.1)),
+            comparable(&ndjson(&a)),
+            "{name}: one thread and two differ"
+        );
         let alerts: Vec<AlertEvent> = ndjson(&a);
         let tracks: Vec<vigie::TrackState> = ndjson(&t);
         // Issue 18 (extension): a raised pickup says which sensors saw its boat lately and

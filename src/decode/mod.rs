@@ -25,6 +25,10 @@ pub enum TopicKind<'a> {
     Ais(&'a str),
 }
 
+/// Report lists [`Decoder::recycle`] keeps: the messages of a few batches in flight
+/// between two threads.
+const SPARE_REPORT_LISTS: usize = 4096;
+
 /// Routes each contact message to its format's decoder.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Decoder {
@@ -33,10 +37,11 @@ pub struct Decoder {
     nmea: nmea::NmeaAssembler,
     max_payload: usize,
     max_plots: usize,
-    /// An emptied report list handed back by [`recycle`](Self::recycle), reused by the next
-    /// AIS message instead of a new allocation.
+    /// Emptied report lists handed back by [`recycle`](Self::recycle), reused by the next
+    /// AIS messages instead of new allocations (several: a pipeline on two threads hands
+    /// back a whole batch of messages at once).
     #[serde(skip)]
-    spare_reports: Vec<crate::contact::AisReport>,
+    spare_reports: Vec<Vec<crate::contact::AisReport>>,
     /// Contract §1's check of event time against receive time; none until
     /// [`with_time_window`](Self::with_time_window).
     window: Option<TimeWindow>,
@@ -90,15 +95,16 @@ impl Decoder {
         self
     }
 
-    /// Takes back a decoded message's buffers once it has been processed: one AIS report
-    /// list is kept for the next message (a message is usually one report, and its
-    /// allocation and growth were 2 % of replaying the strait scene). A list grown by a
-    /// large array message is let go, so that one burst does not pin its memory.
+    /// Takes back a decoded message's buffers once it has been processed: AIS report
+    /// lists are kept for the next messages (a message is usually one report, and its
+    /// allocation and growth were 2 % of replaying the strait scene), up to
+    /// [`SPARE_REPORT_LISTS`]. A list grown by a large array message is let go, so that one
+    /// burst does not pin its memory.
     pub fn recycle(&mut self, d: Decoded) {
         if let Decoded::Ais(mut a) = d {
-            if a.reports.capacity() <= 64 {
+            if a.reports.capacity() <= 64 && self.spare_reports.len() < SPARE_REPORT_LISTS {
                 a.reports.clear();
-                self.spare_reports = a.reports;
+                self.spare_reports.push(a.reports);
             }
         }
     }
@@ -174,7 +180,7 @@ impl Decoder {
             }
             TopicKind::Ais(source) => {
                 let mut batch = AisBatch {
-                    reports: std::mem::take(&mut self.spare_reports),
+                    reports: self.spare_reports.pop().unwrap_or_default(),
                     exercise: false,
                 };
                 if first == b'{' || first == b'[' {

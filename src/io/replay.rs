@@ -7,7 +7,7 @@ use super::publish::{stamp, RejectLog};
 use crate::config::broker::Security;
 use crate::config::Config;
 use crate::geo::zones;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Engines, Message, Pipeline};
 use crate::recording;
 use crate::report::{ReportContext, Reports};
 use crate::time::EventTime;
@@ -72,86 +72,258 @@ impl<'a> OfflineOut<'a> {
 pub const OFFLINE_EXERCISE: &str =
     "offline replay of recorded or simulated data (vigie replay --offline); not a live incident";
 
+/// How many threads an offline replay runs the pipeline's two stages on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Threads {
+    /// Reading, decoding, tracking and writing one after the other.
+    One,
+    /// Reading and decoding (the [`Intake`]) on a thread of their own, tracking and
+    /// writing on the caller's; messages handed across in order, in batches.
+    Two,
+}
+
+impl Threads {
+    /// Two when the machine has a second core, else one.
+    pub fn available() -> Self {
+        match std::thread::available_parallelism() {
+            Ok(n) if n.get() >= 2 => Threads::Two,
+            _ => Threads::One,
+        }
+    }
+}
+
 /// `vigie replay FILE --offline`: processes a recording as fast as it can, in file order,
 /// with no broker. Alerts and (optionally) confirmed track states are written as NDJSON,
-/// CAP and CISE documents one a line.
+/// CAP and CISE documents one a line. On two threads when the machine has two cores (see
+/// [`replay_offline_on`]).
 pub fn replay_offline(
     cfg: &Config,
-    input: impl BufRead,
+    input: impl BufRead + Send,
     out: OfflineOut<'_>,
     progress: Option<&indicatif::ProgressBar>,
 ) -> Result<ReplaySummary, ServiceError> {
-    let OfflineOut {
-        alerts: alerts_out,
-        mut tracks,
-        mut cap,
-        mut cise,
-    } = out;
+    replay_offline_on(cfg, input, out, progress, Threads::available())
+}
+
+/// Messages decoded by the intake thread, in recording order. Their topics are kept in
+/// one string (the engines need a message's topic, and one allocation a batch is cheaper
+/// than one a message). Sent back empty, for reuse, once the engines are done with it.
+#[derive(Default)]
+struct Batch {
+    topics: String,
+    messages: Vec<(std::ops::Range<usize>, Message)>,
+}
+
+/// Messages a batch carries: enough that handing one across costs nothing per message,
+/// few enough that the two threads overlap from the start.
+const BATCH: usize = 512;
+/// Batches in flight between the threads (the intake runs at most this far ahead).
+const IN_FLIGHT: usize = 4;
+
+/// [`replay_offline`] on `threads`. The outputs are the same byte for byte whatever the
+/// threads: each stage runs its messages in recording order (a test checks every scene).
+pub fn replay_offline_on(
+    cfg: &Config,
+    input: impl BufRead + Send,
+    out: OfflineOut<'_>,
+    progress: Option<&indicatif::ProgressBar>,
+    threads: Threads,
+) -> Result<ReplaySummary, ServiceError> {
     let zone_list = zones::load(&cfg.zones.path)?;
-    let mut reports = (cap.is_some() || cise.is_some())
+    let reports = (out.cap.is_some() || out.cise.is_some())
         .then(|| Reports::new(ReportContext::new(cfg, &zone_list), OFFLINE_EXERCISE));
-    let mut pipeline = Pipeline::new(cfg, zone_list, true);
-    let mut s = ReplaySummary::default();
-    let mut confirmed = rustc_hash::FxHashSet::default();
+    let (mut intake, engines) = Pipeline::new(cfg, zone_list, true).into_stages();
+    let mut sink = Sink {
+        engines,
+        out,
+        reports,
+        s: ReplaySummary::default(),
+        confirmed: rustc_hash::FxHashSet::default(),
+        rejects: RejectLog::default(),
+        buf: Vec::with_capacity(256),
+    };
     let t0 = Instant::now();
-    let mut rejects = RejectLog::default();
-    let mut buf = Vec::with_capacity(256);
+    let bad_lines = match threads {
+        Threads::One => {
+            let mut bad = 0;
+            let mut m = Message::default();
+            read_lines(input, progress, &mut bad, |topic, payload, t_rx| {
+                intake.take_into(topic, payload, t_rx, &mut m);
+                let r = sink.apply(topic, &mut m);
+                intake.recycle(&mut m);
+                r.map_err(Stop::Failed)
+            })
+            .map_err(Stop::into_error)?;
+            bad
+        }
+        Threads::Two => std::thread::scope(|scope| {
+            let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Batch>(IN_FLIGHT);
+            let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Batch>();
+            let reader = scope.spawn(move || {
+                let mut bad = 0;
+                let mut batch = Batch::default();
+                let r = read_lines(input, progress, &mut bad, |topic, payload, t_rx| {
+                    let start = batch.topics.len();
+                    batch.topics.push_str(topic);
+                    let m = intake.take(topic, payload, t_rx);
+                    batch.messages.push((start..batch.topics.len(), m));
+                    if batch.messages.len() >= BATCH {
+                        let next = match empty_rx.try_recv() {
+                            Ok(mut b) => {
+                                for (_, m) in &mut b.messages {
+                                    intake.recycle(m);
+                                }
+                                b.messages.clear();
+                                b.topics.clear();
+                                b
+                            }
+                            Err(_) => Batch::default(),
+                        };
+                        // The engines stopped (a write failed): their error is the one
+                        // reported.
+                        if full_tx.send(std::mem::replace(&mut batch, next)).is_err() {
+                            return Err(Stop::EnginesGone);
+                        }
+                    }
+                    Ok(())
+                });
+                if r.is_ok() && !batch.messages.is_empty() {
+                    let _ = full_tx.send(batch);
+                }
+                r.map(|()| bad)
+            });
+            let mut failed = None;
+            for mut b in full_rx {
+                for (range, m) in &mut b.messages {
+                    if let Err(e) = sink.apply(&b.topics[range.clone()], m) {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+                if failed.is_some() {
+                    break;
+                }
+                // The reader may have finished; a batch it will not reuse is just dropped.
+                let _ = empty_tx.send(b);
+            }
+            let read = reader.join().expect("the intake thread does not panic");
+            match (failed, read) {
+                (Some(e), _) => Err(e),
+                (None, read) => read.map_err(Stop::into_error),
+            }
+        })?,
+    };
+    let Sink {
+        out,
+        mut s,
+        confirmed,
+        ..
+    } = sink;
+    out.alerts.flush().map_err(io_err("writing alerts"))?;
+    for w in [out.tracks, out.cap, out.cise].into_iter().flatten() {
+        w.flush().map_err(io_err("writing outputs"))?;
+    }
+    s.bad_lines = bad_lines;
+    s.tracks = confirmed.len() as u64;
+    s.seconds = t0.elapsed().as_secs_f64();
+    Ok(s)
+}
+
+/// Why the reading of a recording stopped early.
+enum Stop {
+    Failed(ServiceError),
+    /// The engines' thread stopped, with its own error.
+    EnginesGone,
+}
+
+impl Stop {
+    fn into_error(self) -> ServiceError {
+        match self {
+            Stop::Failed(e) => e,
+            // Not seen in practice: the engines' own error is reported first.
+            Stop::EnginesGone => {
+                io_err("replaying")(std::io::Error::other("the engines' thread stopped"))
+            }
+        }
+    }
+}
+
+/// Each line of a recording to `f` as topic, payload and receive time; bad lines logged
+/// and counted. An error from `f` stops the reading.
+fn read_lines(
+    input: impl BufRead,
+    progress: Option<&indicatif::ProgressBar>,
+    bad_lines: &mut u64,
+    mut f: impl FnMut(&str, &[u8], EventTime) -> Result<(), Stop>,
+) -> Result<(), Stop> {
     recording::for_each_raw(input, |item| {
         let line = match item {
             Ok(l) => l,
             Err(recording::RecordingError::BadLine { line, message }) => {
                 tracing::warn!("recording line {line} skipped: {message}");
-                s.bad_lines += 1;
+                *bad_lines += 1;
                 return Ok(());
             }
             Err(recording::RecordingError::Io(e)) => {
-                return Err(io_err("reading the recording")(e))
+                return Err(Stop::Failed(io_err("reading the recording")(e)))
             }
         };
         if let Some(p) = progress {
             p.inc(1);
         }
+        f(&line.topic, &line.payload, line.t_rx)
+    })
+}
+
+/// The engines and everything an offline replay writes: the second stage.
+struct Sink<'a> {
+    engines: Engines,
+    out: OfflineOut<'a>,
+    reports: Option<Reports>,
+    s: ReplaySummary,
+    confirmed: rustc_hash::FxHashSet<compact_str::CompactString>,
+    rejects: RejectLog,
+    buf: Vec<u8>,
+}
+
+impl Sink<'_> {
+    /// One decoded message through the engines, its outputs written.
+    fn apply(&mut self, topic: &str, m: &mut Message) -> Result<(), ServiceError> {
+        let out = self.engines.apply(topic, m);
+        let s = &mut self.s;
+        self.rejects.log(topic, out);
         s.messages += 1;
-        let out = pipeline.process(&line.topic, &line.payload, line.t_rx);
-        rejects.log(&line.topic, out);
         s.contacts += out.contacts as u64;
         s.rejected += out.rejects.len() as u64;
         for a in &out.alerts {
             s.alerts += 1;
-            alerts_out
-                .write_all(stamp(a).as_bytes())
-                .and_then(|_| alerts_out.write_all(b"\n"))
+            let w = &mut self.out.alerts;
+            w.write_all(stamp(a).as_bytes())
+                .and_then(|_| w.write_all(b"\n"))
                 .map_err(io_err("writing alerts"))?;
-            if let Some(r) = reports.as_mut() {
+            if let Some(r) = self.reports.as_mut() {
                 let docs = r.on_event(a);
-                if let Some(w) = cap.as_deref_mut() {
+                if let Some(w) = self.out.cap.as_deref_mut() {
                     write_line(w, &docs.cap.xml).map_err(io_err("writing CAP documents"))?;
                 }
-                if let (Some(w), Some(x)) = (cise.as_deref_mut(), &docs.cise) {
+                if let (Some(w), Some(x)) = (self.out.cise.as_deref_mut(), &docs.cise) {
                     write_line(w, x).map_err(io_err("writing CISE incidents"))?;
                 }
             }
         }
         for t in &out.tracks {
-            if !confirmed.contains(&t.track_id) {
-                confirmed.insert(t.track_id.clone());
+            if !self.confirmed.contains(&t.track_id) {
+                self.confirmed.insert(t.track_id.clone());
             }
-            if let Some(w) = tracks.as_deref_mut() {
-                buf.clear();
-                serde_json::to_writer(&mut buf, t).expect("tracks serialise");
-                buf.push(b'\n');
-                w.write_all(&buf).map_err(io_err("writing tracks"))?;
+            if let Some(w) = self.out.tracks.as_deref_mut() {
+                self.buf.clear();
+                serde_json::to_writer(&mut self.buf, t).expect("tracks serialise");
+                self.buf.push(b'\n');
+                w.write_all(&self.buf).map_err(io_err("writing tracks"))?;
             }
         }
         Ok(())
-    })?;
-    alerts_out.flush().map_err(io_err("writing alerts"))?;
-    for w in [tracks, cap, cise].into_iter().flatten() {
-        w.flush().map_err(io_err("writing outputs"))?;
     }
-    s.tracks = confirmed.len() as u64;
-    s.seconds = t0.elapsed().as_secs_f64();
-    Ok(s)
 }
 
 fn write_line(w: &mut dyn Write, text: &str) -> std::io::Result<()> {

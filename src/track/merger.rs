@@ -39,9 +39,12 @@ pub struct Merger {
     evidence: FxHashMap<(u64, u64), f64>,
     last_tick: Option<EventTime>,
     /// Reused buffers: cells near a dark track, the confirmed tracks in them, the pairs
-    /// alike at this tick.
+    /// alike at this tick (rebuilt at every tick, so not part of a snapshot).
+    #[serde(skip)]
     hot: rustc_hash::FxHashSet<(i64, i64)>,
-    candidates: Vec<usize>,
+    #[serde(skip)]
+    candidates: Vec<Candidate>,
+    #[serde(skip)]
     alike_now: Vec<(u64, u64)>,
     /// Pairs that first looked alike while the younger was at most [`MEET_AGE_S`] old:
     /// the only ones that may merge (kept while both tracks live).
@@ -100,35 +103,50 @@ impl Merger {
         // 2,000-vessel strait.)
         self.hot.clear();
         for tr in tracks.iter().filter(|t| t.confirmed && t.mmsi.is_none()) {
-            let (cx, cy) = cell_of(tr, now, cell);
+            let (x, y) = at(tr, now);
+            let (cx, cy) = cell_at(x, y, cell);
             for dx in -1..=1 {
                 for dy in -1..=1 {
                     self.hot.insert((cx + dx, cy + dy));
                 }
             }
         }
+        // The confirmed tracks in marked cells, sorted by cell, each with its position
+        // now (computed once, not once per pair).
         self.candidates.clear();
         if !self.hot.is_empty() {
-            self.candidates.extend(
-                tracks
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, t)| t.confirmed && self.hot.contains(&cell_of(t, now, cell)))
-                    .map(|(i, _)| i),
-            );
+            for (i, t) in tracks.iter().enumerate().filter(|(_, t)| t.confirmed) {
+                let (x, y) = at(t, now);
+                let c = cell_at(x, y, cell);
+                if self.hot.contains(&c) {
+                    self.candidates.push(Candidate { cell: c, i, x, y });
+                }
+            }
         }
+        self.candidates.sort_unstable_by_key(|c| (c.cell, c.i));
+        // Every pair with a dark track, both within one cell of each other (a pair farther
+        // apart is beyond `max_distance_m`, the cell's side); a dark-dark pair once.
         self.alike_now.clear();
-        for (k, &i) in self.candidates.iter().enumerate() {
-            for &j in &self.candidates[k + 1..] {
-                let (a, b) = (&tracks[i], &tracks[j]);
-                if (a.mmsi.is_none() || b.mmsi.is_none()) && self.alike(a, b, now) {
-                    let pair = keep_first(a, b);
-                    let younger = a.born.max(b.born);
-                    if now.secs_since(younger) <= MEET_AGE_S {
-                        self.twins_from_birth.insert(pair);
+        let cands = &self.candidates;
+        for a in cands.iter().filter(|c| tracks[c.i].mmsi.is_none()) {
+            for dx in -1..=1 {
+                let (lo, hi) = ((a.cell.0 + dx, a.cell.1 - 1), (a.cell.0 + dx, a.cell.1 + 1));
+                let from = cands.partition_point(|c| c.cell < lo);
+                let to = cands.partition_point(|c| c.cell <= hi);
+                for b in &cands[from..to] {
+                    let (ta, tb) = (&tracks[a.i], &tracks[b.i]);
+                    if b.i == a.i || (tb.mmsi.is_none() && b.i < a.i) {
+                        continue;
                     }
-                    if self.twins_from_birth.contains(&pair) {
-                        self.alike_now.push(pair);
+                    if self.alike(ta, tb, (a.x - b.x, a.y - b.y)) {
+                        let pair = keep_first(ta, tb);
+                        let younger = ta.born.max(tb.born);
+                        if now.secs_since(younger) <= MEET_AGE_S {
+                            self.twins_from_birth.insert(pair);
+                        }
+                        if self.twins_from_birth.contains(&pair) {
+                            self.alike_now.push(pair);
+                        }
                     }
                 }
             }
@@ -160,12 +178,11 @@ impl Merger {
         out.extend(gone);
     }
 
-    fn alike(&self, a: &Track, b: &Track, now: EventTime) -> bool {
+    /// Whether two tracks `(dx, dy)` apart now look like one object.
+    fn alike(&self, a: &Track, b: &Track, (dx, dy): (f64, f64)) -> bool {
         if matches!((a.mmsi, b.mmsi), (Some(m), Some(n)) if m != n) {
             return false;
         }
-        let (pa, pb) = (at(a, now), at(b, now));
-        let (dx, dy) = (pa.0 - pb.0, pa.1 - pb.1);
         if dx * dx + dy * dy > self.max_distance_m * self.max_distance_m {
             return false;
         }
@@ -197,9 +214,18 @@ fn mahalanobis2(dx: f64, dy: f64, ca: &nalgebra::Matrix4<f64>, cb: &nalgebra::Ma
     (syy * dx * dx - 2.0 * sxy * dx * dy + sxx * dy * dy) / det
 }
 
-fn cell_of(tr: &Track, now: EventTime, cell: f64) -> (i64, i64) {
-    let (x, y) = at(tr, now);
+fn cell_at(x: f64, y: f64, cell: f64) -> (i64, i64) {
     ((x / cell).floor() as i64, (y / cell).floor() as i64)
+}
+
+/// A confirmed track in a marked cell, with its position now.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    cell: (i64, i64),
+    /// Index in the track table.
+    i: usize,
+    x: f64,
+    y: f64,
 }
 
 /// A track's position carried to `now` at its velocity (tracks are updated at different
