@@ -145,7 +145,7 @@ impl SensorGeom {
         pos: PlotPos,
         t: EventTime,
         frame: &LocalFrame,
-    ) -> Result<Measurement, String> {
+    ) -> Result<Measurement, &'static str> {
         let (z, r) = match pos {
             PlotPos::Polar {
                 range_m,
@@ -193,6 +193,78 @@ impl SensorGeom {
             sensor: self.bit,
         })
     }
+}
+
+/// A message's contacts placed in the local frame: what the engine tracks with.
+///
+/// Computed from the decoded message and the sensors' fixed geometry alone, so that it can
+/// be done before the engine, on the intake's thread (the polar conversion and the
+/// geodetic projection were a twentieth of the engine's work on a busy strait).
+#[derive(Debug, Default)]
+pub struct Placed {
+    /// Each radar plot's measurement, or why it could not be placed; in plot order.
+    plots: Vec<Result<Measurement, &'static str>>,
+    /// Each AIS report's position and velocity in the frame (zeros for static data), in
+    /// report order.
+    ais: Vec<([f64; 2], Option<[f64; 2]>)>,
+}
+
+/// Places contacts in the local frame (see [`Placed`]): the frame and every radar's
+/// geometry, as the engines have them.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Placer {
+    frame: LocalFrame,
+    sensors: Vec<SensorGeom>,
+}
+
+impl Placer {
+    pub fn new(cfg: &Config, frame: &LocalFrame) -> Self {
+        Placer {
+            frame: frame.clone(),
+            sensors: sensor_geometry(cfg, frame),
+        }
+    }
+
+    /// `d`'s contacts placed into `out` (emptied first).
+    pub fn place(&self, d: &Decoded, out: &mut Placed) {
+        out.plots.clear();
+        out.ais.clear();
+        match d {
+            Decoded::Radar(scan) => {
+                // A scan from a radar the configuration lacks is dropped by the engine.
+                if let Some(geom) = self.sensors.get(scan.sensor) {
+                    out.plots.extend(
+                        scan.plots
+                            .iter()
+                            .map(|p| geom.measurement(p.pos, p.t, &self.frame)),
+                    );
+                }
+            }
+            Decoded::Ais(batch) => out.ais.extend(batch.reports.iter().map(|r| match r {
+                AisReport::Position(p) => {
+                    let (x, y) = self.frame.to_local(p.lat, p.lon);
+                    let vel = match (p.sog_kn, p.cog_deg) {
+                        (Some(s), Some(c)) => {
+                            let (sc, cc) = c.to_radians().sin_cos();
+                            let v = s * KN_TO_MPS;
+                            Some([v * sc, v * cc])
+                        }
+                        _ => None,
+                    };
+                    ([x, y], vel)
+                }
+                AisReport::Static(_) => ([0.0; 2], None),
+            })),
+        }
+    }
+}
+
+fn sensor_geometry(cfg: &Config, frame: &LocalFrame) -> Vec<SensorGeom> {
+    cfg.radar
+        .iter()
+        .enumerate()
+        .map(|(i, r)| SensorGeom::new(i, r, frame))
+        .collect()
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
@@ -361,12 +433,7 @@ impl Engine {
     pub fn new(cfg: &Config, zones: ZoneIndex, frame: LocalFrame, exercise: bool) -> Self {
         let loiter = Loiter::new(cfg.alerts.clone(), exercise, &frame);
         Engine {
-            sensors: cfg
-                .radar
-                .iter()
-                .enumerate()
-                .map(|(i, r)| SensorGeom::new(i, r, &frame))
-                .collect(),
+            sensors: sensor_geometry(cfg, &frame),
             frame,
             zones,
             tracker: Tracker::new(cfg.tracker.clone(), cfg.ais.clone()),
@@ -469,8 +536,8 @@ impl Engine {
         self.loiter.load_memory(m, &self.frame)
     }
 
-    /// Processes one decoded message.
-    pub fn process(&mut self, d: &Decoded, out: &mut Outputs) {
+    /// Processes one decoded message, its contacts placed by [`Placer::place`].
+    pub fn process(&mut self, d: &Decoded, placed: &Placed, out: &mut Outputs) {
         self.updated.clear();
         let continues = match d {
             Decoded::Radar(scan) => self
@@ -484,9 +551,9 @@ impl Engine {
         }
         let oos_before = self.tracker.stats.out_of_sequence;
         match d {
-            Decoded::Radar(scan) => self.radar(scan, continues, out),
+            Decoded::Radar(scan) => self.radar(scan, &placed.plots, continues, out),
             Decoded::Ais(batch) => {
-                for r in &batch.reports {
+                for (r, &(z, vel)) in batch.reports.iter().zip(&placed.ais) {
                     match r {
                         AisReport::Position(p) => {
                             out.event_time = out.event_time.max(Some(p.t));
@@ -505,19 +572,10 @@ impl Engine {
                                 }
                                 None => {}
                             }
-                            let (x, y) = self.frame.to_local(p.lat, p.lon);
-                            let vel = match (p.sog_kn, p.cog_deg) {
-                                (Some(s), Some(c)) => {
-                                    let (sc, cc) = c.to_radians().sin_cos();
-                                    let v = s * KN_TO_MPS;
-                                    Some([v * sc, v * cc])
-                                }
-                                _ => None,
-                            };
                             let m = AisMeasurement {
                                 t: p.t,
                                 mmsi: p.mmsi,
-                                z: [x, y],
+                                z,
                                 vel,
                             };
                             match self.tracker.ais(&m) {
@@ -628,7 +686,13 @@ impl Engine {
         self.housekeeping(out);
     }
 
-    fn radar(&mut self, scan: &RadarScan, continues: bool, out: &mut Outputs) {
+    fn radar(
+        &mut self,
+        scan: &RadarScan,
+        placed: &[Result<Measurement, &'static str>],
+        continues: bool,
+        out: &mut Outputs,
+    ) {
         let Some(geom) = self.sensors.get(scan.sensor) else {
             return;
         };
@@ -638,10 +702,9 @@ impl Engine {
         // if it had never come.
         if !continues && !scan.plots.is_empty() {
             if let Some(recent) = self.recent.get(scan.sensor).filter(|r| !r.keys.is_empty()) {
-                let repeat = scan.plots.iter().all(|p| {
-                    geom.measurement(p.pos, p.t, &self.frame)
-                        .is_ok_and(|m| recent.keys.contains(&plot_key(&m)))
-                });
+                let repeat = placed
+                    .iter()
+                    .all(|m| m.is_ok_and(|m| recent.keys.contains(&plot_key(&m))));
                 if repeat {
                     out.duplicates += scan.plots.len() as u64;
                     return;
@@ -659,10 +722,9 @@ impl Engine {
         };
         if !earlier.is_empty()
             && !scan.plots.is_empty()
-            && scan.plots.iter().all(|p| {
-                geom.measurement(p.pos, p.t, &self.frame)
-                    .is_ok_and(|m| earlier.contains(&plot_key(&m)))
-            })
+            && placed
+                .iter()
+                .all(|m| m.is_ok_and(|m| earlier.contains(&plot_key(&m))))
         {
             out.duplicates += scan.plots.len() as u64;
             return;
@@ -702,12 +764,12 @@ impl Engine {
         // scan, QoS 1) is the same detection, not a second one (`earlier`, above).
         // Only plots that could be placed say what time it is: a scan whose every plot was
         // rejected moves no clock. A scan without plots (the radar saw nothing) does.
-        let mut placed = false;
-        for (index, p) in scan.plots.iter().enumerate() {
-            match geom.measurement(p.pos, p.t, &self.frame) {
+        let mut any_placed = false;
+        for (index, &m) in placed.iter().enumerate() {
+            match m {
                 Ok(m) => {
-                    placed = true;
-                    out.event_time = out.event_time.max(Some(p.t));
+                    any_placed = true;
+                    out.event_time = out.event_time.max(Some(m.t));
                     if earlier.contains(&plot_key(&m)) {
                         out.duplicates += 1;
                     } else {
@@ -720,7 +782,7 @@ impl Engine {
                 }),
             }
         }
-        if placed || scan.plots.is_empty() {
+        if any_placed || scan.plots.is_empty() {
             out.event_time = out.event_time.max(Some(scan.t));
         }
         if let Some(map) = &mut self.clutter {

@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::contact::{AisReport, Decoded};
 use crate::decode::time_check::TimeWindow;
 use crate::decode::{DecodeError, Decoder, TopicKind};
-use crate::engine::{Engine, Outputs, TrackCounts};
+use crate::engine::{Engine, Outputs, Placed, Placer, TrackCounts};
 use crate::geo::frame::LocalFrame;
 use crate::geo::zones::ZoneIndex;
 use crate::time::EventTime;
@@ -58,16 +58,20 @@ pub struct Message {
     /// `None`: not a contact topic (the rejection is in `error`).
     kind: Option<Kind>,
     decoded: Option<Decoded>,
+    /// Its contacts in the local frame (buffers kept from message to message).
+    placed: Placed,
     /// Contacts rejected one by one inside an otherwise good message.
     rejects: Vec<DecodeError>,
     /// The whole message's rejection.
     error: Option<DecodeError>,
 }
 
-/// The decoding stage: topic and payload bytes → [`Message`].
+/// The decoding stage: topic and payload bytes → [`Message`], its contacts decoded and
+/// placed in the local frame.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Intake {
     decoder: Decoder,
+    placer: Placer,
 }
 
 impl Intake {
@@ -79,7 +83,7 @@ impl Intake {
     }
 
     /// [`take`](Self::take) into a message handed back by [`recycle`](Self::recycle)
-    /// (its reject list's allocation is kept).
+    /// (its buffers are kept).
     pub fn take_into(&mut self, topic: &str, payload: &[u8], t_rx: EventTime, m: &mut Message) {
         m.kind = None;
         m.error = None;
@@ -97,7 +101,10 @@ impl Intake {
             .decoder
             .decode_kind(kind, payload, t_rx, &mut m.rejects)
         {
-            Ok(d) => m.decoded = Some(d),
+            Ok(d) => {
+                self.placer.place(&d, &mut m.placed);
+                m.decoded = Some(d);
+            }
             Err(e) => m.error = Some(e),
         }
     }
@@ -177,7 +184,7 @@ impl Engines {
         } else {
             &mut self.live
         };
-        engine.process(d, out);
+        engine.process(d, &m.placed, out);
         let applied =
             (out.contacts as u64).saturating_sub(out.duplicates + out.out_of_sequence) as usize;
         admission.record(source, t, applied);
@@ -217,7 +224,10 @@ impl Pipeline {
                 force_exercise,
             );
         Pipeline {
-            intake: Intake { decoder },
+            intake: Intake {
+                decoder,
+                placer: Placer::new(cfg, &frame),
+            },
             engines: Engines {
                 live: Engine::new(cfg, index.clone(), frame.clone(), false),
                 exercise: Engine::new(cfg, index, frame, true),

@@ -7,7 +7,7 @@ use super::publish::{stamp, RejectLog};
 use crate::config::broker::Security;
 use crate::config::Config;
 use crate::geo::zones;
-use crate::pipeline::{Engines, Message, Pipeline};
+use crate::pipeline::{Engines, Intake, Message, Pipeline};
 use crate::recording;
 use crate::report::{ReportContext, Reports};
 use crate::time::EventTime;
@@ -107,11 +107,41 @@ pub fn replay_offline(
 
 /// Messages decoded by the intake thread, in recording order. Their topics are kept in
 /// one string (the engines need a message's topic, and one allocation a batch is cheaper
-/// than one a message). Sent back empty, for reuse, once the engines are done with it.
+/// than one a message). Sent back once the engines are done with it, and filled again:
+/// its messages' buffers serve the next ones.
 #[derive(Default)]
 struct Batch {
     topics: String,
+    /// The first `len` are this batch's; the rest are kept for their buffers.
     messages: Vec<(std::ops::Range<usize>, Message)>,
+    len: usize,
+}
+
+impl Batch {
+    fn push(&mut self, intake: &mut Intake, topic: &str, payload: &[u8], t_rx: EventTime) {
+        let start = self.topics.len();
+        self.topics.push_str(topic);
+        let range = start..self.topics.len();
+        match self.messages.get_mut(self.len) {
+            Some((r, m)) => {
+                intake.take_into(topic, payload, t_rx, m);
+                *r = range;
+            }
+            None => self
+                .messages
+                .push((range, intake.take(topic, payload, t_rx))),
+        }
+        self.len += 1;
+    }
+
+    /// Emptied for reuse, its messages' buffers handed back to the intake.
+    fn recycle(&mut self, intake: &mut Intake) {
+        for (_, m) in &mut self.messages[..self.len] {
+            intake.recycle(m);
+        }
+        self.topics.clear();
+        self.len = 0;
+    }
 }
 
 /// Messages a batch carries: enough that handing one across costs nothing per message,
@@ -163,18 +193,11 @@ pub fn replay_offline_on(
                 let mut bad = 0;
                 let mut batch = Batch::default();
                 let r = read_lines(input, progress, &mut bad, |topic, payload, t_rx| {
-                    let start = batch.topics.len();
-                    batch.topics.push_str(topic);
-                    let m = intake.take(topic, payload, t_rx);
-                    batch.messages.push((start..batch.topics.len(), m));
-                    if batch.messages.len() >= BATCH {
+                    batch.push(&mut intake, topic, payload, t_rx);
+                    if batch.len >= BATCH {
                         let next = match empty_rx.try_recv() {
                             Ok(mut b) => {
-                                for (_, m) in &mut b.messages {
-                                    intake.recycle(m);
-                                }
-                                b.messages.clear();
-                                b.topics.clear();
+                                b.recycle(&mut intake);
                                 b
                             }
                             Err(_) => Batch::default(),
@@ -187,15 +210,20 @@ pub fn replay_offline_on(
                     }
                     Ok(())
                 });
-                if r.is_ok() && !batch.messages.is_empty() {
+                if r.is_ok() && batch.len > 0 {
                     let _ = full_tx.send(batch);
                 }
                 r.map(|()| bad)
             });
             let mut failed = None;
             for mut b in full_rx {
-                for (range, m) in &mut b.messages {
-                    if let Err(e) = sink.apply(&b.topics[range.clone()], m) {
+                let Batch {
+                    topics,
+                    messages,
+                    len,
+                } = &mut b;
+                for (range, m) in &mut messages[..*len] {
+                    if let Err(e) = sink.apply(&topics[range.clone()], m) {
                         failed = Some(e);
                         break;
                     }

@@ -168,19 +168,18 @@ impl Hypothesiser {
                     }
                     return;
                 }
-                let (mut d2, mut ln_det) =
-                    predicted_position_innovation(&tr.state, dt, q, p.z, p.r);
+                let (mut d2, mut det) = predicted_position_innovation(&tr.state, dt, q, p.z, p.r);
                 let mut manoeuvre = false;
                 if !late
                     && tr.confirmed
                     && (d2.is_nan() || d2 > gate)
                     && p.t.secs_since(tr.t) <= MANOEUVRE_MAX_DT_S
                 {
-                    let (dm, ldm) = predicted_position_innovation(&tr.state, dt, qm, p.z, p.r);
+                    let (dm, detm) = predicted_position_innovation(&tr.state, dt, qm, p.z, p.r);
                     if dm <= gate {
                         manoeuvre = true;
                         d2 = dm + MANOEUVRE_PENALTY;
-                        ln_det = ldm;
+                        det = detm;
                     }
                 }
                 if d2.is_nan() || d2 > gate + MANOEUVRE_PENALTY {
@@ -201,7 +200,7 @@ impl Hypothesiser {
                     track: tr.id,
                     plot: j,
                     cost: d2,
-                    ln_det,
+                    ln_det: det.ln(),
                     manoeuvre,
                     late,
                     confirmed: tr.confirmed,
