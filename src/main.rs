@@ -171,6 +171,10 @@ enum Cmd {
         /// Offline: a CISE-shaped incident for every raised pickup, one a line.
         #[arg(long, requires = "offline")]
         cise_out: Option<PathBuf>,
+        /// Offline: 1 runs reading, decoding and tracking on one thread; 2 decodes on a
+        /// second thread (the default when the machine has two cores). Same output.
+        #[arg(long, requires = "offline", value_parser = clap::value_parser!(u8).range(1..=2))]
+        threads: Option<u8>,
     },
 }
 
@@ -531,6 +535,7 @@ async fn main() -> Result<()> {
             tracks_out,
             cap_out,
             cise_out,
+            threads,
         } => {
             let open = || -> Result<BufReader<std::fs::File>> {
                 Ok(BufReader::new(std::fs::File::open(&file).with_context(
@@ -568,16 +573,24 @@ async fn main() -> Result<()> {
                     );
                     b
                 });
-                let s = replay::replay_offline(
+                let threads = match threads {
+                    Some(1) => replay::Threads::One,
+                    Some(_) => replay::Threads::Two,
+                    None => replay::Threads::available(),
+                };
+                let s = replay::replay_offline_on(
                     &cfg,
                     open()?,
                     replay::OfflineOut {
                         alerts: &mut alerts,
-                        tracks: tracks.as_mut().map(|w| w as &mut dyn std::io::Write),
+                        tracks: tracks
+                            .as_mut()
+                            .map(|w| w as &mut (dyn std::io::Write + Send)),
                         cap: cap.as_mut().map(|w| w as &mut dyn std::io::Write),
                         cise: cise.as_mut().map(|w| w as &mut dyn std::io::Write),
                     },
                     bar.as_ref(),
+                    threads,
                 )?;
                 if let Some(b) = bar {
                     b.finish_and_clear();

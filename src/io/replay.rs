@@ -6,6 +6,7 @@ use super::mqtt::{Link, LinkOptions};
 use super::publish::{stamp, RejectLog};
 use crate::config::broker::Security;
 use crate::config::Config;
+use crate::engine::TrackState;
 use crate::geo::zones;
 use crate::pipeline::{Engines, Intake, Message, Pipeline};
 use crate::recording;
@@ -49,7 +50,8 @@ impl std::fmt::Display for ReplaySummary {
 /// break).
 pub struct OfflineOut<'a> {
     pub alerts: &'a mut dyn Write,
-    pub tracks: Option<&'a mut dyn Write>,
+    /// Sent to a thread of its own when the replay runs on two (see [`Threads`]).
+    pub tracks: Option<&'a mut (dyn Write + Send)>,
     /// `--cap-out`: the CAP 1.2 document of every alert event (contract §8).
     pub cap: Option<&'a mut dyn Write>,
     /// `--cise-out`: the CISE-shaped incident of every raised pickup.
@@ -171,6 +173,7 @@ pub fn replay_offline_on(
         confirmed: rustc_hash::FxHashSet::default(),
         rejects: RejectLog::default(),
         buf: Vec::with_capacity(256),
+        tracks_to: None,
     };
     let t0 = Instant::now();
     let bad_lines = match threads {
@@ -187,6 +190,18 @@ pub fn replay_offline_on(
             bad
         }
         Threads::Two => std::thread::scope(|scope| {
+            // Track states are serialised and written on a third thread: with
+            // `--tracks-out` that is as much work as tracking.
+            let writer = sink.out.tracks.take().map(|w| {
+                let (tx, rx) = std::sync::mpsc::sync_channel(IN_FLIGHT);
+                let (back_tx, back) = std::sync::mpsc::channel();
+                sink.tracks_to = Some(TracksTo {
+                    tx,
+                    back,
+                    pending: Vec::with_capacity(TRACKS_BATCH),
+                });
+                scope.spawn(move || write_tracks(w, rx, back_tx))
+            });
             let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Batch>(IN_FLIGHT);
             let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Batch>();
             let reader = scope.spawn(move || {
@@ -234,10 +249,19 @@ pub fn replay_offline_on(
                 // The reader may have finished; a batch it will not reuse is just dropped.
                 let _ = empty_tx.send(b);
             }
+            if failed.is_none() {
+                failed = sink.send_tracks().err();
+            }
+            // Dropping the sender ends the writer.
+            sink.tracks_to = None;
             let read = reader.join().expect("the intake thread does not panic");
-            match (failed, read) {
-                (Some(e), _) => Err(e),
-                (None, read) => read.map_err(Stop::into_error),
+            let written = writer.map_or(Ok(()), |w| {
+                w.join().expect("the tracks' writer does not panic")
+            });
+            match (written, failed, read) {
+                // A write that failed stopped the engines: its error is the cause.
+                (Err(e), _, _) | (Ok(()), Some(e), _) => Err(e),
+                (Ok(()), None, read) => read.map_err(Stop::into_error),
             }
         })?,
     };
@@ -248,7 +272,10 @@ pub fn replay_offline_on(
         ..
     } = sink;
     out.alerts.flush().map_err(io_err("writing alerts"))?;
-    for w in [out.tracks, out.cap, out.cise].into_iter().flatten() {
+    if let Some(w) = out.tracks {
+        w.flush().map_err(io_err("writing tracks"))?;
+    }
+    for w in [out.cap, out.cise].into_iter().flatten() {
         w.flush().map_err(io_err("writing outputs"))?;
     }
     s.bad_lines = bad_lines;
@@ -312,6 +339,45 @@ struct Sink<'a> {
     confirmed: rustc_hash::FxHashSet<compact_str::CompactString>,
     rejects: RejectLog,
     buf: Vec<u8>,
+    /// Track states for the writer thread, when there is one (else they are written to
+    /// `out.tracks` here).
+    tracks_to: Option<TracksTo>,
+}
+
+/// Track states handed to [`write_tracks`] in batches, the emptied ones sent back.
+struct TracksTo {
+    tx: std::sync::mpsc::SyncSender<Vec<TrackState>>,
+    back: std::sync::mpsc::Receiver<Vec<TrackState>>,
+    pending: Vec<TrackState>,
+}
+
+/// Track states a batch for the writer carries.
+const TRACKS_BATCH: usize = 2048;
+
+/// The writer thread: each batch of track states as NDJSON lines to `w`, in order.
+fn write_tracks(
+    w: &mut (dyn Write + Send),
+    rx: std::sync::mpsc::Receiver<Vec<TrackState>>,
+    back: std::sync::mpsc::Sender<Vec<TrackState>>,
+) -> Result<(), ServiceError> {
+    let mut buf = Vec::with_capacity(256 * TRACKS_BATCH);
+    for mut batch in rx {
+        buf.clear();
+        for t in &batch {
+            track_line(&mut buf, t);
+        }
+        w.write_all(&buf).map_err(io_err("writing tracks"))?;
+        batch.clear();
+        // The engines may have finished; a batch they will not reuse is just dropped.
+        let _ = back.send(batch);
+    }
+    w.flush().map_err(io_err("writing tracks"))
+}
+
+/// A track state as one NDJSON line appended to `buf`.
+fn track_line(buf: &mut Vec<u8>, t: &TrackState) {
+    serde_json::to_writer(&mut *buf, t).expect("track states serialise");
+    buf.push(b'\n');
 }
 
 impl Sink<'_> {
@@ -345,12 +411,35 @@ impl Sink<'_> {
             }
             if let Some(w) = self.out.tracks.as_deref_mut() {
                 self.buf.clear();
-                serde_json::to_writer(&mut self.buf, t).expect("tracks serialise");
-                self.buf.push(b'\n');
+                track_line(&mut self.buf, t);
                 w.write_all(&self.buf).map_err(io_err("writing tracks"))?;
+            } else if let Some(to) = self.tracks_to.as_mut() {
+                to.pending.push(t.clone());
             }
         }
+        if self
+            .tracks_to
+            .as_ref()
+            .is_some_and(|to| to.pending.len() >= TRACKS_BATCH)
+        {
+            self.send_tracks()?;
+        }
         Ok(())
+    }
+
+    /// The pending track states to the writer thread.
+    fn send_tracks(&mut self) -> Result<(), ServiceError> {
+        let Some(to) = self.tracks_to.as_mut().filter(|to| !to.pending.is_empty()) else {
+            return Ok(());
+        };
+        let next = to
+            .back
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(TRACKS_BATCH));
+        let batch = std::mem::replace(&mut to.pending, next);
+        to.tx.send(batch).map_err(|_| {
+            io_err("writing tracks")(std::io::Error::other("the tracks' writer stopped"))
+        })
     }
 }
 
