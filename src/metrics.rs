@@ -37,6 +37,10 @@ pub struct Metrics {
     pub mqtt_connected: IntGauge,
     pub mqtt_reconnects: IntCounter,
     pub publish_failures: IntCounter,
+    /// Contact messages received from the broker and waiting for the engine.
+    pub inbound_backlog: IntGauge,
+    /// The broker's own count of publications it dropped (Mosquitto's `$SYS`).
+    pub broker_dropped: IntGauge,
     /// Console requests refused for a missing or wrong login (contract §7).
     pub console_unauthorized: IntCounter,
     /// Operator actions taken (console, HTTP API or MQTT).
@@ -225,6 +229,16 @@ impl Metrics {
                 &r,
                 "vigie_mqtt_publish_failures_total",
                 "Publications that could not be queued to the broker",
+            ),
+            inbound_backlog: gauge(
+                &r,
+                "vigie_inbound_backlog_messages",
+                "Messages received from the broker and not yet processed (vigie is behind when this grows)",
+            ),
+            broker_dropped: gauge(
+                &r,
+                "vigie_broker_dropped_messages",
+                "Publications the broker says it dropped because a client's queue was full ($SYS/broker/publish/messages/dropped; Mosquitto only)",
             ),
             console_unauthorized: counter(
                 &r,

@@ -1166,3 +1166,105 @@ fn every_kind_of_hostile_message_is_rejected() {
     }
     assert!(reasons.len() >= 8, "{reasons:?}");
 }
+
+/// The address of a `vigie run`'s metrics, from its log.
+fn metrics_addr(log: &std::path::Path) -> Option<String> {
+    let text = std::fs::read_to_string(log).ok()?;
+    let rest = &text[text.find("metrics on http://")? + "metrics on http://".len()..];
+    Some(rest[..rest.find('/')?].to_string())
+}
+
+/// A sample of `series` from the metrics at `addr`.
+fn metric(addr: &str, series: &str) -> Option<f64> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    write!(s, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    body.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Issue 23: a vigie that falls behind (here: stopped with SIGSTOP while a flood comes)
+/// and whose contacts the broker then drops past its queue limit says so: the broker's
+/// own drop count as `vigie_broker_dropped_messages`, and a warning in its log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contacts_the_broker_drops_for_a_stalled_vigie_are_counted_and_logged() {
+    if !mosquitto::available() {
+        return;
+    }
+    let _heavy = heavy().await;
+    let dir = TempDir::new("vigie-drops");
+    let broker = Mosquitto::start(
+        &dir.0,
+        "allow_anonymous true\nsys_interval 1\nmax_queued_messages 50",
+    );
+    let url = broker.url();
+    let prefix = unique_prefix("drops");
+    let log = dir.path("vigie.log");
+    let mut status = Sub::new(&url, &format!("{prefix}/status")).await;
+    let mut vigie = spawn_vigie_logged(&url, &prefix, &log, None);
+    assert!(status.next(20.0).await.is_some(), "vigie online");
+    // The watch has its baseline (Mosquitto's $SYS values are retained).
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let addr = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(a) = metrics_addr(&log).filter(|a| {
+            text.contains("watching the broker's count of dropped messages")
+                && metric(a, "vigie_broker_dropped_messages").is_some_and(|v| v == 0.0)
+        }) {
+            break a;
+        }
+        assert!(std::time::Instant::now() < deadline, "no watch:\n{text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let pid = vigie.id().to_string();
+    let signal = |s: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([s, &pid])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {s}");
+    };
+    signal("-STOP");
+    let mut o = LinkOptions::new(&url, &format!("{prefix}-flood"));
+    o.keep_alive = Duration::from_secs(30);
+    let mut flood = Link::start(o).unwrap();
+    flood.wait_connected(&url, 10).await.unwrap();
+    let topic = format!("{prefix}/contacts/radar/calais");
+    let payload = r#"{"sensor":"calais","t":"2026-03-20T12:00:00Z","plots":[]}"#;
+    for _ in 0..2_000 {
+        flood
+            .client
+            .publish(&topic, rumqttc::QoS::AtLeastOnce, false, payload)
+            .await
+            .unwrap();
+    }
+    assert!(
+        flood.wait_acked(2_000, 20.0).await,
+        "the broker took the flood"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    signal("-CONT");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let dropped = metric(&addr, "vigie_broker_dropped_messages").unwrap_or(0.0);
+        if dropped > 0.0 && text.contains("the broker dropped") {
+            eprintln!("the broker dropped {dropped} messages");
+            // Out of 2,000 with a queue of 50 (and what was in flight).
+            assert!(dropped >= 1_000.0, "{dropped}");
+            assert!(metric(&addr, "vigie_inbound_backlog_messages").is_some());
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "dropped {dropped}, log:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    flood.close().await;
+    vigie.kill().unwrap();
+    vigie.wait().unwrap();
+}

@@ -12,6 +12,7 @@
 //!   these same functions in-process.
 pub mod active_mqtt;
 pub mod broker;
+pub mod broker_watch;
 pub mod cap;
 pub mod console;
 pub mod debrief;

@@ -72,6 +72,10 @@ pub struct LinkOptions {
     pub security: Security,
     /// MQTT keep-alive (at least 1 s).
     pub keep_alive: Duration,
+    /// For what a broker may not offer (`$SYS`): if the connection ends before the first
+    /// subscription is acknowledged, stop instead of retrying (rumqttd hangs up on a `$`
+    /// subscription; retrying would reconnect for ever).
+    pub stop_if_refused: bool,
 }
 
 impl LinkOptions {
@@ -89,6 +93,7 @@ impl LinkOptions {
             manual_acks: false,
             security: Security::default(),
             keep_alive: Duration::from_secs(15),
+            stop_if_refused: false,
         }
     }
 }
@@ -227,6 +232,7 @@ async fn drive(
     let mut backoff = Duration::from_millis(100);
     let mut down_since: Option<std::time::Instant> = None;
     let mut ever_connected = false;
+    let mut ever_subscribed = false;
     // QoS 1 publications kept across an outage (see the module comment).
     let mut saved: std::collections::VecDeque<Request> = Default::default();
     loop {
@@ -291,6 +297,7 @@ async fn drive(
                 acked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             Ok(Event::Incoming(Packet::SubAck(_))) => {
+                ever_subscribed = true;
                 let _ = connected.send(true);
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
@@ -325,6 +332,10 @@ async fn drive(
                 break;
             }
             Ok(_) => {}
+            Err(e) if o.stop_if_refused && !ever_subscribed => {
+                tracing::debug!("{}: {e}; not retrying", o.url);
+                break;
+            }
             Err(e) => {
                 let before = saved.len();
                 for r in eventloop.pending.drain(..) {

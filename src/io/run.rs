@@ -111,7 +111,7 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
     let mut opts = LinkOptions::new(&url, &cfg.mqtt.client_id);
     opts.clean_session = !cfg.mqtt.persistent_session;
     opts.manual_acks = cfg.mqtt.persistent_session;
-    opts.security = security;
+    opts.security = security.clone();
     opts.max_packet_bytes = cfg.mqtt.max_packet_bytes;
     opts.keep_alive = Duration::from_secs(cfg.mqtt.keep_alive_s.into());
     opts.subscribe = vec![
@@ -122,6 +122,14 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
     opts.online = Some((format!("{prefix}/status"), status("online")));
     opts.metrics = Some(metrics.clone());
     let link = Link::start(opts)?;
+    let (stop_watch, watch_stopped) = oneshot::channel();
+    let watch = tokio::spawn(super::broker_watch::watch(
+        url.clone(),
+        cfg.mqtt.client_id.clone(),
+        security,
+        metrics.clone(),
+        watch_stopped,
+    ));
     let cap = cfg.cap.publish.then(|| {
         let sink = CapSink::new(
             Reports::new(report_ctx.clone(), LIVE_EXERCISE),
@@ -176,6 +184,8 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
             rx,
         )
         .await;
+        let _ = stop_watch.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(2), watch).await;
         http_task.abort();
         if let Some(t) = console_task {
             t.abort();
@@ -417,6 +427,33 @@ async fn read_active_alerts(
 }
 
 #[allow(clippy::too_many_arguments)]
+/// Whether vigie is falling behind the broker: the messages received and waiting for the
+/// engine, as a gauge, and one warning each time they pass half the inbound queue (again
+/// once they have come back under an eighth). Beyond the queue the broker holds the rest,
+/// and past its own limit drops them (see [`super::broker_watch`]).
+#[derive(Default)]
+struct Behind {
+    warned: bool,
+}
+
+impl Behind {
+    fn observe(&mut self, waiting: usize, capacity: usize, metrics: &Metrics) {
+        metrics.inbound_backlog.set(waiting as i64);
+        if !self.warned && waiting >= capacity / 2 {
+            self.warned = true;
+            tracing::warn!(
+                waiting,
+                capacity,
+                "vigie is behind the broker: {waiting} messages received and waiting; \
+                 the broker queues what does not fit and drops past its own limit"
+            );
+        } else if self.warned && waiting < capacity / 8 {
+            self.warned = false;
+            tracing::info!("vigie has caught up with the broker ({waiting} messages waiting)");
+        }
+    }
+}
+
 async fn serve_loop(
     mut link: Link,
     mut pipeline: Pipeline,
@@ -435,6 +472,7 @@ async fn serve_loop(
     // Alerts waiting for room in the client queue; counts what was handed over, to wait for
     // its acknowledgement at shutdown.
     let mut outbox = Outbox::default();
+    let mut behind = Behind::default();
     let mut connected = link.connected.clone();
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .map_err(|e| tracing::warn!("no SIGHUP zone reload: {e}"))
@@ -464,6 +502,7 @@ async fn serve_loop(
             }
             msg = link.inbound.recv() => {
                 let Some(msg) = msg else { break };
+                behind.observe(link.inbound.len(), link.inbound.max_capacity(), &metrics);
                 if let Some(id) = action_topic(&prefix, &msg.topic) {
                     sinks.mqtt_action(id, &msg.payload);
                     link.ack(&msg);
