@@ -426,7 +426,6 @@ async fn read_active_alerts(
     (found, cap)
 }
 
-#[allow(clippy::too_many_arguments)]
 /// Whether vigie is falling behind the broker: the messages received and waiting for the
 /// engine, as a gauge, and one warning each time they pass half the inbound queue (again
 /// once they have come back under an eighth). Beyond the queue the broker holds the rest,
@@ -454,6 +453,7 @@ impl Behind {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn serve_loop(
     mut link: Link,
     mut pipeline: Pipeline,
