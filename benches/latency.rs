@@ -9,7 +9,8 @@
 //! with clutter, plus four taxi-boats each stopping off a beach long enough to be alerted
 //! (≈ 68,000 messages for 6 minutes of scene time). It is published at a fixed message
 //! rate, whatever its event times say (vigie runs on event time, so the result does not
-//! depend on the rate).
+//! depend on the rate), marked as exercise data as `vigie replay --mqtt` publishes a
+//! recording (its event times are of another day: the live time check would reject them).
 //!
 //! For each rate:
 //! 1. **broker hop**: the same payloads (same sizes, a sequence number in their first bytes)
@@ -188,7 +189,8 @@ async fn through_vigie(url: &str, tag: &str, inputs: &[Input], rate: Option<f64>
     let mut out = link(
         url,
         &format!("{tag}-outsub"),
-        vec![format!("{tag}/tracks/#"), format!("{tag}/alerts")],
+        // Exercise track states have a topic of their own (contract §6.2).
+        vec![format!("{tag}/exercise/tracks/#"), format!("{tag}/alerts")],
     )
     .await;
     let publ = link(url, &format!("{tag}-inpub"), vec![]).await;
@@ -357,7 +359,11 @@ async fn main() {
         .map(|l| Input {
             t_rx: l.t_rx,
             topic: l.topic.clone(),
-            payload: l.payload_bytes(),
+            // Marked as exercise data, as `vigie replay --mqtt` publishes a recording: the
+            // scene's event times are of another day, which the live time check of contract
+            // §1 rejects for live data (the bench published unmarked payloads until
+            // 2026-12-04 and measured nothing since that check came in).
+            payload: l.exercise_payload(),
             key: key(&l.payload),
         })
         .collect();
