@@ -9,7 +9,7 @@ use super::error::{io_err, ServiceError};
 use super::http::{self, Readiness};
 use super::incidents::{self, IncidentLog, Record};
 use super::mqtt::{Inbound, Link, LinkOptions};
-use super::publish::{publish_alerts, publish_tracks, Outbox, RejectLog};
+use super::publish::{publish_alerts, publish_outputs, publish_tracks, Outbox, RejectLog};
 use crate::behaviour::{AlertEvent, AlertState};
 use crate::config::broker::Security;
 use crate::config::Config;
@@ -122,14 +122,6 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
     opts.online = Some((format!("{prefix}/status"), status("online")));
     opts.metrics = Some(metrics.clone());
     let link = Link::start(opts)?;
-    // Alerts (and the CAP documents and status that go with them) on a connection of their
-    // own: behind the contact link's queue they waited for the ~300 track states of the
-    // scans before them, in the client's queue, the socket and the broker's read of it.
-    let mut alert_opts = LinkOptions::new(&url, &format!("{}-alerts", cfg.mqtt.client_id));
-    alert_opts.security = security.clone();
-    alert_opts.max_packet_bytes = cfg.mqtt.max_packet_bytes;
-    alert_opts.keep_alive = Duration::from_secs(cfg.mqtt.keep_alive_s.into());
-    let alert_link = Link::start(alert_opts)?;
     let (stop_watch, watch_stopped) = oneshot::channel();
     let watch = tokio::spawn(super::broker_watch::watch(
         url.clone(),
@@ -181,7 +173,6 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
         };
         serve_loop(
             link,
-            alert_link,
             pipeline,
             m2,
             ready,
@@ -465,7 +456,6 @@ impl Behind {
 #[allow(clippy::too_many_arguments)]
 async fn serve_loop(
     mut link: Link,
-    alerts: Link,
     mut pipeline: Pipeline,
     metrics: Arc<Metrics>,
     ready: Arc<Readiness>,
@@ -520,8 +510,8 @@ async fn serve_loop(
                 }
                 handle(&msg, &mut pipeline, &mut rejects);
                 let out = pipeline.last_outputs();
-                publish_alerts(&alerts.client, &prefix, out, &metrics, &mut outbox);
-                sinks.take(&alerts.client, &prefix, out, &metrics, &mut outbox);
+                publish_alerts(&link.client, &prefix, out, &metrics, &mut outbox);
+                sinks.take(&link.client, &prefix, out, &metrics, &mut outbox);
                 // Let the connection task send each alert at once, on its own: not behind
                 // this scan's track states (hundreds after a radar scan), which the broker
                 // would read and route first, nor behind the next contacts (tokio lets this
@@ -539,7 +529,7 @@ async fn serve_loop(
                 }
             }
             _ = tokio::time::sleep(Duration::from_millis(2)), if !outbox.is_empty() => {
-                outbox.flush(&alerts.client);
+                outbox.flush(&link.client);
             }
             _ = save_tick.tick() => memory.save(&pipeline),
         }
@@ -558,11 +548,15 @@ async fn serve_loop(
             continue;
         }
         handle(&msg, &mut pipeline, &mut rejects);
-        let out = pipeline.last_outputs();
-        publish_alerts(&alerts.client, &prefix, out, &metrics, &mut outbox);
-        publish_tracks(&link.client, &prefix, out, &metrics);
+        publish_outputs(
+            &link.client,
+            &prefix,
+            pipeline.last_outputs(),
+            &metrics,
+            &mut outbox,
+        );
         sinks.take(
-            &alerts.client,
+            &link.client,
             &prefix,
             pipeline.last_outputs(),
             &metrics,
@@ -580,7 +574,7 @@ async fn serve_loop(
         &metrics,
     );
     let deadline = Instant::now() + Duration::from_secs(5);
-    while outbox.flush(&alerts.client) && Instant::now() < deadline {
+    while outbox.flush(&link.client) && Instant::now() < deadline {
         // Contacts still arriving would block the connection task, which must drain the
         // queue: let them go unacknowledged (a persistent session gets them again).
         while link.inbound.try_recv().is_ok() {}
@@ -593,19 +587,16 @@ async fn serve_loop(
         );
         metrics.publish_failures.inc_by(outbox.len() as u64);
     }
-    // PUBACKs come in order: once as many as we published (alerts and this `offline` on
-    // the alert link, every `online` on the contact link) are in, nothing we sent is still
-    // only in flight.
-    let online = link.online_published.load(Ordering::Relaxed);
-    let want = outbox.requested + online;
-    if alerts.wait_acked(outbox.requested, 5.0).await && link.wait_acked(online, 1.0).await {
+    // PUBACKs come in order: once as many as we published (alerts, every `online`, this
+    // `offline`) are in, nothing we sent is still only in flight.
+    let want = outbox.requested + link.online_published.load(Ordering::Relaxed);
+    if link.wait_acked(want, 5.0).await {
         tracing::info!("published offline status; every alert acknowledged; disconnecting");
     } else {
         tracing::warn!(
             "the broker acknowledged {} of {want} QoS 1 publications within 5 s; disconnecting anyway",
-            alerts.acked.load(Ordering::Relaxed) + link.acked.load(Ordering::Relaxed)
+            link.acked.load(Ordering::Relaxed)
         );
     }
-    alerts.close().await;
     link.close().await;
 }
