@@ -528,8 +528,9 @@ async fn serve_loop(
                     tokio::task::yield_now().await;
                 }
             }
-            _ = tokio::time::sleep(Duration::from_millis(2)), if !outbox.is_empty() => {
+            _ = tokio::time::sleep(Duration::from_millis(2)), if !outbox.is_empty() || link.acks_waiting() => {
                 outbox.flush(&link.client);
+                link.flush_acks();
             }
             _ = save_tick.tick() => memory.save(&pipeline),
         }
