@@ -71,6 +71,30 @@ fn offline_docs(cfg: &Config, rec: &str) -> (Vec<u8>, Vec<u8>) {
     (cap, cise)
 }
 
+/// Everything an offline replay on `threads` writes: its summary, alerts, tracks, CAP and
+/// CISE documents.
+fn offline_all(
+    cfg: &Config,
+    rec: &str,
+    threads: replay::Threads,
+) -> (replay::ReplaySummary, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>) {
+    let (mut a, mut t, mut cap, mut cise) = (vec![], vec![], vec![], vec![]);
+    let s = replay::replay_offline_on(
+        cfg,
+        rec.as_bytes(),
+        replay::OfflineOut {
+            tracks: Some(&mut t),
+            cap: Some(&mut cap),
+            cise: Some(&mut cise),
+            ..replay::OfflineOut::alerts(&mut a)
+        },
+        None,
+        threads,
+    )
+    .unwrap();
+    (s, a, t, cap, cise)
+}
+
 /// A scene simulated, replayed offline with `cfg`, and scored with its tracks.
 fn scored(sc: &Scene, cfg: &Config) -> vigie::training::score::Score {
     let zones = vigie::geo::zones::load(&cfg.zones.path).unwrap();
@@ -936,43 +960,13 @@ fn every_scene_scores_clean_and_matches_its_expected_alerts() {
     for name in &names {
         let sc = scene(name);
         let rec = recording(&sim::simulate_for(&sc, &cfg, "vigie"));
-        let mut a = Vec::new();
-        let mut t = Vec::new();
-        let (mut cap, mut cise) = (Vec::new(), Vec::new());
-        let summary = replay::replay_offline(
-            &cfg,
-            rec.as_bytes(),
-            replay::OfflineOut {
-                tracks: Some(&mut t),
-                cap: Some(&mut cap),
-                cise: Some(&mut cise),
-                ..replay::OfflineOut::alerts(&mut a)
-            },
-            None,
-        )
-        .unwrap();
+        let (summary, a, t, cap, cise) = offline_all(&cfg, &rec, replay::Threads::available());
         // The simulator's sensors are honest: nothing refused (no time check, no rate
         // limit fires on real traffic, load scenes included).
         assert_eq!(summary.rejected, 0, "{name}: {summary}");
         // Issue 23: the two stages on two threads write what one thread writes, byte for
         // byte (alerts but their wall-clock emitted_at).
-        let one = {
-            let (mut a1, mut t1, mut cap1, mut cise1) = (vec![], vec![], vec![], vec![]);
-            let s1 = replay::replay_offline_on(
-                &cfg,
-                rec.as_bytes(),
-                replay::OfflineOut {
-                    tracks: Some(&mut t1),
-                    cap: Some(&mut cap1),
-                    cise: Some(&mut cise1),
-                    ..replay::OfflineOut::alerts(&mut a1)
-                },
-                None,
-                replay::Threads::One,
-            )
-            .unwrap();
-            (s1, a1, t1, cap1, cise1)
-        };
+        let one = offline_all(&cfg, &rec, replay::Threads::One);
         let two_threads = replay::Threads::available() == replay::Threads::Two;
         assert!(
             two_threads || std::env::var_os("CI").is_none(),
