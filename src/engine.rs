@@ -67,6 +67,12 @@ pub struct TrackCounts {
 pub struct Outputs {
     pub alerts: Vec<AlertEvent>,
     pub tracks: Vec<TrackState>,
+    /// States of tentative tracks this message updated, and the labels of tentative tracks
+    /// deleted at its housekeeping: only when asked for ([`Engine::set_tentative_states`]),
+    /// for the operator's console. Never published on MQTT nor written to `--tracks-out`
+    /// (contract §6.2 speaks of confirmed tracks only).
+    pub tentative: Vec<TrackState>,
+    pub tentative_dropped: Vec<CompactString>,
     /// Rejections: a whole-message failure and/or single contacts inside it.
     pub rejects: Vec<DecodeError>,
     /// The message was decoded (possibly with some contacts rejected).
@@ -90,6 +96,8 @@ impl Outputs {
     pub(crate) fn clear(&mut self) {
         self.alerts.clear();
         self.tracks.clear();
+        self.tentative.clear();
+        self.tentative_dropped.clear();
         self.rejects.clear();
         self.accepted = false;
         self.kind = None;
@@ -312,6 +320,13 @@ pub struct Engine {
     updated: Vec<u64>,
     #[serde(skip)]
     deleted: Vec<Track>,
+    /// Whether tentative tracks' states are wanted (a console is open); not in a snapshot:
+    /// the adapter that restores one says again.
+    #[serde(skip)]
+    tentative_states: bool,
+    /// The tentative tracks whose states went out, to say when they are deleted.
+    #[serde(skip)]
+    tentative_out: FxHashSet<u64>,
 }
 
 /// Per track, a time and filter state.
@@ -461,6 +476,18 @@ impl Engine {
             scan_buffers: Default::default(),
             updated: Vec::new(),
             deleted: Vec::new(),
+            tentative_states: false,
+            tentative_out: FxHashSet::default(),
+        }
+    }
+
+    /// Asks for tentative tracks' states in [`Outputs::tentative`] (and their deletions in
+    /// [`Outputs::tentative_dropped`]): what an operator sees when looking at what the radar
+    /// may be starting to follow. Changes nothing else the engine does or emits.
+    pub fn set_tentative_states(&mut self, on: bool) {
+        self.tentative_states = on;
+        if !on {
+            self.tentative_out.clear();
         }
     }
 
@@ -817,7 +844,14 @@ impl Engine {
                 continue;
             };
             if !tr.confirmed {
+                if self.tentative_states {
+                    self.tentative_out.insert(id);
+                    out.tentative.push(self.state_of(tr, false));
+                }
                 continue;
+            }
+            if self.tentative_states {
+                self.tentative_out.remove(&id);
             }
             if let Some(o) = self.open.as_ref().filter(|o| !o.emitted.is_empty()) {
                 // A later sector of the scan that left this track as the earlier one made
@@ -835,29 +869,11 @@ impl Engine {
             if publish {
                 self.last_published.insert(id, tr.t);
             }
-            let label = tr.label();
+            let state = self.state_of(tr, publish);
             let (x, y) = tr.pos();
-            let (lat, lon) = self.frame.to_geodetic(x, y);
-            let state = TrackState {
-                t: tr.t,
-                track_id: label.clone(),
-                lat: (lat * 1e7).round() / 1e7,
-                lon: (lon * 1e7).round() / 1e7,
-                speed_kn: (tr.speed_mps() / KN_TO_MPS * 100.0).round() / 100.0,
-                course_deg: (tr.course_deg() * 10.0).round() / 10.0,
-                dark: tr.mmsi.is_none(),
-                mmsi: tr.mmsi,
-                name: tr
-                    .mmsi
-                    .and_then(|m| self.vessels.get(&m))
-                    .and_then(|v| v.name.clone()),
-                publish,
-                exercise: self.exercise,
-            };
-            out.tracks.push(state);
             let view = TrackView {
                 id,
-                label: &label,
+                label: &state.track_id,
                 t: tr.t,
                 x,
                 y,
@@ -866,6 +882,29 @@ impl Engine {
             };
             self.loiter
                 .on_update(view, &self.zones, &self.frame, &mut out.alerts);
+            out.tracks.push(state);
+        }
+    }
+
+    /// A track's state as published (contract §6.2): geodetic, rounded as on the wire.
+    fn state_of(&self, tr: &Track, publish: bool) -> TrackState {
+        let (x, y) = tr.pos();
+        let (lat, lon) = self.frame.to_geodetic(x, y);
+        TrackState {
+            t: tr.t,
+            track_id: tr.label(),
+            lat: (lat * 1e7).round() / 1e7,
+            lon: (lon * 1e7).round() / 1e7,
+            speed_kn: (tr.speed_mps() / KN_TO_MPS * 100.0).round() / 100.0,
+            course_deg: (tr.course_deg() * 10.0).round() / 10.0,
+            dark: tr.mmsi.is_none(),
+            mmsi: tr.mmsi,
+            name: tr
+                .mmsi
+                .and_then(|m| self.vessels.get(&m))
+                .and_then(|v| v.name.clone()),
+            publish,
+            exercise: self.exercise,
         }
     }
 
@@ -893,6 +932,9 @@ impl Engine {
         self.tracker.expire(self.now, &mut self.deleted);
         for tr in &self.deleted {
             self.last_published.remove(&tr.id);
+            if self.tentative_out.remove(&tr.id) {
+                out.tentative_dropped.push(tr.label());
+            }
             self.loiter
                 .on_deleted(tr.id, self.now, &self.frame, &mut out.alerts);
         }

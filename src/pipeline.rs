@@ -195,6 +195,13 @@ impl Engines {
     pub fn last_outputs(&self) -> &Outputs {
         &self.out
     }
+
+    /// Tentative tracks' states wanted in the outputs (both engines); see
+    /// [`Engine::set_tentative_states`].
+    pub fn set_tentative_states(&mut self, on: bool) {
+        self.live.set_tentative_states(on);
+        self.exercise.set_tentative_states(on);
+    }
 }
 
 /// Decoder plus the live and exercise engines, one message at a time on one thread.
@@ -255,6 +262,11 @@ impl Pipeline {
 
     pub fn sensor_ids(&self) -> &[String] {
         &self.engines.sensor_ids
+    }
+
+    /// See [`Engines::set_tentative_states`].
+    pub fn set_tentative_states(&mut self, on: bool) {
+        self.engines.set_tentative_states(on);
     }
 
     pub fn live(&self) -> &Engine {

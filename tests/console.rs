@@ -322,6 +322,40 @@ async fn the_console_shows_the_picture_and_shares_actions_in_a_real_browser() {
             None,
         );
         assert_eq!(code, 422, "{body}");
+        // Tentative tracks: hidden by default; the toggle shows them (listed, in grey) on
+        // that page only, and the contract's snapshot never carries them.
+        let (_, _, snap) = http_get(web, "/api/snapshot?tentative=1");
+        let snap: Value = serde_json::from_str(&snap).unwrap();
+        let tentative = snap["tentative"].as_array().unwrap().len();
+        assert!(
+            tentative > 0,
+            "{broker}: the scene's clutter leaves tentative tracks"
+        );
+        let rows = "document.querySelectorAll('#tracks tr.tentative').length";
+        assert_eq!(
+            two.eval("document.getElementById('show-tentative').checked"),
+            json!(false)
+        );
+        assert_eq!(two.eval(rows), json!(0), "{broker}: hidden by default");
+        two.eval("document.getElementById('show-tentative').click()");
+        assert!(
+            two.wait(10.0, &format!("{rows} > 0 && document.getElementById('tentative-count').textContent.startsWith('(+')")),
+            "{broker}: the toggle shows the {tentative} tentative track(s)"
+        );
+        assert!(
+            two.wait(10.0, &shown),
+            "{broker}: the alert still listed after the switch"
+        );
+        assert_eq!(
+            one.eval(rows),
+            json!(0),
+            "{broker}: the other page unchanged"
+        );
+        two.eval("document.getElementById('show-tentative').click()");
+        assert!(
+            two.wait(10.0, &format!("{rows} === 0")),
+            "{broker}: toggled off"
+        );
         let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console.png");
         one.call("Page.bringToFront", json!({}));
         one.screenshot(&shot);
@@ -333,6 +367,97 @@ async fn the_console_shows_the_picture_and_shares_actions_in_a_real_browser() {
         h.stop().await;
         util::clear_retained(&url, &prefix).await;
     }
+}
+
+/// Tentative tracks for the page's toggle are extra outputs: asking for them changes no
+/// alert and no confirmed track state; each is dropped when the tracker deletes it or
+/// replaced when it is confirmed; the console keeps them out of the contract's snapshot and
+/// events, and hands them only to a page that asks.
+#[test]
+fn tentative_tracks_are_shown_on_request_and_change_nothing_else() {
+    let cfg = util::config("mqtt://unused:1", "vigie");
+    let zones = vigie::geo::zones::load(&cfg.zones.path).unwrap();
+    let lines = sim::simulate_for(&super::scene("busy-night"), &cfg, "vigie");
+    let hub = vigie::io::console::Hub::new(4096, cfg.console.track_timeout_s, None);
+    let run = |tentative: bool| {
+        let mut p = vigie::Pipeline::new(&cfg, zones.clone(), true);
+        p.set_tentative_states(tentative);
+        let (mut confirmed, mut states, mut dropped) = (Vec::new(), 0usize, 0usize);
+        let mut seen_tentative = std::collections::HashSet::new();
+        let mut seen_confirmed = std::collections::HashSet::new();
+        for l in &lines {
+            let out = p.process(&l.topic, &l.payload_bytes(), l.t_rx);
+            for a in &out.alerts {
+                confirmed.push(serde_json::to_string(a).unwrap());
+            }
+            for t in &out.tracks {
+                confirmed.push(format!(
+                    "{} {}",
+                    serde_json::to_string(t).unwrap(),
+                    t.publish
+                ));
+                seen_confirmed.insert(t.track_id.clone());
+            }
+            for t in &out.tentative {
+                assert!(
+                    !seen_confirmed.contains(&t.track_id),
+                    "{} tentative after confirmed",
+                    t.track_id
+                );
+                seen_tentative.insert(t.track_id.clone());
+            }
+            for id in &out.tentative_dropped {
+                assert!(seen_tentative.contains(id), "{id} dropped, never shown");
+                assert!(!seen_confirmed.contains(id), "{id} dropped as tentative");
+            }
+            states += out.tentative.len();
+            dropped += out.tentative_dropped.len();
+            if tentative {
+                hub.ingest(out);
+            }
+        }
+        (confirmed, states, dropped)
+    };
+    let (off, off_states, off_dropped) = run(false);
+    let (on, states, dropped) = run(true);
+    assert_eq!((off_states, off_dropped), (0, 0), "nothing unless asked");
+    assert!(
+        off == on,
+        "asking for tentative tracks changed an alert or a track state"
+    );
+    assert!(
+        states > 100 && dropped > 10,
+        "{states} states, {dropped} dropped"
+    );
+
+    let plain = hub.snapshot();
+    assert!(
+        plain.get("tentative").is_none(),
+        "the contract's snapshot is as it was"
+    );
+    let with = hub.snapshot_with_tentative();
+    let tentative = with["tentative"].as_array().unwrap();
+    assert!(
+        !tentative.is_empty(),
+        "clutter leaves tentative tracks at the end"
+    );
+    let confirmed: std::collections::HashSet<&str> = with["tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["track_id"].as_str().unwrap())
+        .collect();
+    for t in tentative {
+        assert_eq!(t["tentative"], json!(true));
+        assert!(!confirmed.contains(t["track_id"].as_str().unwrap()));
+    }
+    let mut frame = String::new();
+    hub.tentative_frame(&mut frame);
+    assert!(frame.starts_with("event: tentative\ndata: {\"tracks\":[") && frame.ends_with("\n\n"));
+    assert!(
+        !frame.contains("\nid:"),
+        "a frame replaces the last: not resumed"
+    );
 }
 
 /// Reads SSE events (id, event) from an open stream until `n` are in or `secs` pass.

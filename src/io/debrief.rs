@@ -134,7 +134,7 @@ impl Player {
             _ => 0.0,
         };
         let p = Player {
-            pipeline: Pipeline::new(cfg, zones.clone(), true),
+            pipeline: debrief_pipeline(cfg, zones.clone()),
             cfg: cfg.clone(),
             zones,
             lines,
@@ -195,7 +195,7 @@ impl Player {
             let t = t.min(self.duration_s());
             if t < self.clock_s {
                 // Back: the night from its beginning, to the moment asked for.
-                self.pipeline = Pipeline::new(&self.cfg, self.zones.clone(), true);
+                self.pipeline = debrief_pipeline(&self.cfg, self.zones.clone());
                 self.next = 0;
                 self.hub.reset();
             }
@@ -239,4 +239,11 @@ impl Player {
             }
         }
     }
+}
+
+/// The offline pipeline, with tentative tracks' states for the page's toggle.
+fn debrief_pipeline(cfg: &Config, zones: Vec<Zone>) -> Pipeline {
+    let mut p = Pipeline::new(cfg, zones, true);
+    p.set_tentative_states(true);
+    p
 }

@@ -62,6 +62,8 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
     };
     let report_ctx = crate::report::ReportContext::new(&cfg, &zone_list);
     let mut pipeline = Pipeline::new(&cfg, zone_list, false);
+    // The console can show what the radar may be starting to follow (tentative tracks).
+    pipeline.set_tentative_states(!cfg.console.listen.is_empty());
     let security = cfg.mqtt.security()?;
     let metrics = Arc::new(Metrics::new(pipeline.sensor_ids(), &zone_ids));
     let ready = Arc::new(Readiness::default());

@@ -56,6 +56,10 @@ impl SseEvent {
     }
 }
 
+/// Tentative tracks not heard of for this long (event time) are taken off the page even if
+/// their deletion was never said (a radar sector taken back can remove one silently).
+const TENTATIVE_KEPT_S: f64 = 30.0;
+
 /// An operator's action as posted (contract §7).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -157,6 +161,8 @@ struct Inner {
     next_id: u64,
     backlog: VecDeque<Arc<SseEvent>>,
     tracks: BTreeMap<CompactString, TrackEntry>,
+    /// The latest state of each tentative track (for pages that ask to see them).
+    tentative: BTreeMap<CompactString, TrackState>,
     /// The latest event of each active alert, as the page gets it (with its SITREP).
     alerts: BTreeMap<String, Value>,
     actions: BTreeMap<String, Action>,
@@ -247,11 +253,28 @@ impl Hub {
     /// Takes one message's outputs: its alert events, and the track states due for
     /// publication (at most one per track per `mqtt.track_interval_s`, as on MQTT).
     pub fn ingest(&self, out: &Outputs) {
-        if out.alerts.is_empty() && !out.tracks.iter().any(|t| t.publish) {
+        if out.alerts.is_empty()
+            && out.tentative.is_empty()
+            && out.tentative_dropped.is_empty()
+            && !out.tracks.iter().any(|t| t.publish)
+        {
             return;
         }
         let mut g = self.lock();
         let inner = &mut *g;
+        // Tentative tracks are not events: a page that asks gets the whole set once a
+        // second ([`Hub::tentative_frame`]), so they cost nothing to pages that do not.
+        for t in &out.tentative {
+            inner.tentative.insert(t.track_id.clone(), t.clone());
+        }
+        for id in &out.tentative_dropped {
+            inner.tentative.remove(id);
+        }
+        if !inner.tentative.is_empty() {
+            for t in &out.tracks {
+                inner.tentative.remove(&t.track_id);
+            }
+        }
         if out.accepted {
             inner.exercise = out.exercise;
         }
@@ -302,6 +325,9 @@ impl Hub {
                 inner.last_sweep = Some(now);
                 let timeout = self.track_timeout_s;
                 inner.tracks.retain(|_, e| now.secs_since(e.t) <= timeout);
+                inner
+                    .tentative
+                    .retain(|_, t| now.secs_since(t.t) <= TENTATIVE_KEPT_S);
             }
         }
     }
@@ -329,6 +355,28 @@ impl Hub {
     pub fn snapshot(&self) -> Value {
         let g = self.lock();
         snapshot_of(&g)
+    }
+
+    /// The snapshot with, as an extension, `tentative`: the tentative tracks' states
+    /// (what a page showing them starts from).
+    pub fn snapshot_with_tentative(&self) -> Value {
+        let g = self.lock();
+        let mut v = snapshot_of(&g);
+        v["tentative"] = tentative_json(&g);
+        v
+    }
+
+    /// Every tentative track's latest state as one Server-Sent Event on the wire
+    /// (`event: tentative`, `data: {"tracks": [...]}`), without an `id`: it replaces the
+    /// previous set, so nothing is missed by not resuming it.
+    pub fn tentative_frame(&self, out: &mut String) {
+        let data = {
+            let g = self.lock();
+            json!({ "tracks": tentative_json(&g) }).to_string()
+        };
+        out.push_str("event: tentative\ndata: ");
+        out.push_str(&data);
+        out.push_str("\n\n");
     }
 
     /// The snapshot as an SSE event of its own (`event: snapshot`), with the id of the last
@@ -364,6 +412,7 @@ impl Hub {
         let mut g = self.lock();
         let inner = &mut *g;
         inner.tracks.clear();
+        inner.tentative.clear();
         inner.alerts.clear();
         inner.actions.clear();
         inner.cleared.clear();
@@ -403,6 +452,19 @@ fn track_json(t: &TrackState) -> Value {
     let mut v = serde_json::to_value(t).expect("tracks serialise");
     v["exercise"] = json!(t.exercise);
     v
+}
+
+fn tentative_json(g: &Inner) -> Value {
+    Value::Array(
+        g.tentative
+            .values()
+            .map(|t| {
+                let mut v = track_json(t);
+                v["tentative"] = json!(true);
+                v
+            })
+            .collect(),
+    )
 }
 
 fn snapshot_of(g: &Inner) -> Value {

@@ -337,6 +337,9 @@ async fn route(req: Request<Incoming>, c: &Console) -> Response<Body> {
             "application/geo+json",
             c.zones_geojson.clone(),
         ),
+        (&Method::GET, "/api/snapshot") if wants_tentative(req.uri().query()) => {
+            json(StatusCode::OK, &c.hub.snapshot_with_tentative())
+        }
         (&Method::GET, "/api/snapshot") => json(StatusCode::OK, &c.hub.snapshot()),
         (&Method::GET, "/api/events") => events(&req, c),
         (&Method::GET, "/api/incidents") => incidents_since(req.uri().query(), c),
@@ -427,6 +430,18 @@ fn incidents_since(query: Option<&str>, c: &Console) -> Response<Body> {
     }
 }
 
+/// Whether the query asks for tentative tracks too (`?tentative=1`): the page's toggle,
+/// off by default as the contract's picture is confirmed tracks.
+fn wants_tentative(query: Option<&str>) -> bool {
+    query.is_some_and(|q| {
+        q.split('&')
+            .any(|kv| matches!(kv, "tentative=1" | "tentative=true" | "tentative"))
+    })
+}
+
+/// How often a page that shows tentative tracks gets their whole set.
+const TENTATIVE_EVERY: Duration = Duration::from_secs(1);
+
 /// Longest a track state waits for others to share its write to a page.
 const SSE_BATCH: Duration = Duration::from_millis(200);
 /// A batch is written at once past this size.
@@ -434,7 +449,8 @@ const SSE_BATCH_BYTES: usize = 64 * 1024;
 
 /// Server-Sent Events: what a page missed since `Last-Event-ID` (or a snapshot when it is
 /// too far behind, or new), then every event as it happens, with a comment every 15 s to
-/// keep proxies from closing the stream.
+/// keep proxies from closing the stream; with `?tentative=1`, also every tentative track
+/// once a second ([`Hub::tentative_frame`]).
 fn events(req: &Request<Incoming>, c: &Console) -> Response<Body> {
     let last: Option<u64> = req
         .headers()
@@ -450,6 +466,8 @@ fn events(req: &Request<Incoming>, c: &Console) -> Response<Body> {
     let mut sent = first.last().map_or(last.unwrap_or(0), |e| e.id);
     let (mut tx, body) = http_body_util::channel::Channel::<Bytes, Infallible>::new(64);
     let hub = c.hub.clone();
+    let mut tentative =
+        wants_tentative(req.uri().query()).then(|| tokio::time::interval(TENTATIVE_EVERY));
     tokio::spawn(async move {
         let mut buf = String::new();
         for e in first {
@@ -490,6 +508,9 @@ fn events(req: &Request<Incoming>, c: &Console) -> Response<Body> {
                 },
                 _ = async { tokio::time::sleep_until(due.expect("guarded")).await }, if due.is_some() && !buf.is_empty() => {}
                 _ = keepalive.tick() => buf.push_str(": keep-alive\n\n"),
+                _ = async { tentative.as_mut().expect("guarded").tick().await }, if tentative.is_some() => {
+                    hub.tentative_frame(&mut buf);
+                }
             }
             if !buf.is_empty() && due.is_none() {
                 due = Some(tokio::time::Instant::now() + SSE_BATCH);

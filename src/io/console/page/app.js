@@ -4,13 +4,13 @@
 
 const TRAIL_MAX = 36;         // trail points kept per track (one per ~5 s of updates)
 const STALE_S = 30;           // a track not updated for this long is drawn faded
-const state = { tracks: new Map(), alerts: new Map(), actions: new Map(), newest: null, exercise: false };
+const state = { tracks: new Map(), tentative: new Map(), alerts: new Map(), actions: new Map(), newest: null, exercise: false };
 const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 
 const map = L.map("map", { preferCanvas: true, zoomControl: true }).setView([50.8, 1.6], 10);
 const renderer = L.canvas({ padding: 0.3 });
-const layers = { tracks: L.layerGroup().addTo(map), alerts: L.layerGroup().addTo(map) };
+const layers = { tentative: L.layerGroup().addTo(map), tracks: L.layerGroup().addTo(map), alerts: L.layerGroup().addTo(map) };
 map.attributionControl.addAttribution("coast © OpenStreetMap contributors");
 
 fetch("/api/coast").then((r) => r.json()).then((g) => {
@@ -61,6 +61,32 @@ function drawTrack(t) {
   e.vec.setLatLngs([pos, ahead(t)]).setStyle({ color: colour });
   e.line.setLatLngs(e.trail).setStyle({ color: colour });
   e.dot.setTooltipContent(esc(t.track_id + " " + label(t) + " " + t.speed_kn.toFixed(1) + " kn"));
+}
+
+// Tentative tracks (only when the operator asks): small hollow grey rings, no trail; the
+// server sends their whole set once a second, which replaces the previous one.
+function dropTentative(id) {
+  const e = state.tentative.get(id);
+  if (!e) return;
+  layers.tentative.removeLayer(e.dot);
+  state.tentative.delete(id);
+}
+function setTentative(list) {
+  const keep = new Set();
+  for (const t of list) {
+    if (state.tracks.has(t.track_id)) continue;
+    keep.add(t.track_id);
+    let e = state.tentative.get(t.track_id);
+    if (!e) {
+      e = { dot: L.circleMarker([t.lat, t.lon], { renderer, radius: 3, weight: 1, color: "#8a96a3", fill: false, dashArray: "2 2" }).addTo(layers.tentative) };
+      e.dot.bindTooltip("", { className: "track-label", direction: "right", offset: [4, 0] });
+      state.tentative.set(t.track_id, e);
+    }
+    e.t = t;
+    e.dot.setLatLng([t.lat, t.lon]);
+    e.dot.setTooltipContent(esc(t.track_id + " tentative " + t.speed_kn.toFixed(1) + " kn"));
+  }
+  for (const id of [...state.tentative.keys()]) if (!keep.has(id)) dropTentative(id);
 }
 
 function fadeAndDrop() {
@@ -155,7 +181,14 @@ function renderTracks() {
     rows.push(`<tr data-track="${esc(id)}"><td>${esc(id)}</td><td>${esc(l)}</td><td>${t.speed_kn.toFixed(1)}</td><td>${Math.round(t.course_deg)}°</td></tr>`);
     if (rows.length >= 300) break;
   }
+  for (const [id, e] of state.tentative) {
+    if (rows.length >= 300) break;
+    const t = e.t;
+    if (f && !(id.toLowerCase().includes(f) || "tentative".includes(f))) continue;
+    rows.push(`<tr class="tentative" data-track="${esc(id)}"><td>${esc(id)}</td><td>tentative</td><td>${t.speed_kn.toFixed(1)}</td><td>${Math.round(t.course_deg)}°</td></tr>`);
+  }
   $("track-count").textContent = state.tracks.size;
+  $("tentative-count").textContent = $("show-tentative").checked ? `(+${state.tentative.size})` : "";
   $("tracks").tBodies[0].innerHTML = rows.join("");
 }
 
@@ -189,6 +222,7 @@ function applySnapshot(s) {
   state.newest = s.event_time;
   setExercise(!!s.exercise);
   for (const t of s.tracks) drawTrack(t);
+  if (s.tentative) setTentative(s.tentative);
   for (const a of s.alerts) onAlert(a, false);
   for (const a of s.actions) state.actions.set(a.alert_id, a);
   if (s.debrief) onDebrief(s.debrief);
@@ -224,9 +258,12 @@ $("db-seek").addEventListener("input", () => {
 $("db-seek").addEventListener("change", () => { seeking = false; debriefCommand({ seek_s: Number($("db-seek").value) }); });
 $("db-speed").addEventListener("change", () => debriefCommand({ speed: Number($("db-speed").value) }));
 
-let dirty = true, alertsDirty = true;
+let dirty = true, alertsDirty = true, es = null;
 function connect() {
-  const es = new EventSource("/api/events");
+  if (es) es.close();
+  const tentative = $("show-tentative").checked;
+  if (!tentative) { for (const id of [...state.tentative.keys()]) dropTentative(id); dirty = true; }
+  es = new EventSource(tentative ? "/api/events?tentative=1" : "/api/events");
   es.onopen = () => { $("status").textContent = "live"; $("status").className = "status live"; };
   es.onerror = () => { $("status").textContent = "reconnecting…"; $("status").className = "status down"; };
   es.addEventListener("snapshot", (m) => { applySnapshot(JSON.parse(m.data)); dirty = alertsDirty = true; });
@@ -234,8 +271,10 @@ function connect() {
     const t = JSON.parse(m.data);
     if (!state.newest || t.t > state.newest) state.newest = t.t;
     setExercise(!!t.exercise);
+    dropTentative(t.track_id);
     drawTrack(t); dirty = true;
   });
+  es.addEventListener("tentative", (m) => { setTentative(JSON.parse(m.data).tracks); dirty = true; });
   es.addEventListener("alert", (m) => { onAlert(JSON.parse(m.data), true); alertsDirty = true; });
   es.addEventListener("debrief", (m) => onDebrief(JSON.parse(m.data)));
   es.addEventListener("action", (m) => { const a = JSON.parse(m.data); state.actions.set(a.alert_id, a); alertsDirty = true; });
@@ -267,6 +306,11 @@ setInterval(() => {
 }, 250);
 setInterval(() => { alertsDirty = true; }, 5000);
 $("track-filter").addEventListener("input", () => { dirty = true; });
+$("show-tentative").checked = localStorage.getItem("vigie-tentative") === "1";
+$("show-tentative").addEventListener("change", () => {
+  localStorage.setItem("vigie-tentative", $("show-tentative").checked ? "1" : "0");
+  connect();
+});
 $("operator").value = localStorage.getItem("vigie-operator") || "";
 $("operator").addEventListener("change", () => localStorage.setItem("vigie-operator", $("operator").value));
 connect();
