@@ -3,19 +3,24 @@
 //!
 //!   cargo bench --bench console_sse                                              # embedded broker
 //!   VIGIE_BENCH_MQTT_URL=mqtt://127.0.0.1:1883 cargo bench --bench console_sse   # Mosquitto
-//!   VIGIE_BENCH_PHASE_S=40 VIGIE_BENCH_PHASES=6   (seconds per phase, phases after warm-up)
+//!   VIGIE_BENCH_PHASE_S=30 VIGIE_BENCH_PHASES=10   (seconds per phase, phases after warm-up; even)
+//!   VIGIE_BENCH_VIGIE_BIN=/path/to/vigie           (measure another build, e.g. a baseline)
 //!
-//! One `vigie run` (its own process, as deployed, console on) is fed 2,000 vessels crossing
-//! the strait (three in four with AIS, five radars with clutter, each turning once a second)
-//! in real time, so about 2,000 confirmed tracks each publish a state a second. After a warm-up (tracks confirmed),
-//! phases alternate without and with an SSE client reading `/api/events` as a browser does;
-//! vigie's CPU time (user + system, `/proc/PID/stat`) is read at each phase boundary. Phases
-//! alternate in one run because the machine is shared: a neighbour's load falls on both.
-//! The broker's and the publisher's CPU are not vigie's: with the embedded broker (started
-//! in this bench's process, not vigie's) neither is counted.
+//! Two `vigie run` processes (as deployed, console on, the same configuration and
+//! subscription) are fed 2,000 vessels crossing the strait (three in four with AIS, five
+//! radars with clutter, each turning once a second) in real time, so about 2,000 confirmed
+//! tracks each publish a state a second. After a warm-up (tracks confirmed), one SSE client
+//! reads `/api/events` as a browser does from one of them, the other's console idle; the
+//! client changes process every phase. Each phase compares the two processes' CPU time in
+//! the same seconds (their threads' time on a CPU, `/proc/PID/task/*/schedstat`, to the
+//! nanosecond: the page costs a few milliseconds a second). Why two at once: one process's
+//! load varies ±10 % from one phase to the next with the traffic, more than the page
+//! costs; phases alternating on one process could not resolve 5 %. The broker's and the
+//! publisher's CPU are not vigie's: with the embedded broker (started in this bench's
+//! process) neither is counted.
 
 mod common;
-use common::cpu_s;
+use common::on_cpu_s;
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -101,8 +106,8 @@ async fn main() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(d)
     };
-    let phase_s = env("VIGIE_BENCH_PHASE_S", 40.0);
-    let phases = env("VIGIE_BENCH_PHASES", 6.0) as usize;
+    let phase_s = env("VIGIE_BENCH_PHASE_S", 30.0);
+    let phases = (env("VIGIE_BENCH_PHASES", 10.0) as usize).max(2) / 2 * 2;
     let warm_up_s = 60.0;
     // Radars turning once a second, so that a track seen by radar is updated, and shown,
     // once a second: the page's worst case.
@@ -121,38 +126,54 @@ async fn main() {
         "the scene lasts {need_s} s"
     );
 
-    let console = format!("127.0.0.1:{}", vigie::io::broker::free_port().unwrap());
-    let metrics = format!("127.0.0.1:{}", vigie::io::broker::free_port().unwrap());
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args([
-            "run",
-            "--config",
-            cfg_path.to_str().unwrap(),
-            "--mqtt",
-            &url,
-            "--metrics-listen",
-            &metrics,
-            "--console-listen",
-            &console,
-        ])
-        .env("VIGIE_MQTT_PREFIX", &tag)
-        .env("VIGIE_MQTT_CLIENT_ID", format!("{tag}-vigie"))
-        .env("VIGIE_ALERTS_MEMORY_FILE", "")
-        .env("RUST_LOG", "warn")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("vigie binary (cargo builds it for benches)");
-    let pid = child.id();
+    // Two vigies on the same feed at the same time, one page between them: each phase
+    // one has the page and the other not, and they swap. Why: vigie's own load varies from
+    // second to second with the traffic (±10 % between phases of one process), more than
+    // the page costs; two processes in the same seconds see the same load.
+    let bin = std::env::var("VIGIE_BENCH_VIGIE_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_vigie").to_string());
+    println!("vigie: {bin}");
+    let mut vigies: Vec<(std::process::Child, String, String)> = (0..2)
+        .map(|k| {
+            let console = format!("127.0.0.1:{}", vigie::io::broker::free_port().unwrap());
+            let metrics = format!("127.0.0.1:{}", vigie::io::broker::free_port().unwrap());
+            let incidents = std::env::temp_dir()
+                .join(format!("vigie-ssebench-{}-{k}.sqlite", std::process::id()));
+            let child = std::process::Command::new(&bin)
+                .args([
+                    "run",
+                    "--config",
+                    cfg_path.to_str().unwrap(),
+                    "--mqtt",
+                    &url,
+                    "--metrics-listen",
+                    &metrics,
+                    "--console-listen",
+                    &console,
+                ])
+                .env("VIGIE_MQTT_PREFIX", &tag)
+                .env("VIGIE_MQTT_CLIENT_ID", format!("{tag}-vigie{k}"))
+                .env("VIGIE_ALERTS_MEMORY_FILE", "")
+                .env("VIGIE_CONSOLE_INCIDENTS_FILE", &incidents)
+                .env("RUST_LOG", "warn")
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("vigie binary (cargo builds it for benches)");
+            (child, console, metrics)
+        })
+        .collect();
     let mut o = LinkOptions::new(&url, &format!("{tag}-pub"));
     o.inbound_capacity = 16;
     let mut publ = Link::start(o).unwrap();
     publ.wait_connected(&url, 10).await.unwrap();
-    // Until the console answers.
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(&console).is_ok() {
-            break;
+    // Until both consoles answer.
+    for (_, console, _) in &vigies {
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(console).is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
     // The feed, in real time, on its own task.
@@ -177,49 +198,55 @@ async fn main() {
     });
 
     tokio::time::sleep(Duration::from_secs_f64(warm_up_s)).await;
-    let (_, _, body) = http_get(&metrics, "/metrics");
+    let (_, _, body) = http_get(&vigies[0].2, "/metrics");
     let confirmed: f64 = body
         .lines()
         .filter(|l| l.starts_with("vigie_tracks{") && l.contains("confirmed"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
     println!("after {warm_up_s:.0} s: {confirmed} confirmed tracks");
-    let mut rows = Vec::new();
+    let pids: Vec<u32> = vigies.iter().map(|v| v.0.id()).collect();
+    let (mut ratios, mut rates) = (Vec::new(), Vec::new());
     for k in 0..phases {
-        let with_client = k % 2 == 1;
-        let reader = with_client.then(|| Reader::start(&console));
-        let (c0, w0) = (cpu_s(pid), Instant::now());
+        let (with, without) = (k % 2, 1 - k % 2);
+        let reader = Reader::start(&vigies[with].1);
+        let c0: Vec<f64> = pids.iter().map(|&p| on_cpu_s(p)).collect();
+        let w0 = Instant::now();
         tokio::time::sleep(Duration::from_secs_f64(phase_s)).await;
-        let (c1, w1) = (cpu_s(pid), Instant::now());
-        let events = reader.map(Reader::stop).unwrap_or(0);
-        let wall = w1.duration_since(w0).as_secs_f64();
-        let cpu = (c1 - c0) / wall;
+        let c1: Vec<f64> = pids.iter().map(|&p| on_cpu_s(p)).collect();
+        let wall = w0.elapsed().as_secs_f64();
+        let events = reader.stop() as f64 / wall;
+        let cpu = |i: usize| (c1[i] - c0[i]) / wall;
+        let ratio = cpu(with) / cpu(without);
         println!(
-            "phase {k}: {:>9}  vigie CPU {:.1} % of a core, {:.0} SSE events/s",
-            if with_client { "1 client" } else { "no client" },
-            cpu * 100.0,
-            events as f64 / wall
+            "phase {k}: vigie {with} with the page {:.3} %, vigie {without} without {:.3} % of a core: {:+.1} % ({events:.0} SSE events/s)",
+            cpu(with) * 100.0,
+            cpu(without) * 100.0,
+            (ratio - 1.0) * 100.0
         );
-        rows.push((with_client, cpu, events as f64 / wall));
+        ratios.push(ratio);
+        rates.push(events);
     }
     feed.abort();
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
-    let _ = child.wait();
-    let mean = |on: bool| {
-        let v: Vec<f64> = rows.iter().filter(|r| r.0 == on).map(|r| r.1).collect();
-        v.iter().sum::<f64>() / v.len() as f64
-    };
-    let (off, on) = (mean(false), mean(true));
-    let rate: f64 = rows.iter().filter(|r| r.0).map(|r| r.2).sum::<f64>() / (phases / 2) as f64;
+    for (child, _, _) in &mut vigies {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let _ = child.wait();
+    }
+    // Each process has the page as often as the other (an even number of phases), so a
+    // difference between the two processes cancels in the mean.
+    let mean = ratios.iter().sum::<f64>() / ratios.len() as f64;
+    let mut sorted = ratios.clone();
+    sorted.sort_by(f64::total_cmp);
+    let rate = rates.iter().sum::<f64>() / rates.len() as f64;
     println!(
-        "vigie CPU without a client {:.1} %, with one {:.1} % of a core: {:.3}x ({:+.1} %); \
-         {rate:.0} SSE events/s to the client",
-        off * 100.0,
-        on * 100.0,
-        on / off,
-        (on / off - 1.0) * 100.0
+        "with the page against without, same seconds: mean {:+.1} %, median {:+.1} %, range {:+.1} … {:+.1} % over {} phases; {rate:.0} SSE events/s",
+        (mean - 1.0) * 100.0,
+        (sorted[sorted.len() / 2] - 1.0) * 100.0,
+        (sorted[0] - 1.0) * 100.0,
+        (sorted[sorted.len() - 1] - 1.0) * 100.0,
+        ratios.len()
     );
 }
 
