@@ -4,6 +4,9 @@
 //!   cargo bench --bench latency                                              # embedded broker
 //!   VIGIE_BENCH_MQTT_URL=mqtt://127.0.0.1:1883 cargo bench --bench latency   # Mosquitto
 //!   VIGIE_BENCH_RATES=1000,10000,25000   (the default input rates, messages/s)
+//!   VIGIE_BENCH_VIGIE_BINS=base=/path/to/old/vigie,new=target/release/vigie
+//!       (builds side by side: each rate goes through each binary in turn, same broker,
+//!       same minute; default: the binary cargo built with this bench)
 //!
 //! The input is a busy strait: 2,000 vessels (three in four with AIS) seen by five radars
 //! with clutter, plus four taxi-boats each stopping off a beach long enough to be alerted
@@ -155,6 +158,8 @@ struct Run {
     by_radar: Vec<f64>,
     by_ais: Vec<f64>,
     alerts: Vec<f64>,
+    /// Each alert event's state and latency, in order received.
+    alert_list: Vec<(String, f64)>,
     track_states: usize,
     alert_events: usize,
     processed: u64,
@@ -164,10 +169,16 @@ struct Run {
 }
 
 /// A fresh vigie takes the whole input at `rate`.
-async fn through_vigie(url: &str, tag: &str, inputs: &[Input], rate: Option<f64>) -> Run {
+async fn through_vigie(
+    bin: &str,
+    url: &str,
+    tag: &str,
+    inputs: &[Input],
+    rate: Option<f64>,
+) -> Run {
     // vigie as deployed: its own process, so that its threads are its own.
     let metrics = format!("127.0.0.1:{}", vigie::io::broker::free_port().unwrap());
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
+    let mut child = std::process::Command::new(bin)
         .args(["run", "--mqtt", url, "--metrics-listen", &metrics])
         .env("VIGIE_MQTT_PREFIX", tag)
         .env("VIGIE_MQTT_CLIENT_ID", format!("{tag}-vigie"))
@@ -252,6 +263,7 @@ async fn through_vigie(url: &str, tag: &str, inputs: &[Input], rate: Option<f64>
         by_radar: vec![],
         by_ais: vec![],
         alerts: vec![],
+        alert_list: vec![],
         track_states: 0,
         alert_events: 0,
         processed,
@@ -274,7 +286,9 @@ async fn through_vigie(url: &str, tag: &str, inputs: &[Input], rate: Option<f64>
         };
         let d = at.duration_since(*sent).as_secs_f64();
         if alert {
-            run.alerts.push(d)
+            run.alerts.push(d);
+            let state = v["state"].as_str().unwrap_or("?").to_string();
+            run.alert_list.push((state, d));
         } else {
             run.tracks.push(d);
             if *radar {
@@ -351,6 +365,18 @@ async fn main() {
         .split(',')
         .map(|r| r.trim().parse().expect("VIGIE_BENCH_RATES: numbers"))
         .collect();
+    let bins: Vec<(String, String)> = match std::env::var("VIGIE_BENCH_VIGIE_BINS") {
+        Ok(v) => v
+            .split(',')
+            .map(|b| {
+                let (label, path) = b
+                    .split_once('=')
+                    .expect("VIGIE_BENCH_VIGIE_BINS: label=path,…");
+                (label.to_string(), path.to_string())
+            })
+            .collect(),
+        Err(_) => vec![("vigie".into(), env!("CARGO_BIN_EXE_vigie").into())],
+    };
     let cfg = vigie::Config::load_with_env(None, &[]).unwrap();
     let scene: vigie::training::sim::Scene = toml::from_str(SCENE).unwrap();
     let lines = vigie::training::sim::simulate_for(&scene, &cfg, "vigie");
@@ -401,23 +427,25 @@ async fn main() {
         inputs.len(),
         bytes / inputs.len()
     );
-    println!("| rate msg/s | offered | broker hop p50 / p99 ms | contact → track state p50 / p90 / p99 / max ms | contact → alert p50 / p99 / max ms (n) | vigie added p50 / p99 ms (alerts) | contacts lost | alert events lost | track states lost |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("| vigie | rate msg/s | offered | broker hop p50 / p99 ms | contact → track state p50 / p90 / p99 / max ms | contact → alert p50 / p99 / max ms (n) | vigie added p50 / p99 ms (alerts) | contacts lost | alert events lost | track states lost |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     let tag = format!("bench{}", std::process::id());
     let mut causes = vec![];
     for (k, &rate) in rates.iter().enumerate() {
         let hop_n = ((rate * 3.0) as usize).min(inputs.len());
         let (mut hop, hop_lost, _) =
             broker_hop(&url, &format!("{tag}h{k}"), &inputs[..hop_n], Some(rate)).await;
-        let mut r = through_vigie(&url, &format!("{tag}v{k}"), &inputs, Some(rate)).await;
         let (h50, h99) = (pct(&mut hop, 0.5), pct(&mut hop, 0.99));
-        let (a50, a99, amax) = (
-            pct(&mut r.alerts, 0.5),
-            pct(&mut r.alerts, 0.99),
-            pct(&mut r.alerts, 1.0),
-        );
-        println!(
-            "| {rate:.0} | {:.0} | {} / {} ({} lost) | {} / {} / {} / {} | {} / {} / {} ({}) | {} / {} | {} | {} | {} |",
+        for (b, (label, bin)) in bins.iter().enumerate() {
+            let mut r =
+                through_vigie(bin, &url, &format!("{tag}v{k}b{b}"), &inputs, Some(rate)).await;
+            let (a50, a99, amax) = (
+                pct(&mut r.alerts, 0.5),
+                pct(&mut r.alerts, 0.99),
+                pct(&mut r.alerts, 1.0),
+            );
+            println!(
+            "| {label} | {rate:.0} | {:.0} | {} / {} ({} lost) | {} / {} / {} / {} | {} / {} / {} ({}) | {} / {} | {} | {} | {} |",
             r.offered_per_s,
             ms(h50),
             ms(h99),
@@ -436,8 +464,16 @@ async fn main() {
             want_alerts as i64 - r.alert_events as i64,
             want_tracks as i64 - r.track_states as i64,
         );
-        causes.push(format!(
-            "- {rate:.0} msg/s: after a radar scan {} states, p50 / p99 {} / {} ms; after an AIS report {} states, p50 / p99 {} / {} ms",
+            causes.push(format!(
+                "- {label}, {rate:.0} msg/s: alert events (ms): {}",
+                r.alert_list
+                    .iter()
+                    .map(|(s, d)| format!("{s} {}", ms(*d)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            causes.push(format!(
+            "- {label}, {rate:.0} msg/s: after a radar scan {} states, p50 / p99 {} / {} ms; after an AIS report {} states, p50 / p99 {} / {} ms",
             r.by_radar.len(),
             ms(pct(&mut r.by_radar, 0.5)),
             ms(pct(&mut r.by_radar, 0.99)),
@@ -445,6 +481,7 @@ async fn main() {
             ms(pct(&mut r.by_ais, 0.5)),
             ms(pct(&mut r.by_ais, 0.99)),
         ));
+        }
     }
     println!();
     for c in &causes {
@@ -452,10 +489,14 @@ async fn main() {
     }
     // Flat out.
     let (_, hop_lost, broker_per_s) = broker_hop(&url, &format!("{tag}hmax"), &inputs, None).await;
-    let r = through_vigie(&url, &format!("{tag}vmax"), &inputs, None).await;
     println!(
-        "\nflat out, {} messages: broker alone {broker_per_s:.0} msg/s ({hop_lost} lost); through vigie {:.0} msg/s processed (offered {:.0}/s; {} contacts lost, {} alert events lost, {} track states lost); ratio {:.2}",
-        inputs.len(),
+        "\nflat out, {} messages: broker alone {broker_per_s:.0} msg/s ({hop_lost} lost)",
+        inputs.len()
+    );
+    for (b, (label, bin)) in bins.iter().enumerate() {
+        let r = through_vigie(bin, &url, &format!("{tag}vmaxb{b}"), &inputs, None).await;
+        println!(
+        "through {label}: {:.0} msg/s processed (offered {:.0}/s; {} contacts lost, {} alert events lost, {} track states lost); ratio {:.2}",
         r.per_s,
         r.offered_per_s,
         inputs.len() as i64 - r.processed as i64,
@@ -463,4 +504,5 @@ async fn main() {
         want_tracks as i64 - r.track_states as i64,
         r.per_s / broker_per_s
     );
+    }
 }
