@@ -27,6 +27,7 @@
 //! 3. **loss**: contacts published − contacts vigie processed (its own counter); alert
 //!    events received − alert events an offline run of the same input gives; track states
 //!    likewise (they are QoS 0 and may be shed under overload, alerts may not).
+//! 4. **cost**: vigie's CPU over the run (user + system, `/proc/PID/stat`), per contact.
 //!
 //! Then, flat out (no pacing), how many messages per second the broker alone carries
 //! publisher → subscriber, beside how many vigie takes in and processes through the same
@@ -166,6 +167,22 @@ struct Run {
     /// Messages per second from the first publication until vigie had processed the last.
     per_s: f64,
     offered_per_s: f64,
+    /// vigie's CPU (user + system, all its threads) over the whole run, seconds.
+    cpu_s: f64,
+}
+
+/// A process's CPU time so far, user + system, threads that have ended included
+/// (`/proc/PID/stat`, in clock ticks of 10 ms).
+fn cpu_s(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at state (field 3).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0.0))
+        .collect();
+    // utime and stime are fields 14 and 15: 11 and 12 after the state.
+    (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / 100.0
 }
 
 /// A fresh vigie takes the whole input at `rate`.
@@ -245,6 +262,7 @@ async fn through_vigie(
         tokio::time::sleep(Duration::from_millis(2)).await;
     };
     let processed = processed(&metrics);
+    let cpu = cpu_s(child.id());
     let got = recv.await.unwrap();
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -269,6 +287,7 @@ async fn through_vigie(
         processed,
         per_s: processed as f64 / done.duration_since(sent[0]).as_secs_f64(),
         offered_per_s,
+        cpu_s: cpu,
     };
     for (at, topic, payload) in got {
         let alert = topic.ends_with("/alerts");
@@ -465,6 +484,12 @@ async fn main() {
             want_tracks as i64 - r.track_states as i64,
         );
             causes.push(format!(
+                "- {label}, {rate:.0} msg/s: vigie's CPU {:.2} s for {} contacts processed ({:.1} µs a contact)",
+                r.cpu_s,
+                r.processed,
+                r.cpu_s * 1e6 / r.processed.max(1) as f64
+            ));
+            causes.push(format!(
                 "- {label}, {rate:.0} msg/s: alert events (ms): {}",
                 r.alert_list
                     .iter()
@@ -496,13 +521,14 @@ async fn main() {
     for (b, (label, bin)) in bins.iter().enumerate() {
         let r = through_vigie(bin, &url, &format!("{tag}vmaxb{b}"), &inputs, None).await;
         println!(
-        "through {label}: {:.0} msg/s processed (offered {:.0}/s; {} contacts lost, {} alert events lost, {} track states lost); ratio {:.2}",
+        "through {label}: {:.0} msg/s processed (offered {:.0}/s; {} contacts lost, {} alert events lost, {} track states lost); ratio {:.2}; vigie's CPU {:.2} s",
         r.per_s,
         r.offered_per_s,
         inputs.len() as i64 - r.processed as i64,
         want_alerts as i64 - r.alert_events as i64,
         want_tracks as i64 - r.track_states as i64,
-        r.per_s / broker_per_s
+        r.per_s / broker_per_s,
+        r.cpu_s
     );
     }
 }

@@ -1262,3 +1262,104 @@ async fn contacts_the_broker_drops_for_a_stalled_vigie_are_counted_and_logged() 
     vigie.kill().unwrap();
     vigie.wait().unwrap();
 }
+
+/// The track-state connection (`io::mqtt_states`): a scan's states go out in order, as
+/// many as were pushed; while the broker is down the engine's side never waits and every
+/// state dropped is counted; once the broker is back the states flow again on their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn track_states_go_out_in_batches_and_come_back_after_a_broker_outage() {
+    use vigie::io::mqtt_states::{StateLink, StateLinkOptions};
+    if !mosquitto::available() {
+        return;
+    }
+    let dir = TempDir::new("states-outage");
+    let mut broker = Mosquitto::start(&dir.0, "");
+    let url = broker.url();
+    let prefix = unique_prefix("states");
+    let metrics = std::sync::Arc::new(vigie::metrics::Metrics::new(&[], &[]));
+    let mut states = StateLink::start(StateLinkOptions {
+        url: url.clone(),
+        client_id: format!("{prefix}-vigie"),
+        security: Security::default(),
+        keep_alive: Duration::from_secs(2),
+        max_packet_bytes: 1 << 20,
+        metrics: Some(metrics.clone()),
+    })
+    .unwrap()
+    .expect("plain MQTT: a connection of its own");
+    let state = |batch: usize, i: usize| {
+        (
+            format!("{prefix}/tracks/T{i}"),
+            format!(r#"{{"track_id":"T{i}","batch":{batch}}}"#),
+        )
+    };
+    let mut sub = Sub::new(&url, &format!("{prefix}/tracks/#")).await;
+    // Until the connection is up, batches may be dropped: send one until one arrives.
+    let mut up = false;
+    for _ in 0..100 {
+        let (t, p) = state(0, 0);
+        states.push(t, p);
+        states.send();
+        if sub.next(0.1).await.is_some() {
+            up = true;
+            break;
+        }
+    }
+    assert!(up, "the track-state connection came up");
+    sub.drain(0.5).await;
+    // Three scans' worth: 300 states each, each scan one batch.
+    for batch in 1..=3 {
+        for i in 0..300 {
+            let (t, p) = state(batch, i);
+            states.push(t, p);
+        }
+        states.send();
+    }
+    let got = sub.drain(1.0).await;
+    let want: Vec<(String, String)> = (1..=3)
+        .flat_map(|b| (0..300).map(move |i| (b, i)))
+        .map(|(b, i)| state(b, i))
+        .collect();
+    let got: Vec<(String, String)> = got
+        .into_iter()
+        .map(|m| (m.topic, String::from_utf8(m.payload.to_vec()).unwrap()))
+        .collect();
+    assert_eq!(got, want, "every state, in order");
+
+    // The broker goes away: pushing and sending never wait, and what is lost is counted.
+    broker.kill();
+    let failed_before = metrics.publish_failures.get();
+    let t0 = std::time::Instant::now();
+    for batch in 10..60 {
+        for i in 0..300 {
+            let (t, p) = state(batch, i);
+            states.push(t, p);
+        }
+        states.send();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let pushing = t0.elapsed();
+    assert!(
+        pushing < Duration::from_secs(3),
+        "sending waited for the broker: {pushing:?} for 50 batches 10 ms apart"
+    );
+    assert!(
+        eventually(10.0, || metrics.publish_failures.get() > failed_before).await,
+        "states dropped during the outage are counted"
+    );
+    tokio::task::block_in_place(|| broker.restart());
+    let mut sub = Sub::new(&url, &format!("{prefix}/tracks/#")).await;
+    let mut back = false;
+    for _ in 0..200 {
+        let (t, p) = state(99, 7);
+        states.push(t, p);
+        states.send();
+        if let Some(m) = sub.next(0.1).await {
+            assert_eq!(m.topic, format!("{prefix}/tracks/T7"));
+            back = true;
+            break;
+        }
+    }
+    assert!(back, "track states flow again once the broker is back");
+    states.close().await;
+}

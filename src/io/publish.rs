@@ -1,6 +1,7 @@
 //! What the live commands send to the broker for each processed message, and how they log
 //! rejected input: shared by `run` (the service) and nothing else that publishes alerts.
 
+use super::mqtt_states::StateLink;
 use crate::behaviour::{AlertEvent, AlertState};
 use crate::engine::Outputs;
 use crate::metrics::Metrics;
@@ -146,13 +147,14 @@ impl Outbox {
 /// is full.
 pub fn publish_outputs(
     client: &AsyncClient,
+    states: Option<&mut StateLink>,
     prefix: &str,
     out: &Outputs,
     metrics: &Metrics,
     outbox: &mut Outbox,
 ) {
     publish_alerts(client, prefix, out, metrics, outbox);
-    publish_tracks(client, prefix, out, metrics);
+    publish_tracks(client, states, prefix, out, metrics);
 }
 
 /// The alerts of [`publish_outputs`].
@@ -187,14 +189,34 @@ pub fn publish_alerts(
     outbox.flush(client);
 }
 
-/// The track states of [`publish_outputs`].
-pub fn publish_tracks(client: &AsyncClient, prefix: &str, out: &Outputs, metrics: &Metrics) {
-    for t in out.tracks.iter().filter(|t| t.publish) {
-        let topic = if t.exercise {
+/// The track states of [`publish_outputs`]: on their own connection, in one batch, when
+/// there is one ([`StateLink`]); else one by one through the main client.
+pub fn publish_tracks(
+    client: &AsyncClient,
+    states: Option<&mut StateLink>,
+    prefix: &str,
+    out: &Outputs,
+    metrics: &Metrics,
+) {
+    let topic = |t: &crate::engine::TrackState| {
+        if t.exercise {
             format!("{prefix}/exercise/tracks/{}", t.track_id)
         } else {
             format!("{prefix}/tracks/{}", t.track_id)
-        };
+        }
+    };
+    if let Some(states) = states {
+        for t in out.tracks.iter().filter(|t| t.publish) {
+            states.push(
+                topic(t),
+                serde_json::to_string(t).expect("tracks serialise"),
+            );
+        }
+        states.send();
+        return;
+    }
+    for t in out.tracks.iter().filter(|t| t.publish) {
+        let topic = topic(t);
         let json = serde_json::to_string(t).expect("tracks serialise");
         if client
             .try_publish(topic, QoS::AtMostOnce, false, json)

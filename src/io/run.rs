@@ -9,6 +9,7 @@ use super::error::{io_err, ServiceError};
 use super::http::{self, Readiness};
 use super::incidents::{self, IncidentLog, Record};
 use super::mqtt::{Inbound, Link, LinkOptions};
+use super::mqtt_states::{StateLink, StateLinkOptions};
 use super::publish::{publish_alerts, publish_outputs, publish_tracks, Outbox, RejectLog};
 use crate::behaviour::{AlertEvent, AlertState};
 use crate::config::broker::Security;
@@ -124,6 +125,19 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
     opts.online = Some((format!("{prefix}/status"), status("online")));
     opts.metrics = Some(metrics.clone());
     let link = Link::start(opts)?;
+    let states = StateLink::start(StateLinkOptions {
+        url: url.clone(),
+        client_id: cfg.mqtt.client_id.clone(),
+        security: security.clone(),
+        keep_alive: Duration::from_secs(cfg.mqtt.keep_alive_s.into()),
+        max_packet_bytes: cfg.mqtt.max_packet_bytes,
+        metrics: Some(metrics.clone()),
+    })?;
+    if states.is_none() {
+        tracing::info!(
+            "track states share the main MQTT connection (mqtts:// without mqtt.ca_file)"
+        );
+    }
     let (stop_watch, watch_stopped) = oneshot::channel();
     let watch = tokio::spawn(super::broker_watch::watch(
         url.clone(),
@@ -175,6 +189,7 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
         };
         serve_loop(
             link,
+            states,
             pipeline,
             m2,
             ready,
@@ -458,6 +473,7 @@ impl Behind {
 #[allow(clippy::too_many_arguments)]
 async fn serve_loop(
     mut link: Link,
+    mut states: Option<StateLink>,
     mut pipeline: Pipeline,
     metrics: Arc<Metrics>,
     ready: Arc<Readiness>,
@@ -512,23 +528,16 @@ async fn serve_loop(
                 }
                 handle(&msg, &mut pipeline, &mut rejects);
                 let out = pipeline.last_outputs();
+                // Alerts first: handed to the client's queue before this scan's track
+                // states (hundreds after a radar scan) are serialised, and the states go on
+                // a connection of their own ([`StateLink`]), so the alert never waits
+                // behind them in the client's queue. (Until 2026-12-04 this loop yielded
+                // after the alerts and after the states so that the connection task could
+                // write them on this worker; with the states elsewhere that is moot.)
                 publish_alerts(&link.client, &prefix, out, &metrics, &mut outbox);
                 sinks.take(&link.client, &prefix, out, &metrics, &mut outbox);
-                // Let the connection task send each alert at once, on its own: not behind
-                // this scan's track states (hundreds after a radar scan), which the broker
-                // would read and route first, nor behind the next contacts (tokio lets this
-                // loop run on while messages are ready, and the woken connection task waits
-                // on this worker). Alerts reached a subscriber ~5 ms after the radar scan that
-                // proved them, ~1 ms of it processing (latency bench, BENCHMARKS.md).
-                if !out.alerts.is_empty() {
-                    tokio::task::yield_now().await;
-                }
-                let out = pipeline.last_outputs();
-                publish_tracks(&link.client, &prefix, out, &metrics);
+                publish_tracks(&link.client, states.as_mut(), &prefix, out, &metrics);
                 link.ack(&msg);
-                if !out.tracks.is_empty() {
-                    tokio::task::yield_now().await;
-                }
             }
             _ = tokio::time::sleep(Duration::from_millis(2)), if !outbox.is_empty() || link.acks_waiting() => {
                 outbox.flush(&link.client);
@@ -553,6 +562,7 @@ async fn serve_loop(
         handle(&msg, &mut pipeline, &mut rejects);
         publish_outputs(
             &link.client,
+            states.as_mut(),
             &prefix,
             pipeline.last_outputs(),
             &metrics,
@@ -566,6 +576,9 @@ async fn serve_loop(
             &mut outbox,
         );
         link.ack(&msg);
+    }
+    if let Some(s) = states {
+        s.close().await;
     }
     memory.finish().await;
     memory.save(&pipeline);
