@@ -396,13 +396,20 @@ async fn drive(
                 } else {
                     tracing::debug!("MQTT still down: {e}");
                 }
-                let jitter = Duration::from_millis(
-                    rand::random::<u64>() % (backoff.as_millis() as u64 / 2 + 1),
-                );
-                tokio::time::sleep(backoff + jitter).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+                tokio::time::sleep(next_backoff(&mut backoff)).await;
             }
         }
     }
     let _ = connected.send(false);
+}
+
+/// How long to wait before the next connection attempt: `backoff` plus up to half of it
+/// again at random (clients that lost one broker together do not all come back in the
+/// same instant), and `backoff` doubled for next time, up to 5 s.
+pub(crate) fn next_backoff(backoff: &mut Duration) -> Duration {
+    let jitter =
+        Duration::from_millis(rand::random::<u64>() % (backoff.as_millis() as u64 / 2 + 1));
+    let wait = *backoff + jitter;
+    *backoff = (*backoff * 2).min(Duration::from_secs(5));
+    wait
 }

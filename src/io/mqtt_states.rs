@@ -212,10 +212,7 @@ impl Connection {
     /// Back-off with jitter, dropping (and counting) the states that arrive meanwhile:
     /// they would be stale by the time the broker is back. False once the engine is gone.
     async fn wait(&self, rx: &mut mpsc::Receiver<(Bytes, u32)>, backoff: &mut Duration) -> bool {
-        let jitter =
-            Duration::from_millis(rand::random::<u64>() % (backoff.as_millis() as u64 / 2 + 1));
-        let until = tokio::time::Instant::now() + *backoff + jitter;
-        *backoff = (*backoff * 2).min(Duration::from_secs(5));
+        let until = tokio::time::Instant::now() + super::mqtt::next_backoff(backoff);
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(until) => return true,
