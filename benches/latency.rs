@@ -33,6 +33,8 @@
 //! publisher → subscriber, beside how many vigie takes in and processes through the same
 //! broker: the ratio is the issue-7 "≥ 90 % of the broker" figure.
 
+mod common;
+use common::cpu_s;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use vigie::io::mqtt::{Link, LinkOptions};
@@ -158,7 +160,6 @@ struct Run {
     /// Track states caused by a radar scan (hundreds at once) and by an AIS report.
     by_radar: Vec<f64>,
     by_ais: Vec<f64>,
-    alerts: Vec<f64>,
     /// Each alert event's state and latency, in order received.
     alert_list: Vec<(String, f64)>,
     track_states: usize,
@@ -169,20 +170,6 @@ struct Run {
     offered_per_s: f64,
     /// vigie's CPU (user + system, all its threads) over the whole run, seconds.
     cpu_s: f64,
-}
-
-/// A process's CPU time so far, user + system, threads that have ended included
-/// (`/proc/PID/stat`, in clock ticks of 10 ms).
-fn cpu_s(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces) start at state (field 3).
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<f64> = rest
-        .split_whitespace()
-        .map(|v| v.parse().unwrap_or(0.0))
-        .collect();
-    // utime and stime are fields 14 and 15: 11 and 12 after the state.
-    (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / 100.0
 }
 
 /// A fresh vigie takes the whole input at `rate`.
@@ -280,7 +267,6 @@ async fn through_vigie(
         tracks: vec![],
         by_radar: vec![],
         by_ais: vec![],
-        alerts: vec![],
         alert_list: vec![],
         track_states: 0,
         alert_events: 0,
@@ -305,7 +291,6 @@ async fn through_vigie(
         };
         let d = at.duration_since(*sent).as_secs_f64();
         if alert {
-            run.alerts.push(d);
             let state = v["state"].as_str().unwrap_or("?").to_string();
             run.alert_list.push((state, d));
         } else {
@@ -458,10 +443,11 @@ async fn main() {
         for (b, (label, bin)) in bins.iter().enumerate() {
             let mut r =
                 through_vigie(bin, &url, &format!("{tag}v{k}b{b}"), &inputs, Some(rate)).await;
+            let mut alerts: Vec<f64> = r.alert_list.iter().map(|a| a.1).collect();
             let (a50, a99, amax) = (
-                pct(&mut r.alerts, 0.5),
-                pct(&mut r.alerts, 0.99),
-                pct(&mut r.alerts, 1.0),
+                pct(&mut alerts, 0.5),
+                pct(&mut alerts, 0.99),
+                pct(&mut alerts, 1.0),
             );
             println!(
             "| {label} | {rate:.0} | {:.0} | {} / {} ({} lost) | {} / {} / {} / {} | {} / {} / {} ({}) | {} / {} | {} | {} | {} |",
@@ -476,7 +462,7 @@ async fn main() {
             ms(a50),
             ms(a99),
             ms(amax),
-            r.alerts.len(),
+            alerts.len(),
             ms(a50 - 2.0 * h50),
             ms(a99 - 2.0 * h99),
             inputs.len() as i64 - r.processed as i64,

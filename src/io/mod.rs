@@ -2,8 +2,8 @@
 //! clocks and tasks. The core ([`crate::engine`] and what it uses) knows nothing of this
 //! module; each command drives a [`crate::pipeline::Pipeline`] and sends what it returns on.
 //!
-//! - Adapters: [`broker`] (the embedded MQTT broker), [`mqtt`] (the connection task), [`mqtt_states`] (track states
-//!   on a connection of their own, written in batches),
+//! - Adapters: [`broker`] (the embedded MQTT broker), [`mqtt`] (the connection task),
+//!   [`mqtt_states`] (track states on a connection of their own, written in batches),
 //!   [`http`] (`/metrics`, `/healthz`, `/readyz`), [`publish`] (alerts and track states on
 //!   MQTT, without ever waiting), [`console`] (the operator's page and its API, contract
 //!   §7), [`incidents`] (the incident record, SQLite), [`cap`] (CAP 1.2 and CISE documents

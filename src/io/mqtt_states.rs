@@ -7,13 +7,13 @@
 //! radar scan's few hundred states then cost a few hundred system calls on the connection
 //! the contacts come in on; at 25,000 contacts/s (≈ 58,000 states/s in the latency bench's
 //! compressed time) that loop, not the engine, fell behind and the broker dropped contacts
-//! (BENCHMARKS.md, issue 23). Here the engine's thread encodes each message's states with
+//! (BENCHMARKS.md, issue 23). Here the engine's loop encodes each message's states with
 //! rumqttc's own packet encoder into one buffer, hands the buffer over a bounded channel,
 //! and one task writes everything waiting with one write.
 //!
 //! What QoS 0 allows, and this connection does rather than hold the engine back: a buffer
 //! that finds the channel full, or arrives while the broker is unreachable, is dropped and
-//! counted (`vigie_publish_failures_total`, one per state) — states are superseded within a
+//! counted (`vigie_mqtt_publish_failures_total`, one per state) — states are superseded within a
 //! second anyway. The connection reconnects with bounded back-off, answers nothing and
 //! subscribes to nothing; its keep-alive pings prove it alive to the broker.
 
@@ -162,17 +162,15 @@ impl Connection {
         let mut backoff = Duration::from_millis(100);
         let mut down_since: Option<std::time::Instant> = None;
         loop {
-            let stream = match tokio::time::timeout(Duration::from_secs(5), self.connect()).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    self.down(&mut down_since, &e.to_string());
-                    if !self.wait(&mut rx, &mut backoff).await {
-                        return;
-                    }
-                    continue;
-                }
-                Err(_) => {
-                    self.down(&mut down_since, "no connection acknowledgement within 5 s");
+            let connected = match tokio::time::timeout(Duration::from_secs(5), self.connect()).await
+            {
+                Ok(r) => r.map_err(|e| e.to_string()),
+                Err(_) => Err("no connection acknowledgement within 5 s".to_string()),
+            };
+            let stream = match connected {
+                Ok(s) => s,
+                Err(why) => {
+                    self.down(&mut down_since, &why);
                     if !self.wait(&mut rx, &mut backoff).await {
                         return;
                     }
@@ -245,10 +243,7 @@ impl Connection {
         if let Some(user) = &self.security.username {
             connect.set_login(user, self.security.password.clone().unwrap_or_default());
         }
-        let mut buf = BytesMut::new();
-        Packet::Connect(connect)
-            .write(&mut buf, usize::MAX)
-            .map_err(std::io::Error::other)?;
+        let mut buf = encode(Packet::Connect(connect))?;
         stream.write_all(&buf).await?;
         buf.clear();
         match read_packet(&mut stream, &mut buf).await? {
@@ -293,7 +288,7 @@ impl Connection {
             tokio::select! {
                 chunk = rx.recv() => {
                     let Some((chunk, _)) = chunk else {
-                        let _ = wr.write_all(&[0xE0, 0x00]).await; // DISCONNECT
+                        let _ = wr.write_all(&encode(Packet::Disconnect)?).await;
                         let _ = wr.flush().await;
                         return Ok(());
                     };
@@ -315,7 +310,7 @@ impl Connection {
                         ));
                     }
                     answered = false;
-                    wr.write_all(&[0xC0, 0x00]).await?; // PINGREQ
+                    wr.write_all(&encode(Packet::PingReq)?).await?;
                 }
                 r = alive.recv() => match r {
                     Some(()) => answered = true,
@@ -336,6 +331,14 @@ impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// One control packet, with rumqttc's encoder.
+fn encode(p: Packet) -> std::io::Result<BytesMut> {
+    let mut buf = BytesMut::new();
+    p.write(&mut buf, usize::MAX)
+        .map_err(std::io::Error::other)?;
+    Ok(buf)
 }
 
 /// Reads one packet (the broker sends only CONNACK and PINGRESP here).
