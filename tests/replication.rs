@@ -74,7 +74,31 @@ pub struct NatsCluster {
 }
 
 impl NatsCluster {
+    /// Ports are picked free and bound a moment later by `nats-server`; in a suite that
+    /// opens connections in parallel one of the nine can be taken in between (a CI rehearsal
+    /// saw the third node never listen while its peers dialled its route port every second).
+    /// A cluster whose nodes are not all listening within 20 s is stopped and started again
+    /// on fresh ports, three attempts in all, before the test fails with the nodes' logs.
     pub async fn start(name: &str) -> NatsCluster {
+        let mut why = String::new();
+        for attempt in 0..3 {
+            let mut c = Self::spawn(name);
+            match c.wait_listening(20.0).await {
+                Ok(()) => {
+                    c.wait_ready().await;
+                    return c;
+                }
+                Err(e) => {
+                    eprintln!("NATS cluster attempt {attempt}: {e}; again on fresh ports");
+                    why = format!("{e}: {}", c.logs());
+                    // Dropping it kills its nodes and removes its directory.
+                }
+            }
+        }
+        panic!("NATS cluster not listening after three attempts: {why}");
+    }
+
+    fn spawn(name: &str) -> NatsCluster {
         let dir = TempDir::new(name);
         let routes: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let mut nodes = vec![];
@@ -108,18 +132,35 @@ impl NatsCluster {
             n.start();
             nodes.push(n);
         }
-        let c = NatsCluster { nodes, dir };
-        c.wait_ready().await;
-        c
+        NatsCluster { nodes, dir }
+    }
+
+    /// Every node accepting clients, or why not: a node that exited (a port taken) is
+    /// reported at once rather than waited for.
+    async fn wait_listening(&mut self, secs: f64) -> Result<(), String> {
+        let deadline = std::time::Instant::now() + Duration::from_secs_f64(secs);
+        loop {
+            let mut down = vec![];
+            for (i, n) in self.nodes.iter_mut().enumerate() {
+                if let Some(Ok(Some(status))) = n.child.as_mut().map(Child::try_wait) {
+                    return Err(format!("node {i} exited ({status})"));
+                }
+                if std::net::TcpStream::connect(("127.0.0.1", n.client)).is_err() {
+                    down.push(i);
+                }
+            }
+            if down.is_empty() {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!("nodes {down:?} not listening within {secs} s"));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// Until JetStream answers with a meta leader elected (a stream can be created).
     async fn wait_ready(&self) {
-        let ok = eventually(60.0, || {
-            std::net::TcpStream::connect(("127.0.0.1", self.nodes[2].client)).is_ok()
-        })
-        .await;
-        assert!(ok, "nats-server listening: {}", self.logs());
         let mut last = String::new();
         for _ in 0..120 {
             match nats::connect(&self.urls(), "test").await {
