@@ -1363,3 +1363,75 @@ async fn track_states_go_out_in_batches_and_come_back_after_a_broker_outage() {
     assert!(back, "track states flow again once the broker is back");
     states.close().await;
 }
+
+/// Issue 23: a consumer's acknowledgements (manual, written in batches by the connection
+/// task rather than one request each through rumqttc) reach the broker, in order, and only
+/// for what was processed. 2,000 messages acknowledged as they come: they all arrive (the
+/// broker sends at most 100 unacknowledged — `max_inflight_messages` — so the flow itself
+/// proves the acknowledgements got there); then 30 more received and not acknowledged: on
+/// reconnection to the same session the broker sends those 30 again, and none of the 2,000.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_messages_are_not_sent_again_and_the_others_are() {
+    async fn next(c: &mut Link) -> (u32, vigie::io::mqtt::Inbound) {
+        let m = tokio::time::timeout(Duration::from_secs(10), c.inbound.recv())
+            .await
+            .expect("a message within 10 s")
+            .expect("the link is up");
+        let n: u32 = std::str::from_utf8(&m.payload).unwrap().parse().unwrap();
+        (n, m)
+    }
+    if !mosquitto::available() {
+        return;
+    }
+    let dir = TempDir::new("acks");
+    let broker = Mosquitto::start(&dir.0, "");
+    let url = broker.url();
+    let prefix = unique_prefix("acks");
+    let consumer = || {
+        let mut o = LinkOptions::new(&url, &format!("{prefix}-consumer"));
+        o.clean_session = false;
+        o.manual_acks = true;
+        o.subscribe = vec![format!("{prefix}/m")];
+        Link::start(o).unwrap()
+    };
+    let mut c = consumer();
+    c.wait_connected(&url, 10).await.unwrap();
+    let publisher = publisher(&url).await;
+    let publish = |range: std::ops::Range<u32>| {
+        let client = publisher.client.clone();
+        let topic = format!("{prefix}/m");
+        async move {
+            for i in range {
+                client
+                    .publish(&topic, rumqttc::QoS::AtLeastOnce, false, i.to_string())
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+    publish(0..2000).await;
+    for want in 0..2000 {
+        let (n, m) = next(&mut c).await;
+        assert_eq!(n, want, "in order, none twice");
+        c.ack(&m);
+    }
+    publish(2000..2030).await;
+    for want in 2000..2030 {
+        let (n, _unacknowledged) = next(&mut c).await;
+        assert_eq!(n, want);
+    }
+    // Let the last acknowledgements leave before hanging up.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    c.close().await;
+    let mut c = consumer();
+    c.wait_connected(&url, 10).await.unwrap();
+    for want in 2000..2030 {
+        let (n, m) = next(&mut c).await;
+        assert_eq!(n, want, "only the unacknowledged come again, in order");
+        c.ack(&m);
+    }
+    let more = tokio::time::timeout(Duration::from_secs(1), c.inbound.recv()).await;
+    assert!(more.is_err(), "nothing else: {more:?}");
+    c.close().await;
+    publisher.close().await;
+}

@@ -14,6 +14,18 @@
 //! With `manual_acks`, an inbound QoS 1 message is acknowledged only after the consumer has
 //! processed it ([`Link::ack`]): a message received but not processed when vigie dies is
 //! redelivered by the broker to the persistent session on restart.
+//!
+//! Those acknowledgements do not go through rumqttc's request queue: its event loop writes
+//! and flushes each request on its own, so every contact cost a system call (and a turn of
+//! the loop) for its PUBACK (issue 23's profile). The connection task takes them from a
+//! channel of its own instead, puts every one waiting into the connection's write buffer
+//! and flushes once. Why that is safe with rumqttc 0.25: the task stops waiting in
+//! `EventLoop::poll` to do it, and a `poll` dropped while waiting loses nothing — it waits
+//! only on a read (buffered by its framing), on a flush (what is unwritten stays in the
+//! buffer, and the acknowledgements' own flush, waited for to the end, sends it), or on a
+//! connection attempt (made again); a write into an empty buffer never waits. An
+//! acknowledgement carries the connection it came in on: one from a connection since lost
+//! is dropped, as rumqttc drops its own (the broker sends the message again).
 
 use crate::config::broker::{parse_url, Security};
 use crate::metrics::Metrics;
@@ -47,7 +59,14 @@ pub struct Inbound {
     /// The broker sent it as a retained message (a subscription's first look at a topic).
     pub retain: bool,
     /// With manual acknowledgements: what to hand back to [`Link::ack`] once processed.
-    pub ack: Option<rumqttc::Publish>,
+    pub ack: Option<AckToken>,
+}
+
+/// Which message to acknowledge, on which connection (see the module comment).
+#[derive(Debug, Clone, Copy)]
+pub struct AckToken {
+    pkid: u16,
+    connection: u64,
 }
 
 /// What to set up on a connection.
@@ -108,8 +127,8 @@ pub struct Link {
     /// Retained `online` announcements published (one per connection).
     pub online_published: Arc<std::sync::atomic::AtomicU64>,
     task: JoinHandle<()>,
-    /// Acknowledgements the client's queue had no room for (see [`Link::ack`]).
-    pending_acks: std::collections::VecDeque<rumqttc::Publish>,
+    /// To the connection task, which writes them (see the module comment).
+    acks: mpsc::UnboundedSender<AckToken>,
 }
 
 impl Link {
@@ -156,11 +175,13 @@ impl Link {
         let (ctx, connected) = watch::channel(false);
         let acked = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let online_published = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (acks, acks_rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(drive(
             eventloop,
             client.clone(),
             o,
             tx,
+            acks_rx,
             ctx,
             acked.clone(),
             online_published.clone(),
@@ -172,7 +193,7 @@ impl Link {
             acked,
             online_published,
             task,
-            pending_acks: Default::default(),
+            acks,
         })
     }
 
@@ -203,33 +224,17 @@ impl Link {
         true
     }
 
-    /// Acknowledges a processed inbound message (with `manual_acks`). Never blocks: if the
-    /// request queue is full (track states fill it under load) the acknowledgement waits in
-    /// order and goes out with the next one or [`flush_acks`](Self::flush_acks). Dropping
-    /// it instead stalled vigie for good: the broker redelivers only on reconnection, and
-    /// with its in-flight window full of unacknowledged messages it sent nothing more (seen
-    /// under load in the CI rehearsal: 3,110 of 32,847 contacts never came).
+    /// Acknowledges a processed inbound message (with `manual_acks`), in the order the
+    /// messages came (MQTT asks it). Never blocks and never drops one: the channel is
+    /// unbounded, but holds at most the messages received and not yet acknowledged — the
+    /// inbound queue and the broker's in-flight window. (Dropping one stalled vigie for
+    /// good once: the broker redelivers only on reconnection, and with its in-flight window
+    /// full of unacknowledged messages it sent nothing more; seen in a CI rehearsal.)
     pub fn ack(&mut self, msg: &Inbound) {
-        if let Some(p) = &msg.ack {
-            self.pending_acks.push_back(p.clone());
+        if let Some(token) = msg.ack {
+            // Err: the connection task has stopped (shutting down); nothing to acknowledge.
+            let _ = self.acks.send(token);
         }
-        self.flush_acks();
-    }
-
-    /// Hands waiting acknowledgements to the client, in order; true if some still wait.
-    pub fn flush_acks(&mut self) -> bool {
-        while let Some(p) = self.pending_acks.front() {
-            if self.client.try_ack(p).is_err() {
-                return true;
-            }
-            self.pending_acks.pop_front();
-        }
-        false
-    }
-
-    /// Whether acknowledgements wait for room in the client's queue.
-    pub fn acks_waiting(&self) -> bool {
-        !self.pending_acks.is_empty()
     }
 
     /// Disconnects cleanly (no Last Will) and waits for the connection task to finish.
@@ -249,6 +254,7 @@ async fn drive(
     client: AsyncClient,
     o: LinkOptions,
     tx: mpsc::Sender<Inbound>,
+    mut acks: mpsc::UnboundedReceiver<AckToken>,
     connected: watch::Sender<bool>,
     acked: Arc<std::sync::atomic::AtomicU64>,
     online_published: Arc<std::sync::atomic::AtomicU64>,
@@ -259,9 +265,36 @@ async fn drive(
     let mut ever_subscribed = false;
     // QoS 1 publications kept across an outage (see the module comment).
     let mut saved: std::collections::VecDeque<Request> = Default::default();
+    // Which connection the messages come in on, for their acknowledgements.
+    let mut connection = 0u64;
+    let mut waiting_acks = Vec::with_capacity(256);
+    let mut acks_open = true;
     loop {
-        match eventloop.poll().await {
+        let event = tokio::select! {
+            // Acknowledgements first: the broker's in-flight window waits on them.
+            biased;
+            n = acks.recv_many(&mut waiting_acks, 4096), if acks_open => {
+                if n == 0 {
+                    // The `Link` is gone without closing; its task goes on until the
+                    // inbound channel says so.
+                    acks_open = false;
+                    continue;
+                }
+                match write_acks(&mut eventloop, &mut waiting_acks, connection).await {
+                    Ok(()) => continue,
+                    Err(e) => {
+                        // As rumqttc does on a failed write: what is in flight waits in
+                        // `pending` for the next connection.
+                        eventloop.clean();
+                        Err(e)
+                    }
+                }
+            }
+            event = eventloop.poll() => event,
+        };
+        match event {
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                connection += 1;
                 if !saved.is_empty() {
                     tracing::info!(
                         "re-sending {} QoS 1 publications queued during the outage",
@@ -334,9 +367,9 @@ async fn drive(
                 // is published flat out; with a 1 s keep-alive, a reconnection per run, 26
                 // with a slow-disk broker).
                 eventloop.state.await_pingresp = false;
-                let ack = (o.manual_acks && p.qos != QoS::AtMostOnce).then(|| rumqttc::Publish {
-                    payload: bytes::Bytes::new(),
-                    ..p.clone()
+                let ack = (o.manual_acks && p.qos != QoS::AtMostOnce).then_some(AckToken {
+                    pkid: p.pkid,
+                    connection,
                 });
                 let msg = Inbound {
                     topic: p.topic.clone(),
@@ -401,6 +434,33 @@ async fn drive(
         }
     }
     let _ = connected.send(false);
+}
+
+/// Writes the acknowledgements waiting into the connection's buffer and flushes once;
+/// those of a connection since lost are dropped (the broker sends their messages again).
+async fn write_acks(
+    eventloop: &mut rumqttc::EventLoop,
+    acks: &mut Vec<AckToken>,
+    connection: u64,
+) -> Result<(), rumqttc::ConnectionError> {
+    let timeout = Duration::from_secs(eventloop.network_options.connection_timeout());
+    let Some(network) = eventloop.network.as_mut() else {
+        acks.clear();
+        return Ok(());
+    };
+    let mut any = false;
+    for a in acks.drain(..).filter(|a| a.connection == connection) {
+        network
+            .write(Packet::PubAck(rumqttc::PubAck::new(a.pkid)))
+            .await?;
+        any = true;
+    }
+    if any {
+        tokio::time::timeout(timeout, network.flush())
+            .await
+            .map_err(|_| rumqttc::ConnectionError::FlushTimeout)??;
+    }
+    Ok(())
 }
 
 /// How long to wait before the next connection attempt: `backoff` plus up to half of it

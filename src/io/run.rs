@@ -539,9 +539,8 @@ async fn serve_loop(
                 publish_tracks(&link.client, states.as_mut(), &prefix, out, &metrics);
                 link.ack(&msg);
             }
-            _ = tokio::time::sleep(Duration::from_millis(2)), if !outbox.is_empty() || link.acks_waiting() => {
+            _ = tokio::time::sleep(Duration::from_millis(2)), if !outbox.is_empty() => {
                 outbox.flush(&link.client);
-                link.flush_acks();
             }
             _ = save_tick.tick() => memory.save(&pipeline),
         }
