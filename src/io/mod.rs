@@ -4,6 +4,8 @@
 //!
 //! - Adapters: [`broker`] (the embedded MQTT broker), [`mqtt`] (the connection task),
 //!   [`mqtt_states`] (track states on a connection of their own, written in batches),
+//!   [`engine_thread`] (the engine's loop and its MQTT connections on one thread of their
+//!   own),
 //!   [`http`] (`/metrics`, `/healthz`, `/readyz`), [`publish`] (alerts and track states on
 //!   MQTT, without ever waiting), [`console`] (the operator's page and its API, contract
 //!   §7), [`incidents`] (the incident record, SQLite), [`cap`] (CAP 1.2 and CISE documents
@@ -17,6 +19,7 @@ pub mod broker_watch;
 pub mod cap;
 pub mod console;
 pub mod debrief;
+pub mod engine_thread;
 pub mod error;
 pub mod http;
 pub mod incidents;

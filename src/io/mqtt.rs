@@ -180,8 +180,10 @@ impl Link {
             eventloop,
             client.clone(),
             o,
-            tx,
-            acks_rx,
+            ConsumerEnds {
+                inbound: tx,
+                acks: acks_rx,
+            },
             ctx,
             acked.clone(),
             online_published.clone(),
@@ -249,12 +251,21 @@ impl Link {
 /// hours of alerts, and bounded memory if the broker never comes back.
 const MAX_SAVED: usize = 100_000;
 
+/// The connection task's ends of the consumer's two channels: messages to it,
+/// acknowledgements from it.
+struct ConsumerEnds {
+    inbound: mpsc::Sender<Inbound>,
+    acks: mpsc::UnboundedReceiver<AckToken>,
+}
+
 async fn drive(
     mut eventloop: rumqttc::EventLoop,
     client: AsyncClient,
     o: LinkOptions,
-    tx: mpsc::Sender<Inbound>,
-    mut acks: mpsc::UnboundedReceiver<AckToken>,
+    ConsumerEnds {
+        inbound: tx,
+        mut acks,
+    }: ConsumerEnds,
     connected: watch::Sender<bool>,
     acked: Arc<std::sync::atomic::AtomicU64>,
     online_published: Arc<std::sync::atomic::AtomicU64>,

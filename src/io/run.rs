@@ -5,6 +5,7 @@
 use super::cap::CapSink;
 use super::console::server::{Access, Console};
 use super::console::{ActionRequest, Hub};
+use super::engine_thread::EngineThread;
 use super::error::{io_err, ServiceError};
 use super::http::{self, Readiness};
 use super::incidents::{self, IncidentLog, Record};
@@ -124,15 +125,20 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
     opts.will = Some((format!("{prefix}/status"), r#"{"state":"offline"}"#.into()));
     opts.online = Some((format!("{prefix}/status"), status("online")));
     opts.metrics = Some(metrics.clone());
-    let link = Link::start(opts)?;
-    let states = StateLink::start(StateLinkOptions {
-        url: url.clone(),
-        client_id: cfg.mqtt.client_id.clone(),
-        security: security.clone(),
-        keep_alive: Duration::from_secs(cfg.mqtt.keep_alive_s.into()),
-        max_packet_bytes: cfg.mqtt.max_packet_bytes,
-        metrics: Some(metrics.clone()),
-    })?;
+    // The connections' tasks run where the engine's loop does (see [`EngineThread`]).
+    let engine = EngineThread::start()?;
+    let (link, states) = {
+        let _on_engine_thread = engine.handle.enter();
+        let states = StateLink::start(StateLinkOptions {
+            url: url.clone(),
+            client_id: cfg.mqtt.client_id.clone(),
+            security: security.clone(),
+            keep_alive: Duration::from_secs(cfg.mqtt.keep_alive_s.into()),
+            max_packet_bytes: cfg.mqtt.max_packet_bytes,
+            metrics: Some(metrics.clone()),
+        })?;
+        (Link::start(opts)?, states)
+    };
     if states.is_none() {
         tracing::info!(
             "track states share the main MQTT connection (mqtts:// without mqtt.ca_file)"
@@ -181,7 +187,8 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
     let m2 = metrics.clone();
     let zones_path = cfg.zones.path.clone();
     let persistent = cfg.mqtt.persistent_session;
-    let join = tokio::spawn(async move {
+    let EngineThread { handle, done } = engine;
+    let join = handle.spawn(async move {
         let sinks = Sinks {
             console,
             record,
@@ -207,6 +214,7 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
         if let Some(t) = console_task {
             t.abort();
         }
+        let _ = done.send(());
     });
     Ok(ServiceHandle {
         mqtt_url: url,
