@@ -21,7 +21,8 @@
 //! 2. **through vigie**: a fresh `vigie run` (its own process, as deployed) takes the whole
 //!    input at that rate; each track state
 //!    and alert it publishes is matched, by the event time it carries, to the first contact
-//!    message with that time: latency = its arrival at a subscriber − that message's
+//!    message with that time: latency = its arrival at a subscriber (alerts and track
+//!    states each on a subscriber connection of its own) − that message's
 //!    publication. That path crosses the broker twice (contact in, output out), so vigie's
 //!    added latency ≈ path − 2 × hop.
 //! 3. **loss**: contacts published − contacts vigie processed (its own counter); alert
@@ -201,29 +202,42 @@ async fn through_vigie(
             break;
         }
     }
-    let mut out = link(
+    // Alerts and track states each on a subscriber connection of their own, as a centre
+    // that follows only the alerts would: on one connection an alert waited behind the
+    // tens of thousands of states a second the bench's own client was still reading, and
+    // that queue was counted as vigie's.
+    let states_sub = link(
         url,
         &format!("{tag}-outsub"),
         // Exercise track states have a topic of their own (contract §6.2).
-        vec![format!("{tag}/exercise/tracks/#"), format!("{tag}/alerts")],
+        vec![format!("{tag}/exercise/tracks/#")],
+    )
+    .await;
+    let alerts_sub = link(
+        url,
+        &format!("{tag}-alertsub"),
+        vec![format!("{tag}/alerts")],
     )
     .await;
     let publ = link(url, &format!("{tag}-inpub"), vec![]).await;
     // Until 3 s of silence after the last contact went out (outputs can be seconds apart).
     let publishing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let still = publishing.clone();
-    let recv = tokio::spawn(async move {
-        let mut got = Vec::new();
-        loop {
-            match tokio::time::timeout(Duration::from_secs(3), out.inbound.recv()).await {
-                Ok(Some(m)) => got.push((Instant::now(), m.topic, m.payload)),
-                Ok(None) => break,
-                Err(_) if still.load(std::sync::atomic::Ordering::Relaxed) => {}
-                Err(_) => break,
+    let receive = |mut sub: Link| {
+        let still = publishing.clone();
+        tokio::spawn(async move {
+            let mut got = Vec::new();
+            loop {
+                match tokio::time::timeout(Duration::from_secs(3), sub.inbound.recv()).await {
+                    Ok(Some(m)) => got.push((Instant::now(), m.topic, m.payload)),
+                    Ok(None) => break,
+                    Err(_) if still.load(std::sync::atomic::Ordering::Relaxed) => {}
+                    Err(_) => break,
+                }
             }
-        }
-        got
-    });
+            got
+        })
+    };
+    let recv = [receive(states_sub), receive(alerts_sub)];
     let sent = publish_paced(&publ, inputs.len(), rate, |i| {
         (
             inputs[i].topic.replace("vigie/", &format!("{tag}/")),
@@ -250,7 +264,10 @@ async fn through_vigie(
     };
     let processed = processed(&metrics);
     let cpu = cpu_s(child.id());
-    let got = recv.await.unwrap();
+    let mut got = vec![];
+    for r in recv {
+        got.extend(r.await.unwrap());
+    }
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
