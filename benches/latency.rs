@@ -19,10 +19,11 @@
 //! 1. **broker hop**: the same payloads (same sizes, a sequence number in their first bytes)
 //!    publisher → broker → subscriber, QoS 1, at the same rate, for 3 s;
 //! 2. **through vigie**: a fresh `vigie run` (its own process, as deployed) takes the whole
-//!    input at that rate; each track state
-//!    and alert it publishes is matched, by the event time it carries, to the first contact
-//!    message with that time: latency = its arrival at a subscriber (alerts and track
-//!    states each on a subscriber connection of its own) − that message's
+//!    input at that rate; each alert event it publishes is matched to the input message
+//!    that raised it (found by the offline run: live and offline emit the same events for
+//!    the same messages), each track state, by the event time it carries, to the first
+//!    contact message with that time: latency = its arrival at a subscriber (alerts and
+//!    track states each on a subscriber connection of its own) − that message's
 //!    publication. That path crosses the broker twice (contact in, output out), so vigie's
 //!    added latency ≈ path − 2 × hop.
 //! 3. **loss**: contacts published − contacts vigie processed (its own counter); alert
@@ -163,6 +164,9 @@ struct Run {
     by_ais: Vec<f64>,
     /// Each alert event's state and latency, in order received.
     alert_list: Vec<(String, f64)>,
+    /// Each alert's latency in two parts at its `emitted_at` (vigie's wall clock, to the
+    /// millisecond): input published → vigie emitted it, and emitted → arrival.
+    alert_split: Vec<(f64, f64)>,
     track_states: usize,
     alert_events: usize,
     processed: u64,
@@ -179,8 +183,11 @@ async fn through_vigie(
     url: &str,
     tag: &str,
     inputs: &[Input],
+    alert_cause: &HashMap<String, usize>,
     rate: Option<f64>,
 ) -> Run {
+    // One instant on both clocks, to place vigie's `emitted_at` among the bench's instants.
+    let (inst0, wall0) = (Instant::now(), vigie::EventTime::now());
     // vigie as deployed: its own process, so that its threads are its own.
     let metrics = format!("127.0.0.1:{}", vigie::io::broker::free_port().unwrap());
     let mut child = std::process::Command::new(bin)
@@ -285,6 +292,7 @@ async fn through_vigie(
         by_radar: vec![],
         by_ais: vec![],
         alert_list: vec![],
+        alert_split: vec![],
         track_states: 0,
         alert_events: 0,
         processed,
@@ -300,6 +308,25 @@ async fn through_vigie(
             run.track_states += 1;
         }
         let v: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        if alert {
+            // From the publication of the message that raised it (found offline).
+            if let Some(&i) = alert_key(&v).and_then(|k| alert_cause.get(&k)) {
+                if let Some(e) = v["emitted_at"]
+                    .as_str()
+                    .and_then(|e| vigie::EventTime::parse_rfc3339(e).ok())
+                {
+                    let emitted = e.secs_since(wall0);
+                    run.alert_split.push((
+                        emitted - sent[i].duration_since(inst0).as_secs_f64(),
+                        at.duration_since(inst0).as_secs_f64() - emitted,
+                    ));
+                }
+                let state = v["state"].as_str().unwrap_or("?").to_string();
+                run.alert_list
+                    .push((state, at.duration_since(sent[i]).as_secs_f64()));
+                continue;
+            }
+        }
         let Some((sent, radar)) = key(&v)
             .and_then(|k| first.get(k.as_str()))
             .or_else(|| v["t"].as_str().and_then(|t| first.get(t)))
@@ -325,6 +352,17 @@ async fn through_vigie(
 /// What matches an output to the contact that caused it: the event time, and the MMSI when
 /// there is one (AIS reports are stamped to the second, hundreds share each second; a radar
 /// scan's time is its own).
+/// An alert event's identity (alert, state, event time): which input message emits it is
+/// found offline (live and offline emit the same events for the same messages).
+fn alert_key(v: &serde_json::Value) -> Option<String> {
+    Some(format!(
+        "{}|{}|{}",
+        v.get("id")?.as_str()?,
+        v.get("state")?.as_str()?,
+        v.get("t")?.as_str()?
+    ))
+}
+
 fn key(v: &serde_json::Value) -> Option<String> {
     let t = v.get("t")?.as_str()?;
     Some(match v.get("mmsi").and_then(|m| m.as_u64()) {
@@ -422,7 +460,13 @@ async fn main() {
     );
     let (mut want_tracks, mut want_alerts) = (0, 0);
     let (mut radar_s, mut ais_s) = (vec![], vec![]);
-    for i in &inputs {
+    let mut alert_cause = HashMap::new();
+    let mut first_of_key: HashMap<&str, usize> = HashMap::new();
+    let mut cause_gap = vec![];
+    for (n, i) in inputs.iter().enumerate() {
+        if let Some(k) = &i.key {
+            first_of_key.entry(k.as_str()).or_insert(n);
+        }
         let t0 = Instant::now();
         let out = p.process(&i.topic, &i.payload, i.t_rx);
         let took = t0.elapsed().as_secs_f64();
@@ -433,7 +477,19 @@ async fn main() {
         }
         want_tracks += out.tracks.iter().filter(|t| t.publish).count();
         want_alerts += out.alerts.len();
+        for a in &out.alerts {
+            let v = serde_json::to_value(a).unwrap();
+            if let Some(k) = alert_key(&v) {
+                if let Some(&f) = key(&v).and_then(|k| first_of_key.get(k.as_str())) {
+                    cause_gap.push(n - f);
+                }
+                alert_cause.insert(k, n);
+            }
+        }
     }
+    println!(
+        "messages between the first with an alert's event time and the one that raised it (the bench matched alerts by the former until 2026-12-04): {cause_gap:?}"
+    );
     println!(
         "offline, same input, per message: radar scan p50 / p99 {} / {} ms ({} scans); AIS p50 / p99 {} / {} ms",
         ms(pct(&mut radar_s, 0.5)),
@@ -458,8 +514,15 @@ async fn main() {
             broker_hop(&url, &format!("{tag}h{k}"), &inputs[..hop_n], Some(rate)).await;
         let (h50, h99) = (pct(&mut hop, 0.5), pct(&mut hop, 0.99));
         for (b, (label, bin)) in bins.iter().enumerate() {
-            let mut r =
-                through_vigie(bin, &url, &format!("{tag}v{k}b{b}"), &inputs, Some(rate)).await;
+            let mut r = through_vigie(
+                bin,
+                &url,
+                &format!("{tag}v{k}b{b}"),
+                &inputs,
+                &alert_cause,
+                Some(rate),
+            )
+            .await;
             let mut alerts: Vec<f64> = r.alert_list.iter().map(|a| a.1).collect();
             let (a50, a99, amax) = (
                 pct(&mut alerts, 0.5),
@@ -492,6 +555,15 @@ async fn main() {
                 r.processed,
                 r.cpu_s * 1e6 / r.processed.max(1) as f64
             ));
+            let (mut inward, mut outward): (Vec<f64>, Vec<f64>) =
+                r.alert_split.iter().copied().unzip();
+            causes.push(format!(
+                "- {label}, {rate:.0} msg/s: alerts, published input → emitted by vigie p50 / max {} / {} ms, emitted → at the subscriber p50 / max {} / {} ms (`emitted_at` is to the ms)",
+                ms(pct(&mut inward, 0.5)),
+                ms(pct(&mut inward, 1.0)),
+                ms(pct(&mut outward, 0.5)),
+                ms(pct(&mut outward, 1.0)),
+            ));
             causes.push(format!(
                 "- {label}, {rate:.0} msg/s: alert events (ms): {}",
                 r.alert_list
@@ -522,7 +594,15 @@ async fn main() {
         inputs.len()
     );
     for (b, (label, bin)) in bins.iter().enumerate() {
-        let r = through_vigie(bin, &url, &format!("{tag}vmaxb{b}"), &inputs, None).await;
+        let r = through_vigie(
+            bin,
+            &url,
+            &format!("{tag}vmaxb{b}"),
+            &inputs,
+            &alert_cause,
+            None,
+        )
+        .await;
         println!(
         "through {label}: {:.0} msg/s processed (offered {:.0}/s; {} contacts lost, {} alert events lost, {} track states lost); ratio {:.2}; vigie's CPU {:.2} s",
         r.per_s,
