@@ -459,18 +459,24 @@ async fn write_acks(
         acks.clear();
         return Ok(());
     };
-    let mut any = false;
-    for a in acks.drain(..).filter(|a| a.connection == connection) {
-        network
-            .write(Packet::PubAck(rumqttc::PubAck::new(a.pkid)))
-            .await?;
-        any = true;
-    }
-    if any {
-        tokio::time::timeout(timeout, network.flush())
-            .await
-            .map_err(|_| rumqttc::ConnectionError::FlushTimeout)??;
-    }
+    // Past 8 KiB the buffer is written while filling: the whole is bounded in time, as
+    // rumqttc bounds its flushes, so a broker that stops reading ends the connection.
+    let write = async {
+        let mut any = false;
+        for a in acks.drain(..).filter(|a| a.connection == connection) {
+            network
+                .write(Packet::PubAck(rumqttc::PubAck::new(a.pkid)))
+                .await?;
+            any = true;
+        }
+        if any {
+            network.flush().await?;
+        }
+        Ok::<(), rumqttc::StateError>(())
+    };
+    tokio::time::timeout(timeout, write)
+        .await
+        .map_err(|_| rumqttc::ConnectionError::FlushTimeout)??;
     Ok(())
 }
 
