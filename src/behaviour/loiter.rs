@@ -11,7 +11,14 @@
 //! alert names the zone where the boat spent most of the window, so a boat on the line
 //! between two beaches is one alert whichever side its estimate jitters to. Hysteresis
 //! (clear only after `clear_outside_s` outside the strip or `clear_underway_s` above
-//! `underway_kn`) makes one pickup one alert, not a flicker.
+//! `underway_kn` and away from where it loiters) makes one pickup one alert, not a flicker.
+//!
+//! The filtered estimate is not the boat: it converges for a few seconds after a track is
+//! confirmed, and follows clutter taken for the boat for a scan or two. So "has moved since
+//! it began" is measured from where the track settled and counts only a displacement that
+//! lasts, and "away from where it loiters" is measured from a centre that follows a
+//! drifting boat — a buoy is not taken for a boat that arrived, and a drifting boat keeps its
+//! one alert through a speed spike.
 
 use super::alert::{round, AlertEvent, AlertState, ZoneRef, KIND_TAXI_BOAT, MPS_TO_KN};
 use super::memory::{LearnedFixed, LoiterMemory, Mover};
@@ -53,7 +60,10 @@ struct Active {
     zone_ref: ZoneRef,
     start: EventTime,
     last_emit: EventTime,
-    /// Centre of the circle the boat was confined to when the alert was raised.
+    /// Where the boat is loitering: the centre of the circle it was confined to when the
+    /// alert was raised, then following it while it is not under way (see
+    /// [`CENTRE_FOLLOW_S`]), so a boat drifting for a quarter of an hour is measured from
+    /// where it drifted to, not from where it stopped.
     centre: (f64, f64),
 }
 
@@ -63,6 +73,13 @@ struct PerTrack {
     birth: (f64, f64),
     /// Has moved away from where it was first confirmed: a buoy never does.
     moved: bool,
+    /// Since when it has been more than twice the loiter radius from `birth` (and
+    /// `anchor`'s: more than the radius from it), if it still is: a displacement counts
+    /// once it has lasted [`SUSTAIN_S`].
+    #[serde(default)]
+    away_from_birth: Option<EventTime>,
+    #[serde(default)]
+    away_from_anchor: Option<EventTime>,
     /// When it was first seen.
     born_t: EventTime,
     /// When it was last updated.
@@ -141,6 +158,34 @@ const AMBIGUITY_FACTOR: f64 = 2.0;
 /// `fixed_object_learn_s` marks a fixed object too (a boat's track left on a buoy's returns
 /// after the buoy's own track died); its alert, if any, is cleared as `fixed_object`.
 const FIXED_AFTER_MOVING_FACTOR: f64 = 6.0;
+
+/// How long a track's first confirmed position is still its filter converging: its birth
+/// place is where it is at the end of this (event time). A track confirmed from a plot
+/// of clutter beside a buoy and the buoy's own returns began 140 m off the buoy at 5 kn
+/// and sat on it 7 s later; measured from that first estimate, a later excursion "moved"
+/// the buoy 220 m and it was taken for a boat that had arrived and stopped.
+const BIRTH_SETTLE_S: f64 = 10.0;
+
+/// How long a track must stay displaced before the displacement counts, for "has moved
+/// since it began" and for the place it sits in. A filtered position follows clutter taken
+/// for the boat for a scan or two (tens of metres, 5-10 s) and comes back; a boat that has
+/// moved stays moved.
+const SUSTAIN_S: f64 = 10.0;
+
+/// Time constant with which an active alert's centre follows a boat that is not under way
+/// (event time). Slow enough that clutter taken for the boat for a few seconds barely moves
+/// it; fast enough that a boat drifting at 0.5 kn is never more than ~10 m ahead of it.
+const CENTRE_FOLLOW_S: f64 = 30.0;
+
+/// Whether a displacement (`away` now) has lasted [`SUSTAIN_S`]; `since` keeps when it
+/// began and is reset when it ends.
+fn sustained(since: &mut Option<EventTime>, away: bool, now: EventTime) -> bool {
+    if !away {
+        *since = None;
+        return false;
+    }
+    now.secs_since(*since.get_or_insert(now)) >= SUSTAIN_S
+}
 
 fn near_fixed(fixed: &[Fixed], x: f64, y: f64, r: f64) -> bool {
     fixed.iter().any(|f| (f.x - x).hypot(f.y - y) <= r)
@@ -427,17 +472,32 @@ impl Loiter {
             }
             new_track(&v, reacquired.is_some())
         });
+        let dt = v.t.secs_since(p.last_t).max(0.0);
         p.last_t = v.t;
         p.last = (v.x, v.y, v.speed_mps, v.mmsi);
-        if !p.moved && (v.x - p.birth.0).hypot(v.y - p.birth.1) > 2.0 * cfg.loiter_radius_m {
+        let settling = v.t.secs_since(p.born_t) <= BIRTH_SETTLE_S;
+        if settling && !p.moved {
+            p.birth = (v.x, v.y);
+            if p.anchor.0 == p.born_t {
+                p.anchor.1 = v.x;
+                p.anchor.2 = v.y;
+            }
+        }
+        let far = (v.x - p.birth.0).hypot(v.y - p.birth.1) > 2.0 * cfg.loiter_radius_m;
+        if !p.moved && sustained(&mut p.away_from_birth, far, v.t) {
             p.moved = true;
         }
         // Learn fixed objects from the picture: a return that has not moved since it was
         // first seen, for `fixed_object_learn_s`; or, after moving, one that stays within
         // the loiter radius for six times as long.
         let fixed_r = cfg.fixed_object_radius_m;
-        if (v.x - p.anchor.1).hypot(v.y - p.anchor.2) > cfg.loiter_radius_m {
+        let off = (v.x - p.anchor.1).hypot(v.y - p.anchor.2) > cfg.loiter_radius_m;
+        if sustained(&mut p.away_from_anchor, off, v.t) {
+            // A track that sat on a fixed object and has left it follows something that
+            // moves: a boat that passed close by and took the buoy's track with it.
+            p.moved |= p.learned;
             p.anchor = (v.t, v.x, v.y);
+            p.away_from_anchor = None;
             p.learned = false;
         }
         let still_s = v.t.secs_since(p.anchor.0);
@@ -477,6 +537,13 @@ impl Loiter {
         // its strip; the zone only names the alert.
         let strip = zone.map(|z| zones.strip(z));
 
+        if let Some(a) = p.alert.as_mut() {
+            if v.speed_mps * MPS_TO_KN <= cfg.underway_kn {
+                let w = 1.0 - (-dt / CENTRE_FOLLOW_S).exp();
+                a.centre.0 += w * (v.x - a.centre.0);
+                a.centre.1 += w * (v.y - a.centre.1);
+            }
+        }
         if let Some(a) = &p.alert {
             let in_zone = strip.is_some() && a.zone.map(|z| zones.strip(z)) == strip;
             let reason = if allowed {
@@ -768,6 +835,8 @@ fn new_track(v: &TrackView, moved: bool) -> PerTrack {
         label: v.label.to_string(),
         birth: (v.x, v.y),
         moved,
+        away_from_birth: None,
+        away_from_anchor: None,
         born_t: v.t,
         last_t: v.t,
         anchor: (v.t, v.x, v.y),
@@ -1178,6 +1247,71 @@ mod tests {
         let mut d = Drive::new(&b);
         d.run(5, 0.0, 900.0, &stopped);
         assert!(d.raised().is_empty(), "{:?}", d.events);
+    }
+
+    /// A buoy's track begun from a plot of clutter beside it: its first estimate 140 m off
+    /// at 5 kn, on the buoy 7 s later; later, clutter taken for it drags the estimate 80 m
+    /// the other way for one update. Measured from that first estimate, the excursion is
+    /// 220 m, which used to make the buoy a boat that "had moved since it began" and then
+    /// stopped: a false pickup (low-pd, seed 101). The birth place is where the track has
+    /// settled, and a displacement counts once it has lasted.
+    #[test]
+    fn a_buoy_is_not_a_boat_for_its_first_estimate_or_one_jump() {
+        let b = Bench::new();
+        let mut d = Drive::new(&b);
+        let buoy_seen = |t: f64| {
+            if t < 5.0 {
+                (560.0, 500.0, 2.6)
+            } else if (300.0..303.0).contains(&t) {
+                (780.0, 500.0, 10.0)
+            } else {
+                (700.0, 500.0, 0.3)
+            }
+        };
+        d.run(1, 0.0, 900.0, &buoy_seen);
+        assert!(d.raised().is_empty(), "{:?}", d.events);
+        // A boat that arrives, held more than twice the loiter radius from where its track
+        // settled for longer than a jump, has moved: its stop is a pickup.
+        let mut d = Drive::new(&b);
+        d.run(2, 0.0, 400.0, &arrive(stopped));
+        assert_eq!(d.raised(), vec![2], "{:?}", d.events);
+    }
+
+    /// A boat drifting at 0.5 kn for a quarter of an hour after its pickup moves 230 m from
+    /// where it stopped; clutter taken for it then puts its speed at 8-18 kn for 8 s. The
+    /// alert used to clear as "under way" (fast, and far from where it was raised) and be
+    /// raised again 90 s later: two alerts for one boat (slow-movers, seed 104). The alert's
+    /// centre follows the drift, so it clears only when the boat really leaves.
+    #[test]
+    fn a_drifting_boat_keeps_its_alert_through_a_speed_spike_and_clears_when_it_leaves() {
+        let b = Bench::new();
+        let mut d = Drive::new(&b);
+        let drift = |t: f64| (700.0, 500.0 - 0.25 * t, 0.25);
+        let path = arrive(move |t| {
+            if (900.0..908.0).contains(&t) {
+                let (x, y, _) = drift(t);
+                (x + 30.0, y, 7.0)
+            } else if t < 1000.0 {
+                drift(t)
+            } else {
+                // Under way west at 6 m/s.
+                (700.0 - 6.0 * (t - 1000.0), 250.0, 6.0)
+            }
+        });
+        d.run(1, 0.0, 1200.0, &path);
+        let states: Vec<_> = d
+            .events
+            .iter()
+            .map(|(_, e)| (e.state, e.t.0 / 1_000_000))
+            .collect();
+        let raised = states.iter().filter(|s| s.0 == AlertState::Raised).count();
+        let cleared: Vec<_> = states
+            .iter()
+            .filter(|s| s.0 == AlertState::Cleared)
+            .collect();
+        assert_eq!(raised, 1, "{states:?}");
+        assert_eq!(cleared.len(), 1, "{states:?}");
+        assert!(cleared[0].1 > 1100 && cleared[0].1 < 1140, "{states:?}");
     }
 
     #[test]
