@@ -205,6 +205,12 @@ impl DebriefCommand {
 pub struct Hub {
     inner: Mutex<Inner>,
     tx: broadcast::Sender<Arc<SseEvent>>,
+    /// Bumped for each urgent event (alerts, actions): what wakes a page's task at once.
+    /// Track states only enter the ring, which the page drains on its own clock: the
+    /// engine runs on a thread of its own, and waking a page's task for every track state
+    /// was a wake-up across threads each (a system call), costing the page a third more
+    /// than vigie's whole work at 900 states a second (BENCHMARKS.md, console_sse).
+    urgent: tokio::sync::watch::Sender<u64>,
     backlog: usize,
     track_timeout_s: f64,
     /// For each alert's SITREP (the coast, the zones); none in tests that need no text.
@@ -224,6 +230,7 @@ impl Hub {
                 ..Inner::default()
             }),
             tx,
+            urgent: tokio::sync::watch::Sender::new(0),
             backlog,
             track_timeout_s,
             reports,
@@ -246,8 +253,12 @@ impl Hub {
         while inner.backlog.len() > self.backlog {
             inner.backlog.pop_front();
         }
+        let urgent = ev.urgent();
         // No page connected is not an error.
         let _ = self.tx.send(ev);
+        if urgent {
+            self.urgent.send_modify(|n| *n += 1);
+        }
     }
 
     /// Takes one message's outputs: its alert events, and the track states due for
@@ -429,6 +440,11 @@ impl Hub {
         let inner = &mut *g;
         inner.debrief = Some(status.clone());
         self.emit(inner, "debrief", status.to_string());
+    }
+
+    /// Changes with every urgent event (see [`Hub::subscribe`]'s ring for the events).
+    pub fn watch_urgent(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.urgent.subscribe()
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<SseEvent>> {

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::TryRecvError;
 
 type Body = BoxBody<Bytes, Infallible>;
 
@@ -478,46 +478,46 @@ fn events(req: &Request<Incoming>, c: &Console) -> Response<Body> {
         }
         let mut keepalive = tokio::time::interval(Duration::from_secs(15));
         keepalive.tick().await;
-        // Events are written in batches: an alert or an action goes at once, with whatever
-        // is waiting; track states wait up to SSE_BATCH for company. Why: one write per
-        // track state (2,000 tracks a second on a busy night) cost more than everything
-        // else the page asks of vigie (BENCHMARKS.md, console_sse).
+        // Events are written in batches: the task wakes at once for an alert or an action
+        // (the hub's urgent watch) and otherwise every SSE_BATCH, and each time writes all
+        // the ring holds for it in one frame. Why: one write per track state (2,000 tracks
+        // a second on a busy night) cost more than everything else the page asks of vigie,
+        // and so did one wake-up per track state once the engine ran on its own thread
+        // (BENCHMARKS.md, console_sse).
+        let mut urgent = hub.watch_urgent();
+        let mut batch = tokio::time::interval(SSE_BATCH);
+        batch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut buf = String::new();
-        let mut due: Option<tokio::time::Instant> = None;
         loop {
             let mut closed = false;
             tokio::select! {
-                ev = rx.recv() => match ev {
-                    Ok(ev) if ev.id <= sent => {}
-                    Ok(ev) => {
-                        sent = ev.id;
-                        ev.write_wire(&mut buf);
-                        if ev.urgent() {
-                            due = Some(tokio::time::Instant::now());
-                        }
-                    }
-                    // Too far behind the ring: start again from a snapshot.
-                    Err(RecvError::Lagged(_)) => {
-                        let s = hub.snapshot_event();
-                        sent = s.id;
-                        buf.clear();
-                        s.write_wire(&mut buf);
-                        due = Some(tokio::time::Instant::now());
-                    }
-                    Err(RecvError::Closed) => closed = true,
-                },
-                _ = async { tokio::time::sleep_until(due.expect("guarded")).await }, if due.is_some() && !buf.is_empty() => {}
+                r = urgent.changed() => closed = r.is_err(),
+                _ = batch.tick() => {}
                 _ = keepalive.tick() => buf.push_str(": keep-alive\n\n"),
                 _ = async { tentative.as_mut().expect("guarded").tick().await }, if tentative.is_some() => {
                     hub.tentative_frame(&mut buf);
                 }
             }
-            if !buf.is_empty() && due.is_none() {
-                due = Some(tokio::time::Instant::now() + SSE_BATCH);
-            }
-            let now = tokio::time::Instant::now();
-            if closed || due.is_some_and(|d| d <= now) || buf.len() > SSE_BATCH_BYTES {
-                if !buf.is_empty()
+            loop {
+                match rx.try_recv() {
+                    Ok(ev) if ev.id <= sent => continue,
+                    Ok(ev) => {
+                        sent = ev.id;
+                        ev.write_wire(&mut buf);
+                    }
+                    // Too far behind the ring: start again from a snapshot.
+                    Err(TryRecvError::Lagged(_)) => {
+                        let s = hub.snapshot_event();
+                        sent = s.id;
+                        buf.clear();
+                        s.write_wire(&mut buf);
+                    }
+                    Err(TryRecvError::Closed) => closed = true,
+                    Err(TryRecvError::Empty) => {}
+                }
+                let drained = closed || rx.is_empty();
+                if (drained || buf.len() > SSE_BATCH_BYTES)
+                    && !buf.is_empty()
                     && tx
                         .send(Frame::data(Bytes::from(std::mem::take(&mut buf))))
                         .await
@@ -525,7 +525,9 @@ fn events(req: &Request<Incoming>, c: &Console) -> Response<Body> {
                 {
                     return;
                 }
-                due = None;
+                if drained {
+                    break;
+                }
             }
             if closed {
                 return;
