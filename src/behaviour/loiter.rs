@@ -84,6 +84,9 @@ struct PerTrack {
     born_t: EventTime,
     /// When it was last updated.
     last_t: EventTime,
+    /// When and where it was last not under way (at most `underway_kn`).
+    #[serde(default)]
+    last_slow: Option<(EventTime, f64, f64)>,
     /// Where and since when it has stayed within `loiter_radius_m`: a return that sits in
     /// one place long enough is a fixed object (see [`Loiter::fixed`]).
     anchor: (EventTime, f64, f64),
@@ -139,6 +142,22 @@ struct LostMover {
     t: EventTime,
     x: f64,
     y: f64,
+    /// Where it was last seen not under way, if elsewhere: a boat lost while stopped in
+    /// the surf whose coasting track then took clutter for it and ran off at 60 kn was
+    /// last "seen" 600 m from where it sat, and its new track there was taken for a buoy's
+    /// (surf-reacquire, seed 130). Not kept across a restart (the memory file keeps `x, y`).
+    #[serde(default)]
+    slow: Option<(f64, f64)>,
+}
+
+impl LostMover {
+    /// Squared distance from (x, y) to the nearer of the places it was last seen.
+    fn dist2(&self, x: f64, y: f64) -> f64 {
+        let d2 = |(px, py): (f64, f64)| (px - x).powi(2) + (py - y).powi(2);
+        self.slow
+            .map_or(f64::INFINITY, d2)
+            .min(d2((self.x, self.y)))
+    }
 }
 
 /// See [`Loiter::hand_over`]: how long before an old track's last update its boat's new
@@ -205,7 +224,7 @@ fn take_mover(
         .iter()
         .enumerate()
         .filter(|(_, m)| t.secs_since(m.t).abs() <= cfg.reacquire_s)
-        .map(|(i, m)| (i, (m.x - x).powi(2) + (m.y - y).powi(2)))
+        .map(|(i, m)| (i, m.dist2(x, y)))
         .filter(|&(_, d2)| d2 <= r2)
         .min_by(|a, b| a.1.total_cmp(&b.1))?;
     lost.remove(i)
@@ -475,6 +494,9 @@ impl Loiter {
         let dt = v.t.secs_since(p.last_t).max(0.0);
         p.last_t = v.t;
         p.last = (v.x, v.y, v.speed_mps, v.mmsi);
+        if v.speed_mps * MPS_TO_KN <= cfg.underway_kn {
+            p.last_slow = Some((v.t, v.x, v.y));
+        }
         let settling = v.t.secs_since(p.born_t) <= BIRTH_SETTLE_S;
         if settling && !p.moved {
             p.birth = (v.x, v.y);
@@ -750,7 +772,12 @@ impl Loiter {
             .iter()
             .map(|mv| {
                 let (x, y) = frame.to_local(mv.lat, mv.lon);
-                LostMover { t: mv.t, x, y }
+                LostMover {
+                    t: mv.t,
+                    x,
+                    y,
+                    slow: None,
+                }
             })
             .filter(|mv| mv.x.is_finite() && mv.y.is_finite())
             .chain(self.lost.drain(..))
@@ -777,7 +804,13 @@ impl Loiter {
             .filter(|(_, q)| !q.moved && !q.learned && q.born_t >= since)
             .filter(|(_, q)| !near_fixed(fixed, q.birth.0, q.birth.1, fixed_r))
             .map(|(_, q)| {
-                let d2 = (q.birth.0 - old.last.0).powi(2) + (q.birth.1 - old.last.1).powi(2);
+                let lost = LostMover {
+                    t: old.last_t,
+                    x: old.last.0,
+                    y: old.last.1,
+                    slow: old.recent_slow(),
+                };
+                let d2 = lost.dist2(q.birth.0, q.birth.1);
                 (d2, q)
             })
             .filter(|(d2, _)| *d2 <= r2)
@@ -814,6 +847,7 @@ impl Loiter {
                     t: p.last_t,
                     x: p.last.0,
                     y: p.last.1,
+                    slow: p.recent_slow(),
                 });
             }
             if p.alert.is_some() {
@@ -830,6 +864,20 @@ impl Loiter {
     }
 }
 
+/// A track's last place not under way counts as where its boat was lost only if it was
+/// there at most this long before its last update: a boat that stopped, ran on for
+/// minutes and was lost elsewhere left nothing where it had stopped. (Twice a confirmed
+/// dark track's 30 s of coasting, in which clutter may drag it off.)
+const LAST_SLOW_S: f64 = 60.0;
+
+impl PerTrack {
+    fn recent_slow(&self) -> Option<(f64, f64)> {
+        self.last_slow
+            .filter(|s| self.last_t.secs_since(s.0) <= LAST_SLOW_S)
+            .map(|(_, x, y)| (x, y))
+    }
+}
+
 fn new_track(v: &TrackView, moved: bool) -> PerTrack {
     PerTrack {
         label: v.label.to_string(),
@@ -839,6 +887,7 @@ fn new_track(v: &TrackView, moved: bool) -> PerTrack {
         away_from_anchor: None,
         born_t: v.t,
         last_t: v.t,
+        last_slow: None,
         anchor: (v.t, v.x, v.y),
         learned: false,
         zone: None,
@@ -1312,6 +1361,34 @@ mod tests {
         assert_eq!(raised, 1, "{states:?}");
         assert_eq!(cleared.len(), 1, "{states:?}");
         assert!(cleared[0].1 > 1100 && cleared[0].1 < 1140, "{states:?}");
+    }
+
+    /// A boat stops in the surf and is lost; its coasting track takes clutter for it and
+    /// runs off at 60 kn for 20 s before it dies 600 m away. The new track that finds the
+    /// boat where it sat is that boat re-acquired (alerted after its dwell), not a buoy —
+    /// and a boat that stopped, ran on for minutes and was lost far away leaves nothing
+    /// where it had stopped (surf-reacquire, seed 130).
+    #[test]
+    fn a_boat_lost_in_the_surf_is_reacquired_where_it_sat_not_where_clutter_took_its_track() {
+        let b = Bench::new();
+        let mut d = Drive::new(&b);
+        d.run(1, 0.0, 120.0, &arrive(stopped));
+        d.run(1, 120.0, 140.0, &|t| {
+            (700.0 - 30.0 * (t - 120.0), 500.0, 30.0)
+        });
+        d.delete(1, 170.0);
+        d.run(2, 190.0, 400.0, &stopped);
+        assert_eq!(d.raised(), vec![2], "{:?}", d.events);
+        // Stopped at (700, 500) until 120 s, then ran west at 6 m/s for three minutes and
+        // was lost there: a track beginning at the stop later is not that boat.
+        let mut d = Drive::new(&b);
+        d.run(1, 0.0, 120.0, &arrive(stopped));
+        d.run(1, 120.0, 300.0, &|t| {
+            (700.0 - 6.0 * (t - 120.0), 500.0, 6.0)
+        });
+        d.delete(1, 330.0);
+        d.run(2, 340.0, 700.0, &stopped);
+        assert!(d.raised().is_empty(), "{:?}", d.events);
     }
 
     #[test]
