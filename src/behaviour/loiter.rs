@@ -793,7 +793,7 @@ impl Loiter {
     /// no earlier than [`HANDOVER_BORN_S`] before the old one's last update and within
     /// `reacquire_radius_m` of it, is its boat re-acquired. Tracks that existed while the
     /// old one was still tracked (a buoy's) are other objects.
-    fn hand_over(&mut self, old: &PerTrack) -> bool {
+    fn hand_over(&mut self, old: &mut PerTrack) -> bool {
         let r2 = self.cfg.reacquire_radius_m * self.cfg.reacquire_radius_m;
         let fixed_r = self.cfg.fixed_object_radius_m;
         let since = old.last_t.plus_secs(-HANDOVER_BORN_S);
@@ -825,10 +825,24 @@ impl Loiter {
             old.label
         );
         q.moved = true;
+        // The boat's loiter goes on in its new track: the rule's window is the boat's time
+        // in the zone, not the track's (a track that broke while its boat sat still used
+        // to start the 90 s again: alerts 143-163 s after the stop). Its alert, if it had
+        // one, goes on too, under the same id: one pickup, one alert.
+        let zone = q.zone;
+        let first = q.samples.front().map(|s| s.0);
+        for s in old.samples.iter().rev() {
+            if Some(s.4) == zone && first.is_none_or(|f| s.0 < f) {
+                q.samples.push_front(*s);
+            }
+        }
+        if q.alert.is_none() {
+            q.alert = old.alert.take();
+        }
         true
     }
 
-    /// The track is gone: clears its alert, if any.
+    /// The track is gone: clears its alert, if any (unless its boat's new track took it).
     pub fn on_deleted(
         &mut self,
         id: u64,
@@ -836,8 +850,8 @@ impl Loiter {
         frame: &LocalFrame,
         out: &mut Vec<AlertEvent>,
     ) {
-        if let Some(p) = self.tracks.remove(&id) {
-            if p.moved && p.zone.is_some() && self.hand_over(&p) {
+        if let Some(mut p) = self.tracks.remove(&id) {
+            if p.moved && p.zone.is_some() && self.hand_over(&mut p) {
                 // Its boat already has a new track.
             } else if p.moved {
                 if self.lost.len() >= MAX_LOST {
@@ -1389,6 +1403,55 @@ mod tests {
         d.delete(1, 330.0);
         d.run(2, 340.0, 700.0, &stopped);
         assert!(d.raised().is_empty(), "{:?}", d.events);
+    }
+
+    /// A boat's track breaks while the boat sits still (a new track starts on it and the
+    /// old one dies): the new track carries on the boat's loiter — alerted when the boat
+    /// has loitered 90 s, not 90 s after the new track began (busy-night seed 126: 143 s
+    /// after the stop) — and, when the old track had already alerted, its alert under the
+    /// same id, not a second one.
+    #[test]
+    fn a_boat_whose_track_breaks_while_it_loiters_keeps_its_window_and_its_alert() {
+        let b = Bench::new();
+        let mut d = Drive::new(&b);
+        d.run(1, 0.0, 140.0, &arrive(stopped));
+        d.run(2, 130.0, 150.0, &stopped);
+        d.delete(1, 150.0);
+        d.run(2, 150.0, 400.0, &stopped);
+        let raised: Vec<_> = d
+            .events
+            .iter()
+            .filter(|(_, e)| e.state == AlertState::Raised)
+            .map(|(id, e)| (*id, e.t.0 / 1_000_000))
+            .collect();
+        assert_eq!(raised.len(), 1, "{:?}", d.events);
+        assert_eq!(raised[0].0, 2);
+        assert!(
+            raised[0].1 <= 200,
+            "the boat's 90 s, not the new track's: {raised:?}"
+        );
+
+        let mut d = Drive::new(&b);
+        d.run(1, 0.0, 260.0, &arrive(stopped));
+        d.run(2, 250.0, 270.0, &stopped);
+        d.delete(1, 270.0);
+        d.run(2, 270.0, 400.0, &arrive(stopped));
+        let states: Vec<_> = d
+            .events
+            .iter()
+            .map(|(_, e)| (e.state, e.id.clone(), e.track_id.clone()))
+            .collect();
+        let raised = states.iter().filter(|s| s.0 == AlertState::Raised).count();
+        assert_eq!(raised, 1, "{states:?}");
+        assert!(
+            states.iter().all(|s| s.0 != AlertState::Cleared),
+            "not cleared as lost: {states:?}"
+        );
+        assert!(
+            states.iter().all(|s| s.1 == states[0].1),
+            "one alert id: {states:?}"
+        );
+        assert_eq!(states.last().unwrap().2, "T2", "{states:?}");
     }
 
     #[test]
