@@ -797,22 +797,20 @@ impl Loiter {
         let r2 = self.cfg.reacquire_radius_m * self.cfg.reacquire_radius_m;
         let fixed_r = self.cfg.fixed_object_radius_m;
         let since = old.last_t.plus_secs(-HANDOVER_BORN_S);
+        // Where the old track's boat was last seen (moving or not).
+        let lost = LostMover {
+            t: old.last_t,
+            x: old.last.0,
+            y: old.last.1,
+            slow: old.recent_slow(),
+        };
         let fixed = &self.fixed;
         let best = self
             .tracks
             .iter_mut()
             .filter(|(_, q)| !q.moved && !q.learned && q.born_t >= since)
             .filter(|(_, q)| !near_fixed(fixed, q.birth.0, q.birth.1, fixed_r))
-            .map(|(_, q)| {
-                let lost = LostMover {
-                    t: old.last_t,
-                    x: old.last.0,
-                    y: old.last.1,
-                    slow: old.recent_slow(),
-                };
-                let d2 = lost.dist2(q.birth.0, q.birth.1);
-                (d2, q)
-            })
+            .map(|(_, q)| (lost.dist2(q.birth.0, q.birth.1), q))
             .filter(|(d2, _)| *d2 <= r2)
             .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.born_t.cmp(&b.1.born_t)));
         let Some((d2, q)) = best else {
