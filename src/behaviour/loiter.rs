@@ -62,7 +62,7 @@ struct Active {
     last_emit: EventTime,
     /// Where the boat is loitering: the centre of the circle it was confined to when the
     /// alert was raised, then following it while it is not under way (see
-    /// [`CENTRE_FOLLOW_S`]), so a boat drifting for a quarter of an hour is measured from
+    /// [`CENTRE_ROPE`]), so a boat drifting for a quarter of an hour is measured from
     /// where it drifted to, not from where it stopped.
     centre: (f64, f64),
 }
@@ -191,10 +191,12 @@ const BIRTH_SETTLE_S: f64 = 10.0;
 /// moved stays moved.
 const SUSTAIN_S: f64 = 10.0;
 
-/// Time constant with which an active alert's centre follows a boat that is not under way
-/// (event time). Slow enough that clutter taken for the boat for a few seconds barely moves
-/// it; fast enough that a boat drifting at 0.5 kn is never more than ~10 m ahead of it.
-const CENTRE_FOLLOW_S: f64 = 30.0;
+/// How far (a fraction of the loiter radius) a boat under an active alert may sit from the
+/// alert's centre before the centre follows it: the estimate's jitter around a stopped boat
+/// (tens of metres) moves nothing, a boat drifting at 0.5 kn for a quarter of an hour
+/// drags it along half a radius behind, and clutter taken for the drifting boat for a few
+/// seconds is not "away" from where it now loiters.
+const CENTRE_ROPE: f64 = 0.5;
 
 /// Whether a displacement (`away` now) has lasted [`SUSTAIN_S`]; `since` keeps when it
 /// began and is reset when it ends.
@@ -491,7 +493,6 @@ impl Loiter {
             }
             new_track(&v, reacquired.is_some())
         });
-        let dt = v.t.secs_since(p.last_t).max(0.0);
         p.last_t = v.t;
         p.last = (v.x, v.y, v.speed_mps, v.mmsi);
         if v.speed_mps * MPS_TO_KN <= cfg.underway_kn {
@@ -560,10 +561,16 @@ impl Loiter {
         let strip = zone.map(|z| zones.strip(z));
 
         if let Some(a) = p.alert.as_mut() {
-            if v.speed_mps * MPS_TO_KN <= cfg.underway_kn {
-                let w = 1.0 - (-dt / CENTRE_FOLLOW_S).exp();
-                a.centre.0 += w * (v.x - a.centre.0);
-                a.centre.1 += w * (v.y - a.centre.1);
+            // A boat drifting out of the middle of its circle drags the centre along, on a
+            // rope of half the radius; jitter within that rope moves nothing. Only while
+            // the boat is slow and within the circle: a boat leaving slowly, its speed
+            // flickering about `underway_kn`, must not put off its own clearing.
+            let d = (v.x - a.centre.0).hypot(v.y - a.centre.1);
+            let rope = CENTRE_ROPE * cfg.loiter_radius_m;
+            if d > rope && d <= cfg.loiter_radius_m && v.speed_mps * MPS_TO_KN <= cfg.underway_kn {
+                let k = (d - rope) / d;
+                a.centre.0 += k * (v.x - a.centre.0);
+                a.centre.1 += k * (v.y - a.centre.1);
             }
         }
         if let Some(a) = &p.alert {
@@ -823,10 +830,15 @@ impl Loiter {
             old.label
         );
         q.moved = true;
-        // The boat's loiter goes on in its new track: the rule's window is the boat's time
-        // in the zone, not the track's (a track that broke while its boat sat still used
+        // The boat's loiter goes on in its new track if it began where the boat sat: the
+        // rule's window is the boat's time in the zone, not the track's (a track that broke while its boat sat still used
         // to start the 90 s again: alerts 143-163 s after the stop). Its alert, if it had
         // one, goes on too, under the same id: one pickup, one alert.
+        // Only where the old track's boat sat: a new track 150 m away may be a neighbour's
+        // (two boats side by side), re-acquired or not.
+        if d2 > self.cfg.loiter_radius_m * self.cfg.loiter_radius_m {
+            return true;
+        }
         let zone = q.zone;
         let first = q.samples.front().map(|s| s.0);
         for s in old.samples.iter().rev() {
