@@ -138,6 +138,17 @@ impl SensorRate {
         if b <= newest {
             return;
         }
+        if b - newest >= RING as i64 {
+            // Silent for longer than the ring (a radar down for maintenance, an AIS feed
+            // cut for an hour): its usual rate has decayed to nothing, and judged by it the
+            // sensor's first scans back would all be a flood — refused, and, refused, never
+            // learned from: a busy radar back from a day's outage stayed limited to the
+            // floor for good (found by the sustained latency bench, its passes a day
+            // apart). What it knew is gone: it starts again as a new sensor does.
+            *self = SensorRate::new();
+            self.newest = Some(b);
+            return;
+        }
         let alpha = BUCKET_S as f64 / LEARN_S;
         // The buckets closing: the old newest and the empty ones between it and `b` (a
         // silent sensor's usual rate decays; past the ring, all further ones are empty).
@@ -368,6 +379,23 @@ mod tests {
         assert!(refused > 5000, "{refused}");
         let after = a.radar_usual_per_s().next().unwrap();
         assert!((after - usual).abs() < 0.01 * usual, "{usual} -> {after}");
+    }
+
+    #[test]
+    fn a_sensor_back_from_a_long_silence_is_taken_as_new_not_as_a_flood() {
+        let mut a = Admission::new(CFG, 1);
+        // 40/s for twenty minutes (eight times the floor), then nothing for a day.
+        assert_eq!(feed(&mut a, Source::Radar(0), 0.0, 1200.0, 2.5, 100), 0);
+        // Back at the same rate: nothing refused, and its rate learned again.
+        let back = 1200.0 + 86_400.0;
+        assert_eq!(feed(&mut a, Source::Radar(0), back, 1200.0, 2.5, 100), 0);
+        let usual = a.radar_usual_per_s().next().unwrap();
+        assert!((usual - 40.0).abs() < 2.0, "{usual}");
+        // A flood after a silence is limited as a new sensor's is: factor × floor.
+        let mut b = Admission::new(CFG, 1);
+        feed(&mut b, Source::Radar(0), 0.0, 1200.0, 2.5, 10);
+        let refused = feed(&mut b, Source::Radar(0), back, 300.0, 0.01, 10);
+        assert!(refused > 15_000, "{refused} of 30,000");
     }
 
     #[test]
