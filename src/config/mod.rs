@@ -395,6 +395,12 @@ pub struct ConsoleConfig {
     /// A track not updated for this long (event time) leaves the page: the tracker says
     /// nothing when it deletes a track, and an AIS vessel at anchor reports every 3 minutes.
     pub track_timeout_s: f64,
+    /// Longest a track state waits to share one write to a page with the others (alerts
+    /// and actions never wait). Every write wakes the page's task and the connection's:
+    /// on a busy night that, more than the bytes, is what a page costs vigie (2,000 tracks:
+    /// +15 % of vigie's CPU at 0.2 s, +5 % at 1 s; BENCHMARKS.md, console_sse). A track
+    /// state is published once a second at most, so a page a second behind misses nothing.
+    pub sse_batch_s: f64,
 }
 
 impl Default for ConsoleConfig {
@@ -407,6 +413,7 @@ impl Default for ConsoleConfig {
             incidents_file: PathBuf::from("vigie-incidents.sqlite"),
             backlog: 20_000,
             track_timeout_s: 400.0,
+            sse_batch_s: 1.0,
         }
     }
 }
@@ -1008,11 +1015,19 @@ impl Config {
                 self.limits.sensor_rate_floor_per_s,
             ),
             ("console.track_timeout_s", self.console.track_timeout_s),
+            ("console.sse_batch_s", self.console.sse_batch_s),
             ("nats.lease_ttl_s", self.nats.lease_ttl_s),
         ] {
             if !(v.is_finite() && v > 0.0) {
                 return bad(k, format!("= {v} must be > 0"), "give a positive number");
             }
+        }
+        if self.console.sse_batch_s > 10.0 {
+            return bad(
+                "console.sse_batch_s",
+                format!("= {} is longer than 10 s", self.console.sse_batch_s),
+                "a page would show tracks that long after they moved: give at most a few seconds",
+            );
         }
         if !(self.limits.sensor_rate_factor.is_finite() && self.limits.sensor_rate_factor >= 2.0) {
             return bad(

@@ -63,6 +63,7 @@ pub async fn start(
         cap: None,
         metrics,
         debrief: Some(tx),
+        sse_batch: std::time::Duration::from_secs_f64(cfg.console.sse_batch_s),
     });
     let tls = access.tls;
     let listener = tokio::net::TcpListener::bind(&cfg.console.listen)

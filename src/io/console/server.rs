@@ -136,6 +136,8 @@ pub struct Console {
     pub metrics: Arc<Metrics>,
     /// In a training debrief (`vigie debrief`): the player's commands.
     pub debrief: Option<tokio::sync::mpsc::UnboundedSender<super::DebriefCommand>>,
+    /// `console.sse_batch_s`: longest a track state waits for others to share its write.
+    pub sse_batch: Duration,
 }
 
 /// What the configuration decides of a console, whichever program serves it (`vigie run`,
@@ -337,10 +339,11 @@ async fn route(req: Request<Incoming>, c: &Console) -> Response<Body> {
             "application/geo+json",
             c.zones_geojson.clone(),
         ),
-        (&Method::GET, "/api/snapshot") if wants_tentative(req.uri().query()) => {
-            json(StatusCode::OK, &c.hub.snapshot_with_tentative())
-        }
-        (&Method::GET, "/api/snapshot") => json(StatusCode::OK, &c.hub.snapshot()),
+        (&Method::GET, "/api/snapshot") => full(
+            StatusCode::OK,
+            "application/json",
+            c.hub.snapshot_text(wants_tentative(req.uri().query())),
+        ),
         (&Method::GET, "/api/events") => events(&req, c),
         (&Method::GET, "/api/incidents") => incidents_since(req.uri().query(), c),
         (&Method::POST, "/api/debrief") => {
@@ -442,8 +445,6 @@ fn wants_tentative(query: Option<&str>) -> bool {
 /// How often a page that shows tentative tracks gets their whole set.
 const TENTATIVE_EVERY: Duration = Duration::from_secs(1);
 
-/// Longest a track state waits for others to share its write to a page.
-const SSE_BATCH: Duration = Duration::from_millis(200);
 /// A batch is written at once past this size.
 const SSE_BATCH_BYTES: usize = 64 * 1024;
 
@@ -468,6 +469,7 @@ fn events(req: &Request<Incoming>, c: &Console) -> Response<Body> {
     let hub = c.hub.clone();
     let mut tentative =
         wants_tentative(req.uri().query()).then(|| tokio::time::interval(TENTATIVE_EVERY));
+    let batch_every = c.sse_batch;
     tokio::spawn(async move {
         let mut buf = String::new();
         for e in first {
@@ -479,13 +481,13 @@ fn events(req: &Request<Incoming>, c: &Console) -> Response<Body> {
         let mut keepalive = tokio::time::interval(Duration::from_secs(15));
         keepalive.tick().await;
         // Events are written in batches: the task wakes at once for an alert or an action
-        // (the hub's urgent watch) and otherwise every SSE_BATCH, and each time writes all
+        // (the hub's urgent watch) and otherwise every `console.sse_batch_s`, and each time writes all
         // the ring holds for it in one frame. Why: one write per track state (2,000 tracks
         // a second on a busy night) cost more than everything else the page asks of vigie,
         // and so did one wake-up per track state once the engine ran on its own thread
         // (BENCHMARKS.md, console_sse).
         let mut urgent = hub.watch_urgent();
-        let mut batch = tokio::time::interval(SSE_BATCH);
+        let mut batch = tokio::time::interval(batch_every);
         batch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut buf = String::new();
         loop {
