@@ -34,6 +34,14 @@
 //! Then, flat out (no pacing), how many messages per second the broker alone carries
 //! publisher → subscriber, beside how many vigie takes in and processes through the same
 //! broker: the ratio is the issue-7 "≥ 90 % of the broker" figure.
+//!
+//!   VIGIE_BENCH_SUSTAIN=25000x300   (instead of the above: RATE msg/s for SECONDS)
+//!
+//! Sustained input (issue 23: "25k msg/s for 5 minutes, zero contacts and zero alerts
+//! lost"): the scene over and over at RATE, each pass a day after the one before (its
+//! event times' dates rewritten, same length: every track of a pass has expired before
+//! the next begins, so each pass is the scene again, alerts and all). The offline run of
+//! the same passes says what vigie must publish; track states are counted, not kept.
 
 mod common;
 use common::cpu_s;
@@ -141,16 +149,46 @@ async fn broker_hop(
     (lat, inputs.len() - got.len(), per_s)
 }
 
-/// Contact messages vigie has processed: the sum of `vigie_messages_total` on its metrics
-/// endpoint (0 until it answers).
-fn processed(metrics: &str) -> u64 {
+/// vigie's metrics page ("" until it answers).
+fn scrape(metrics: &str) -> String {
     use std::io::{Read, Write};
     let Ok(mut c) = std::net::TcpStream::connect(metrics) else {
-        return 0;
+        return String::new();
     };
     let _ = c.write_all(b"GET /metrics HTTP/1.0\r\nHost: vigie\r\n\r\n");
     let mut body = String::new();
     let _ = c.read_to_string(&mut body);
+    body
+}
+
+/// vigie's own share of its alerts' way, `vigie_alert_handover_seconds` (proving message
+/// read from the broker → event handed to the MQTT client, to the microsecond): the upper
+/// bounds of the buckets holding its p50 and p99, and its count.
+fn handover(metrics: &str) -> (f64, f64, u64) {
+    let body = scrape(metrics);
+    let buckets: Vec<(f64, u64)> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("vigie_alert_handover_seconds_bucket{le=\""))
+        .filter_map(|l| {
+            let (le, rest) = l.split_once('"')?;
+            let n = rest.rsplit(' ').next()?.parse::<f64>().ok()? as u64;
+            Some((le.parse::<f64>().unwrap_or(f64::INFINITY), n))
+        })
+        .collect();
+    let n = buckets.last().map_or(0, |b| b.1);
+    let q = |p: f64| {
+        buckets
+            .iter()
+            .find(|b| b.1 as f64 >= p * n as f64)
+            .map_or(f64::NAN, |b| b.0)
+    };
+    (q(0.5), q(0.99), n)
+}
+
+/// Contact messages vigie has processed: the sum of `vigie_messages_total` on its metrics
+/// endpoint (0 until it answers).
+fn processed(metrics: &str) -> u64 {
+    let body = scrape(metrics);
     body.lines()
         .filter(|l| l.starts_with("vigie_messages_total{"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
@@ -175,6 +213,8 @@ struct Run {
     offered_per_s: f64,
     /// vigie's CPU (user + system, all its threads) over the whole run, seconds.
     cpu_s: f64,
+    /// [`handover`]: vigie's own share of its alerts' way.
+    handover: (f64, f64, u64),
 }
 
 /// A fresh vigie takes the whole input at `rate`.
@@ -271,6 +311,7 @@ async fn through_vigie(
     };
     let processed = processed(&metrics);
     let cpu = cpu_s(child.id());
+    let inside = handover(&metrics);
     let mut got = vec![];
     for r in recv {
         got.extend(r.await.unwrap());
@@ -299,6 +340,7 @@ async fn through_vigie(
         per_s: processed as f64 / done.duration_since(sent[0]).as_secs_f64(),
         offered_per_s,
         cpu_s: cpu,
+        handover: inside,
     };
     for (at, topic, payload) in got {
         let alert = topic.ends_with("/alerts");
@@ -369,6 +411,220 @@ fn key(v: &serde_json::Value) -> Option<String> {
         Some(m) => format!("{t}|{m}"),
         None => t.to_string(),
     })
+}
+
+/// The scene's date in its event times, and the same date `pass` days later (same length:
+/// a payload's bytes are rewritten in place).
+const SCENE_DATE: &[u8] = b"\"2026-03-20T";
+
+fn pass_date(pass: usize) -> Vec<u8> {
+    let day0 = vigie::EventTime::parse_rfc3339("2026-03-20T00:00:00Z").unwrap();
+    let d = vigie::EventTime(day0.0 + vigie::EventTime::from_secs(86_400 * pass as i64).0);
+    format!("\"{}T", &d.to_rfc3339()[..10]).into_bytes()
+}
+
+/// `payload` with every event time's date moved to `date` (from [`pass_date`]).
+fn on_date(payload: &[u8], date: &[u8]) -> Vec<u8> {
+    let mut p = payload.to_vec();
+    let mut i = 0;
+    while i + SCENE_DATE.len() <= p.len() {
+        if &p[i..i + SCENE_DATE.len()] == SCENE_DATE {
+            p[i..i + SCENE_DATE.len()].copy_from_slice(date);
+            i += SCENE_DATE.len();
+        } else {
+            i += 1;
+        }
+    }
+    p
+}
+
+/// The scene `passes` times over, a day apart: each message's topic and payload, by its
+/// index in the whole input.
+struct Passes<'a> {
+    inputs: &'a [Input],
+    dates: Vec<Vec<u8>>,
+}
+
+impl Passes<'_> {
+    fn len(&self) -> usize {
+        self.inputs.len() * self.dates.len()
+    }
+    fn get(&self, i: usize) -> (&str, Vec<u8>) {
+        let (pass, k) = (i / self.inputs.len(), i % self.inputs.len());
+        let inp = &self.inputs[k];
+        let payload = if pass == 0 {
+            inp.payload.clone()
+        } else {
+            on_date(&inp.payload, &self.dates[pass])
+        };
+        (&inp.topic, payload)
+    }
+}
+
+/// Sustained input: the passes at `rate` through a fresh vigie; contacts, alert events and
+/// track states lost against the offline run, alert latencies, vigie's backlog over time.
+#[allow(clippy::too_many_arguments)]
+async fn sustained(
+    label: &str,
+    bin: &str,
+    url: &str,
+    tag: &str,
+    passes: &Passes<'_>,
+    want: (usize, usize, usize),
+    alert_cause: &HashMap<String, usize>,
+    rate: f64,
+) {
+    let metrics = format!("127.0.0.1:{}", vigie::io::broker::free_port().unwrap());
+    let mut child = std::process::Command::new(bin)
+        .args(["run", "--mqtt", url, "--metrics-listen", &metrics])
+        .env("VIGIE_MQTT_PREFIX", tag)
+        .env("VIGIE_MQTT_CLIENT_ID", format!("{tag}-vigie"))
+        .env("VIGIE_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(
+            std::fs::File::create(std::env::temp_dir().join(format!("{tag}-vigie.log")))
+                .map(std::process::Stdio::from)
+                .unwrap_or_else(|_| std::process::Stdio::null()),
+        )
+        .spawn()
+        .expect("vigie binary");
+    println!(
+        "  {label}: vigie's log in {}",
+        std::env::temp_dir()
+            .join(format!("{tag}-vigie.log"))
+            .display()
+    );
+    let mut status = link(url, &format!("{tag}-status"), vec![format!("{tag}/status")]).await;
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(15), status.inbound.recv())
+            .await
+            .expect("vigie online within 15 s")
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap_or_default();
+        if v["state"] == "online" {
+            break;
+        }
+    }
+    let mut states_sub = link(
+        url,
+        &format!("{tag}-outsub"),
+        vec![format!("{tag}/exercise/tracks/#")],
+    )
+    .await;
+    let mut alerts_sub = link(
+        url,
+        &format!("{tag}-alertsub"),
+        vec![format!("{tag}/alerts")],
+    )
+    .await;
+    let publ = link(url, &format!("{tag}-inpub"), vec![]).await;
+    let publishing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let still = publishing.clone();
+    let states = tokio::spawn(async move {
+        let mut n = 0usize;
+        loop {
+            match tokio::time::timeout(Duration::from_secs(3), states_sub.inbound.recv()).await {
+                Ok(Some(_)) => n += 1,
+                Ok(None) => break,
+                Err(_) if still.load(std::sync::atomic::Ordering::Relaxed) => {}
+                Err(_) => break,
+            }
+        }
+        n
+    });
+    let still = publishing.clone();
+    let alerts = tokio::spawn(async move {
+        let mut got = vec![];
+        loop {
+            match tokio::time::timeout(Duration::from_secs(3), alerts_sub.inbound.recv()).await {
+                Ok(Some(m)) => got.push((Instant::now(), m.payload)),
+                Ok(None) => break,
+                Err(_) if still.load(std::sync::atomic::Ordering::Relaxed) => {}
+                Err(_) => break,
+            }
+        }
+        got
+    });
+    // vigie's backlog (published − processed) every second, on a thread of its own.
+    let published = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let watching = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let (pubd, still, m) = (published.clone(), watching.clone(), metrics.clone());
+    let watch = std::thread::spawn(move || {
+        let mut behind = vec![];
+        while still.load(std::sync::atomic::Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_secs(1));
+            let p = pubd.load(std::sync::atomic::Ordering::Relaxed) as i64;
+            behind.push(p - processed(&m) as i64);
+            // (Messages the engine refuses would stay in this count: none in this scene.)
+        }
+        behind
+    });
+    let t0 = Instant::now();
+    let sent = publish_paced(&publ, passes.len(), Some(rate), |i| {
+        published.store(i + 1, std::sync::atomic::Ordering::Relaxed);
+        let (topic, payload) = passes.get(i);
+        (topic.replace("vigie/", &format!("{tag}/")), payload)
+    })
+    .await;
+    let wall = t0.elapsed().as_secs_f64();
+    publishing.store(false, std::sync::atomic::Ordering::Relaxed);
+    let (mut last, mut since) = (0, Instant::now());
+    loop {
+        let p = processed(&metrics);
+        if p >= want.0 as u64 {
+            break;
+        }
+        if p != last {
+            (last, since) = (p, Instant::now());
+        } else if since.elapsed() > Duration::from_secs(3) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let done = processed(&metrics);
+    watching.store(false, std::sync::atomic::Ordering::Relaxed);
+    let cpu = cpu_s(child.id());
+    let inside = handover(&metrics);
+    let n_states = states.await.unwrap();
+    let got = alerts.await.unwrap();
+    let behind = watch.join().unwrap();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let mut lat = vec![];
+    for (at, payload) in &got {
+        let v: serde_json::Value = serde_json::from_slice(payload).unwrap();
+        if let Some(&i) = alert_key(&v).and_then(|k| alert_cause.get(&k)) {
+            lat.push(at.duration_since(sent[i]).as_secs_f64());
+        }
+    }
+    let n_alerts = got.len();
+    let max_behind = behind.iter().copied().max().unwrap_or(0);
+    println!(
+        "| {label} | {rate:.0} | {wall:.0} s | {:.0} | {} | {} of {} | {} of {} | {} / {} / {} ({}) | {max_behind} | {:.1} |",
+        passes.len() as f64 / wall,
+        want.0 as i64 - done as i64,
+        want.1 as i64 - n_alerts as i64,
+        want.1,
+        want.2 as i64 - n_states as i64,
+        want.2,
+        ms(pct(&mut lat.clone(), 0.5)),
+        ms(pct(&mut lat.clone(), 0.99)),
+        ms(pct(&mut lat, 1.0)),
+        got.len(),
+        cpu * 1e6 / done.max(1) as f64,
+    );
+    println!(
+        "  {label}: alerts inside vigie (`vigie_alert_handover_seconds`, {} events): p50 ≤ {} ms, p99 ≤ {} ms (bucket bounds)",
+        inside.2,
+        ms(inside.0),
+        ms(inside.1)
+    );
+    println!(
+        "  {label}: contacts published and not yet processed, each second: {:?}",
+        behind
+    );
 }
 
 const SCENE: &str = r#"
@@ -452,6 +708,61 @@ async fn main() {
             key: key(&l.payload),
         })
         .collect();
+    if let Ok(spec) = std::env::var("VIGIE_BENCH_SUSTAIN") {
+        let (rate, secs) = spec
+            .split_once('x')
+            .and_then(|(r, s)| Some((r.parse::<f64>().ok()?, s.parse::<f64>().ok()?)))
+            .expect("VIGIE_BENCH_SUSTAIN: RATExSECONDS, e.g. 25000x300");
+        let n = ((rate * secs / inputs.len() as f64).ceil() as usize).max(1);
+        let passes = Passes {
+            inputs: &inputs,
+            dates: (0..n).map(pass_date).collect(),
+        };
+        // What vigie must publish: the offline run of the same passes.
+        let mut p = Pipeline::new(
+            &cfg,
+            vigie::geo::zones::load(&cfg.zones.path).unwrap(),
+            false,
+        );
+        let (mut want_alerts, mut want_tracks, mut want_taken) = (0, 0, 0);
+        let mut alert_cause = HashMap::new();
+        let mut per_pass = vec![0; n];
+        for i in 0..passes.len() {
+            let (topic, payload) = passes.get(i);
+            let out = p.process(topic, &payload, inputs[i % inputs.len()].t_rx);
+            // What `vigie_messages_total` counts.
+            want_taken += out.accepted as usize;
+            want_tracks += out.tracks.iter().filter(|t| t.publish).count();
+            want_alerts += out.alerts.len();
+            per_pass[i / inputs.len()] += out.alerts.len();
+            for a in &out.alerts {
+                if let Some(k) = alert_key(&serde_json::to_value(a).unwrap()) {
+                    alert_cause.insert(k, i);
+                }
+            }
+        }
+        println!(
+            "broker: {url}\nsustained: {n} passes of the scene ({} messages, {want_taken} taken by the engine), {want_alerts} alert events (per pass: {per_pass:?}) and {want_tracks} track states expected (offline run)\n",
+            passes.len()
+        );
+        println!("| vigie | rate msg/s | wall | offered msg/s | contacts lost | alert events lost | track states lost | contact → alert p50 / p99 / max ms (n) | most contacts waiting | vigie CPU µs a contact |");
+        println!("|---|---|---|---|---|---|---|---|---|---|");
+        let tag = format!("bench{}s", std::process::id());
+        for (b, (label, bin)) in bins.iter().enumerate() {
+            sustained(
+                label,
+                bin,
+                &url,
+                &format!("{tag}{b}"),
+                &passes,
+                (want_taken, want_alerts, want_tracks),
+                &alert_cause,
+                rate,
+            )
+            .await;
+        }
+        return;
+    }
     // What vigie must publish for this input: an offline run.
     let mut p = Pipeline::new(
         &cfg,
@@ -563,6 +874,12 @@ async fn main() {
                 ms(pct(&mut inward, 1.0)),
                 ms(pct(&mut outward, 0.5)),
                 ms(pct(&mut outward, 1.0)),
+            ));
+            causes.push(format!(
+                "- {label}, {rate:.0} msg/s: alerts inside vigie (`vigie_alert_handover_seconds`, read from the broker → handed to the MQTT client, {} events): p50 ≤ {} ms, p99 ≤ {} ms (bucket bounds)",
+                r.handover.2,
+                ms(r.handover.0),
+                ms(r.handover.1),
             ));
             causes.push(format!(
                 "- {label}, {rate:.0} msg/s: alert events (ms): {}",

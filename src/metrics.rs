@@ -33,6 +33,7 @@ pub struct Metrics {
     pub clock_offset: prometheus::GaugeVec,
     pub sensor_rejected: IntCounterVec,
     pub processing: Histogram,
+    pub alert_handover: Histogram,
     pub event_lag: Histogram,
     pub mqtt_connected: IntGauge,
     pub mqtt_reconnects: IntCounter,
@@ -205,6 +206,17 @@ impl Metrics {
                 "Time from a message's arrival at the engine to its outputs being ready",
                 vec![
                     5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 1e-2, 0.1,
+                ],
+            ),
+            // Finer than the processing histogram around the millisecond: issue 23's
+            // target is 0.2 ms p50 for the whole of vigie's share of an alert's way.
+            alert_handover: histogram(
+                &r,
+                "vigie_alert_handover_seconds",
+                "Time from the arrival of the message that proved an alert event (read from the MQTT connection) to the event handed to the MQTT client: the part of its latency spent inside vigie",
+                vec![
+                    5e-5, 1e-4, 2e-4, 3e-4, 5e-4, 7.5e-4, 1e-3, 1.5e-3, 2e-3, 3e-3, 5e-3,
+                    1e-2, 2.5e-2, 0.1, 1.0,
                 ],
             ),
             event_lag: histogram(

@@ -181,12 +181,15 @@ pub fn publish_alerts(
         // caught it under load).
         outbox.push(active, retained, true, metrics);
         outbox.push(format!("{prefix}/alerts"), json, false, metrics);
+    }
+    outbox.flush(client);
+    // Logged once handed over: a log line is a write to stderr, not to be waited for.
+    for a in &out.alerts {
         tracing::info!(
             id = %a.id, state = a.state.as_str(), zone = %a.zone_id(), exercise = a.exercise,
             "alert {} {} in {} (dwell {:.0} s)", a.id, a.state.as_str(), a.zone.as_ref().map_or("no zone", |z| z.name.as_str()), a.dwell_s
         );
     }
-    outbox.flush(client);
 }
 
 /// The track states of [`publish_outputs`]: on their own connection, in one batch, when

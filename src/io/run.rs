@@ -180,6 +180,7 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
         cap: cap.clone(),
         metrics: metrics.clone(),
         debrief: None,
+        sse_batch: Duration::from_secs_f64(cfg.console.sse_batch_s),
     });
     let tls = access.tls;
     let (console_addr, console_task) = start_console(&cfg, console.clone(), tls).await;
@@ -547,6 +548,10 @@ async fn serve_loop(
                 // 0.1–0.3 ms. Alerts are rare: nothing is yielded on other messages.
                 publish_alerts(&link.client, &prefix, out, &metrics, &mut outbox);
                 if !out.alerts.is_empty() {
+                    let inside = EventTime::now().secs_since(msg.t_rx);
+                    for _ in &out.alerts {
+                        metrics.alert_handover.observe(inside);
+                    }
                     tokio::task::yield_now().await;
                 }
                 let out = pipeline.last_outputs();
