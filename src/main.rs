@@ -7,6 +7,13 @@ use std::path::PathBuf;
 use vigie::io::{record, replay, run};
 use vigie::Config;
 
+/// mimalloc, not glibc's allocator: the engine's thread frees and allocates a few small
+/// buffers per contact (JSON text, labels, track states), and under 25,000 msg/s glibc's
+/// `free`, `malloc` and their consolidation were a quarter of that thread's samples
+/// (`perf record`, BENCHMARKS.md issue 23).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "vigie",
