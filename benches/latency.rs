@@ -217,25 +217,41 @@ struct Run {
     handover: (f64, f64, u64),
 }
 
-/// A fresh vigie takes the whole input at `rate`.
-async fn through_vigie(
-    bin: &str,
-    url: &str,
-    tag: &str,
-    inputs: &[Input],
-    alert_cause: &HashMap<String, usize>,
-    rate: Option<f64>,
-) -> Run {
-    // One instant on both clocks, to place vigie's `emitted_at` among the bench's instants.
-    let (inst0, wall0) = (Instant::now(), vigie::EventTime::now());
-    // vigie as deployed: its own process, so that its threads are its own.
+/// A fresh `vigie run` and the bench's connections to the broker.
+struct Online {
+    child: std::process::Child,
+    /// Its metrics endpoint.
+    metrics: String,
+    /// Subscribed to its track states, and to its alerts: each on a connection of its own,
+    /// as a centre that follows only the alerts would (on one connection an alert waited
+    /// behind the tens of thousands of states a second the bench's own client was still
+    /// reading, and that queue was counted as vigie's).
+    states_sub: Link,
+    alerts_sub: Link,
+    /// Publishes the contacts.
+    publ: Link,
+}
+
+/// Where a bench run's vigie writes its warnings.
+fn vigie_log(tag: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("{tag}-vigie.log"))
+}
+
+/// Starts vigie as deployed (its own process, so that its threads are its own) under the
+/// topic prefix `tag`, waits until it says it is online, and connects the bench.
+async fn vigie_online(bin: &str, url: &str, tag: &str) -> Online {
     let metrics = format!("127.0.0.1:{}", vigie::io::broker::free_port().unwrap());
-    let mut child = std::process::Command::new(bin)
+    let child = std::process::Command::new(bin)
         .args(["run", "--mqtt", url, "--metrics-listen", &metrics])
         .env("VIGIE_MQTT_PREFIX", tag)
         .env("VIGIE_MQTT_CLIENT_ID", format!("{tag}-vigie"))
-        .env("RUST_LOG", "warn")
-        .stderr(std::process::Stdio::null())
+        .env("VIGIE_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(
+            std::fs::File::create(vigie_log(tag))
+                .map(std::process::Stdio::from)
+                .unwrap_or_else(|_| std::process::Stdio::null()),
+        )
         .spawn()
         .expect("vigie binary (cargo builds it for benches)");
     let mut status = link(url, &format!("{tag}-status"), vec![format!("{tag}/status")]).await;
@@ -249,24 +265,44 @@ async fn through_vigie(
             break;
         }
     }
-    // Alerts and track states each on a subscriber connection of their own, as a centre
-    // that follows only the alerts would: on one connection an alert waited behind the
-    // tens of thousands of states a second the bench's own client was still reading, and
-    // that queue was counted as vigie's.
-    let states_sub = link(
-        url,
-        &format!("{tag}-outsub"),
+    Online {
+        child,
+        metrics,
         // Exercise track states have a topic of their own (contract §6.2).
-        vec![format!("{tag}/exercise/tracks/#")],
-    )
-    .await;
-    let alerts_sub = link(
-        url,
-        &format!("{tag}-alertsub"),
-        vec![format!("{tag}/alerts")],
-    )
-    .await;
-    let publ = link(url, &format!("{tag}-inpub"), vec![]).await;
+        states_sub: link(
+            url,
+            &format!("{tag}-outsub"),
+            vec![format!("{tag}/exercise/tracks/#")],
+        )
+        .await,
+        alerts_sub: link(
+            url,
+            &format!("{tag}-alertsub"),
+            vec![format!("{tag}/alerts")],
+        )
+        .await,
+        publ: link(url, &format!("{tag}-inpub"), vec![]).await,
+    }
+}
+
+/// A fresh vigie takes the whole input at `rate`.
+async fn through_vigie(
+    bin: &str,
+    url: &str,
+    tag: &str,
+    inputs: &[Input],
+    alert_cause: &HashMap<String, usize>,
+    rate: Option<f64>,
+) -> Run {
+    // One instant on both clocks, to place vigie's `emitted_at` among the bench's instants.
+    let (inst0, wall0) = (Instant::now(), vigie::EventTime::now());
+    let Online {
+        mut child,
+        metrics,
+        states_sub,
+        alerts_sub,
+        publ,
+    } = vigie_online(bin, url, tag).await;
     // Until 3 s of silence after the last contact went out (outputs can be seconds apart).
     let publishing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let receive = |mut sub: Link| {
@@ -474,50 +510,17 @@ async fn sustained(
     alert_cause: &HashMap<String, usize>,
     rate: f64,
 ) {
-    let metrics = format!("127.0.0.1:{}", vigie::io::broker::free_port().unwrap());
-    let mut child = std::process::Command::new(bin)
-        .args(["run", "--mqtt", url, "--metrics-listen", &metrics])
-        .env("VIGIE_MQTT_PREFIX", tag)
-        .env("VIGIE_MQTT_CLIENT_ID", format!("{tag}-vigie"))
-        .env("VIGIE_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(
-            std::fs::File::create(std::env::temp_dir().join(format!("{tag}-vigie.log")))
-                .map(std::process::Stdio::from)
-                .unwrap_or_else(|_| std::process::Stdio::null()),
-        )
-        .spawn()
-        .expect("vigie binary");
+    let Online {
+        mut child,
+        metrics,
+        mut states_sub,
+        mut alerts_sub,
+        publ,
+    } = vigie_online(bin, url, tag).await;
     println!(
-        "  {label}: vigie's log in {}",
-        std::env::temp_dir()
-            .join(format!("{tag}-vigie.log"))
-            .display()
+        "  {label}: vigie's warnings in {}",
+        vigie_log(tag).display()
     );
-    let mut status = link(url, &format!("{tag}-status"), vec![format!("{tag}/status")]).await;
-    loop {
-        let m = tokio::time::timeout(Duration::from_secs(15), status.inbound.recv())
-            .await
-            .expect("vigie online within 15 s")
-            .unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap_or_default();
-        if v["state"] == "online" {
-            break;
-        }
-    }
-    let mut states_sub = link(
-        url,
-        &format!("{tag}-outsub"),
-        vec![format!("{tag}/exercise/tracks/#")],
-    )
-    .await;
-    let mut alerts_sub = link(
-        url,
-        &format!("{tag}-alertsub"),
-        vec![format!("{tag}/alerts")],
-    )
-    .await;
-    let publ = link(url, &format!("{tag}-inpub"), vec![]).await;
     let publishing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let still = publishing.clone();
     let states = tokio::spawn(async move {
