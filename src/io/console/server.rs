@@ -481,10 +481,11 @@ fn events(req: &Request<Incoming>, c: &Console) -> Response<Body> {
         let mut keepalive = tokio::time::interval(Duration::from_secs(15));
         keepalive.tick().await;
         // Events are written in batches: the task wakes at once for an alert or an action
-        // (the hub's urgent watch) and otherwise every `console.sse_batch_s`, and each time writes all
-        // the ring holds for it in one frame. Why: one write per track state (2,000 tracks
-        // a second on a busy night) cost more than everything else the page asks of vigie,
-        // and so did one wake-up per track state once the engine ran on its own thread
+        // (the hub's urgent watch) and otherwise every `console.sse_batch_s`, and each time
+        // writes all the ring holds for it in one frame. Why: one write per track state
+        // (2,000 tracks a second on a busy night) cost more than everything else the page
+        // asks of vigie, and so did one wake-up per track state once the engine ran on its
+        // own thread; five writes a second still cost three times what one does
         // (BENCHMARKS.md, console_sse).
         let mut urgent = hub.watch_urgent();
         let mut batch = tokio::time::interval(batch_every);
