@@ -327,6 +327,37 @@ pub struct Engine {
     /// The tentative tracks whose states went out, to say when they are deleted.
     #[serde(skip)]
     tentative_out: FxHashSet<u64>,
+    /// The plots near the zones of the scan being split ([`Engine::process_first`]).
+    #[serde(skip)]
+    first_plots: Vec<Result<Measurement, &'static str>>,
+    /// Scans with fewer plots are not split ([`FIRST_MIN_PLOTS`]; lower in a test that
+    /// splits every scan it can).
+    #[serde(skip, default = "first_min_plots")]
+    first_min_plots: usize,
+}
+
+fn first_min_plots() -> usize {
+    FIRST_MIN_PLOTS
+}
+
+/// Plots within this distance of an interception zone's bounding box make the first part
+/// of a split scan ([`Engine::process_first`]). Why this far: the plots any track inside a
+/// zone could take, and those of the tracks competing with it for them, are within a gate
+/// or two of it — hundreds of metres, a kilometre for a far radar's plots.
+const FIRST_MARGIN_M: f64 = 3_000.0;
+/// Scans with fewer plots are not split: the whole costs less than the split's second look
+/// at the plots near the zones.
+const FIRST_MIN_PLOTS: usize = 64;
+
+/// Which part of a message [`Engine::process_part`] processes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// The whole message.
+    Whole,
+    /// A split scan's plots near the zones.
+    First,
+    /// The whole of a split scan, after its first part.
+    Rest,
 }
 
 /// Per track, a time and filter state.
@@ -478,7 +509,16 @@ impl Engine {
             deleted: Vec::new(),
             tentative_states: false,
             tentative_out: FxHashSet::default(),
+            first_plots: Vec::new(),
+            first_min_plots: FIRST_MIN_PLOTS,
         }
+    }
+
+    /// Splits every radar scan of at least `n` plots that has plots both near the zones
+    /// and elsewhere ([`process_first`](Self::process_first)); for tests, which force the
+    /// split onto scenes whose scans are small.
+    pub fn set_first_min_plots(&mut self, n: usize) {
+        self.first_min_plots = n;
     }
 
     /// Asks for tentative tracks' states in [`Outputs::tentative`] (and their deletions in
@@ -564,7 +604,101 @@ impl Engine {
     }
 
     /// Processes one decoded message, its contacts placed by [`Placer::place`].
+    /// Processes one message.
     pub fn process(&mut self, d: &Decoded, placed: &Placed, out: &mut Outputs) {
+        if self.process_first(d, placed, out) {
+            self.process_rest(d, placed, out);
+        }
+    }
+
+    /// The first part of [`process`](Self::process), for an adapter that publishes alerts
+    /// as soon as they are decided: a large radar scan with plots near the interception
+    /// zones is split, those plots associated and judged first (what a pickup's alert
+    /// depends on: a few dozen plots, against hundreds across the strait), the alerts and
+    /// states they give left in `out`; true then, and [`process_rest`](Self::process_rest)
+    /// must follow with the same message before any other. Any other message is processed
+    /// whole here (false).
+    ///
+    /// The rest is done as a scan sent in two sectors is: the first part taken back and the
+    /// whole scan associated together, so every track ends as one pass over the scan leaves
+    /// it, and a state the first part already gave is not given again. The loiter rule sees
+    /// a zone's tracks from the first part; the margin ([`FIRST_MARGIN_M`]) is what makes
+    /// them those the whole scan gives. Offline replay and replicas split alike, through
+    /// `process`, so every mode emits the same events.
+    pub fn process_first(&mut self, d: &Decoded, placed: &Placed, out: &mut Outputs) -> bool {
+        let mut first = std::mem::take(&mut self.first_plots);
+        first.clear();
+        let split = self.split_scan(d, placed, &mut first);
+        if split {
+            self.process_part(d, placed, &first, Part::First, out);
+        } else {
+            self.process_part(d, placed, &placed.plots, Part::Whole, out);
+        }
+        self.first_plots = first;
+        split
+    }
+
+    /// The rest of a scan [`process_first`](Self::process_first) split.
+    pub fn process_rest(&mut self, d: &Decoded, placed: &Placed, out: &mut Outputs) {
+        self.process_part(d, placed, &placed.plots, Part::Rest, out);
+    }
+
+    /// Whether to split this message, and if so its plots near the zones into `first`.
+    fn split_scan(
+        &self,
+        d: &Decoded,
+        placed: &Placed,
+        first: &mut Vec<Result<Measurement, &'static str>>,
+    ) -> bool {
+        let Decoded::Radar(scan) = d else {
+            return false;
+        };
+        if placed.plots.len() < self.first_min_plots
+            || self.zones.is_empty()
+            || self
+                .open
+                .as_ref()
+                .is_some_and(|o| o.sensor == scan.sensor && o.t == scan.t)
+            || self.repeats_recent_scan(scan.sensor, &placed.plots)
+        {
+            return false;
+        }
+        first.extend(
+            placed
+                .plots
+                .iter()
+                .filter(|m| m.is_ok_and(|m| self.zones.near(m.z[0], m.z[1], FIRST_MARGIN_M))),
+        );
+        !first.is_empty() && first.len() < placed.plots.len()
+    }
+
+    /// A scan this sensor sent before, delivered again after other messages closed it
+    /// (QoS 1 redelivery after a reconnection): every plot is one already processed.
+    fn repeats_recent_scan(
+        &self,
+        sensor: usize,
+        placed: &[Result<Measurement, &'static str>],
+    ) -> bool {
+        !placed.is_empty()
+            && self
+                .recent
+                .get(sensor)
+                .filter(|r| !r.keys.is_empty())
+                .is_some_and(|recent| {
+                    placed
+                        .iter()
+                        .all(|m| m.is_ok_and(|m| recent.keys.contains(&plot_key(&m))))
+                })
+    }
+
+    fn process_part(
+        &mut self,
+        d: &Decoded,
+        placed: &Placed,
+        plots: &[Result<Measurement, &'static str>],
+        part: Part,
+        out: &mut Outputs,
+    ) {
         self.updated.clear();
         let continues = match d {
             Decoded::Radar(scan) => self
@@ -578,7 +712,7 @@ impl Engine {
         }
         let oos_before = self.tracker.stats.out_of_sequence;
         match d {
-            Decoded::Radar(scan) => self.radar(scan, &placed.plots, continues, out),
+            Decoded::Radar(scan) => self.radar(scan, plots, continues, part, out),
             Decoded::Ais(batch) => {
                 for (r, &(z, vel)) in batch.reports.iter().zip(&placed.ais) {
                     match r {
@@ -718,6 +852,7 @@ impl Engine {
         scan: &RadarScan,
         placed: &[Result<Measurement, &'static str>],
         continues: bool,
+        part: Part,
         out: &mut Outputs,
     ) {
         let Some(geom) = self.sensors.get(scan.sensor) else {
@@ -726,25 +861,19 @@ impl Engine {
         // A scan this sensor sent before, delivered again after other messages closed it
         // (QoS 1 redelivery after a reconnection): every plot is one already processed.
         // Nothing of it is taken again, and no scan is opened for it, so the picture is as
-        // if it had never come.
-        if !continues && !scan.plots.is_empty() {
-            if let Some(recent) = self.recent.get(scan.sensor).filter(|r| !r.keys.is_empty()) {
-                let repeat = placed
-                    .iter()
-                    .all(|m| m.is_ok_and(|m| recent.keys.contains(&plot_key(&m))));
-                if repeat {
-                    out.duplicates += scan.plots.len() as u64;
-                    return;
-                }
-            }
+        // if it had never come. (A split scan was found not to be one before its split.)
+        if !continues && part == Part::Whole && self.repeats_recent_scan(scan.sensor, placed) {
+            out.duplicates += scan.plots.len() as u64;
+            return;
         }
         // A sector of the open scan delivered again (the message just before, redelivered
         // or replayed): every plot is one the scan already has. Taking the scan back and
         // doing it again would give the same picture; skipping it does too, at no cost.
         // (The plots an earlier message of the scan already brought: also what a later
-        // sector must not take twice, below.)
-        let earlier: FxHashSet<_> = match (&self.open, continues) {
-            (Some(o), true) => o.meas.iter().map(plot_key).collect(),
+        // sector must not take twice, below.) The rest of a split scan is the whole scan
+        // again, its first part's plots included: it replaces them, in the scan's order.
+        let earlier: FxHashSet<_> = match (&self.open, continues, part) {
+            (Some(o), true, Part::Whole) => o.meas.iter().map(plot_key).collect(),
             _ => FxHashSet::default(),
         };
         if !earlier.is_empty()
@@ -770,6 +899,9 @@ impl Engine {
                 });
                 if let Some(map) = &mut self.clutter {
                     map.truncate_pending(o.pending);
+                }
+                if part == Part::Rest {
+                    o.meas.clear();
                 }
                 o
             }

@@ -137,6 +137,17 @@ impl Engines {
     /// The message's rejects are moved into the outputs; the rest is left for
     /// [`Intake::recycle`].
     pub fn apply(&mut self, topic: &str, m: &mut Message) -> &Outputs {
+        if self.apply_first(topic, m) {
+            self.apply_rest(topic, m);
+        }
+        &self.out
+    }
+
+    /// [`apply`](Self::apply) in two parts for an adapter that publishes alerts as soon as
+    /// they are decided (see [`Engine::process_first`]): true if
+    /// [`apply_rest`](Self::apply_rest) must follow with the same message, before any other
+    /// and before [`Intake::recycle`].
+    pub fn apply_first(&mut self, topic: &str, m: &mut Message) -> bool {
         let out = &mut self.out;
         out.clear();
         out.rejects.append(&mut m.rejects);
@@ -144,7 +155,7 @@ impl Engines {
             out.rejects.push(e);
         }
         let Some(kind) = m.kind else {
-            return &self.out;
+            return false;
         };
         out.kind = Some(match kind {
             Kind::Radar(sensor) => {
@@ -154,14 +165,10 @@ impl Engines {
             Kind::Ais => "ais",
         });
         let Some(d) = m.decoded.as_ref() else {
-            return &self.out;
+            return false;
         };
         out.exercise = self.force_exercise || d.exercise();
-        let source = match d {
-            Decoded::Radar(scan) => Source::Radar(scan.sensor),
-            // The source name is the topic's last segment (the intake checked the topic).
-            Decoded::Ais(_) => Source::Ais(topic.rsplit('/').next().unwrap_or(topic)),
-        };
+        let source = source_of(d, topic);
         let t = message_time(d);
         let admission = &mut self.admission[usize::from(out.exercise)];
         if let Admit::No {
@@ -175,7 +182,7 @@ impl Engines {
                 limit_per_s,
                 factor,
             });
-            return &self.out;
+            return false;
         }
         out.accepted = true;
         out.contacts = d.contacts();
@@ -184,11 +191,41 @@ impl Engines {
         } else {
             &mut self.live
         };
-        engine.process(d, &m.placed, out);
+        if engine.process_first(d, &m.placed, out) {
+            return true;
+        }
+        self.record_applied(topic, m);
+        false
+    }
+
+    /// The rest of a message [`apply_first`](Self::apply_first) split.
+    pub fn apply_rest(&mut self, topic: &str, m: &mut Message) {
+        let Some(d) = m.decoded.as_ref() else {
+            return;
+        };
+        let out = &mut self.out;
+        let engine = if out.exercise {
+            &mut self.exercise
+        } else {
+            &mut self.live
+        };
+        engine.process_rest(d, &m.placed, out);
+        self.record_applied(topic, m);
+    }
+
+    /// Counts a processed message's applied contacts to its sensor's rate.
+    fn record_applied(&mut self, topic: &str, m: &Message) {
+        let Some(d) = m.decoded.as_ref() else {
+            return;
+        };
+        let out = &self.out;
         let applied =
             (out.contacts as u64).saturating_sub(out.duplicates + out.out_of_sequence) as usize;
-        admission.record(source, t, applied);
-        &self.out
+        self.admission[usize::from(out.exercise)].record(
+            source_of(d, topic),
+            message_time(d),
+            applied,
+        );
     }
 
     /// The outputs of the last [`apply`](Self::apply).
@@ -258,6 +295,12 @@ impl Pipeline {
     /// The two stages, for an adapter that runs them on two threads.
     pub fn into_stages(self) -> (Intake, Engines) {
         (self.intake, self.engines)
+    }
+
+    /// See [`Engine::set_first_min_plots`] (both engines).
+    pub fn set_first_min_plots(&mut self, n: usize) {
+        self.engines.live.set_first_min_plots(n);
+        self.engines.exercise.set_first_min_plots(n);
     }
 
     pub fn sensor_ids(&self) -> &[String] {
@@ -365,11 +408,42 @@ impl Pipeline {
 
     /// Decodes and processes one message; `t_rx` stamps contacts that carry no time.
     pub fn process(&mut self, topic: &str, payload: &[u8], t_rx: EventTime) -> &Outputs {
+        if self.process_first(topic, payload, t_rx) {
+            self.process_rest(topic);
+        }
+        self.engines.last_outputs()
+    }
+
+    /// [`process`](Self::process) in two parts, for the live service: the alerts in
+    /// [`last_outputs`](Self::last_outputs) after this part can be published before the
+    /// rest is done (see [`Engine::process_first`]). True if
+    /// [`process_rest`](Self::process_rest) must follow, with the same topic, before any
+    /// other message.
+    pub fn process_first(&mut self, topic: &str, payload: &[u8], t_rx: EventTime) -> bool {
         let m = &mut self.message;
         self.intake.take_into(topic, payload, t_rx, m);
-        self.engines.apply(topic, m);
+        if self.engines.apply_first(topic, m) {
+            return true;
+        }
         self.intake.recycle(m);
-        self.engines.last_outputs()
+        false
+    }
+
+    /// The rest of a message [`process_first`](Self::process_first) split; its outputs are
+    /// added to the first part's.
+    pub fn process_rest(&mut self, topic: &str) {
+        let m = &mut self.message;
+        self.engines.apply_rest(topic, m);
+        self.intake.recycle(m);
+    }
+}
+
+/// The sensor a message is counted to for its rate.
+fn source_of<'a>(d: &Decoded, topic: &'a str) -> Source<'a> {
+    match d {
+        Decoded::Radar(scan) => Source::Radar(scan.sensor),
+        // The source name is the topic's last segment (the intake checked the topic).
+        Decoded::Ais(_) => Source::Ais(topic.rsplit('/').next().unwrap_or(topic)),
     }
 }
 

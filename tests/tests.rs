@@ -1505,3 +1505,87 @@ fn twin_tracks_from_split_returns_are_merged() {
     eprintln!("identity switches: {with} merged, {without} not");
     assert!(with * 5 <= without, "{with} vs {without}");
 }
+
+/// Issue 23's alert-first order: a large radar scan's plots near the zones are associated
+/// and judged first (`Engine::process_first`), the rest of the scan after, so a pickup's
+/// alert can go out before hundreds of plots across the strait are processed. By default
+/// only scans of 64 plots or more are split, which few scenes have; forced here onto every
+/// scan with plots both near the zones and elsewhere, the scenes where boats meet, stop,
+/// pass buoys, cross, and where a radar is late give the same alert events message by
+/// message as processing each message whole, and leave every track in the same state
+/// after each message. And pickups are indeed decided in the first part.
+#[test]
+fn judging_the_plots_near_the_zones_first_changes_no_alert_and_no_track() {
+    let _heavy = heavy_blocking();
+    let cfg = Config::load_with_env(None, &[]).unwrap();
+    let zones = vigie::geo::zones::load(&cfg.zones.path).unwrap();
+    let mut early_pickups = 0;
+    for name in [
+        "storm",
+        "strait-200",
+        "late-radar",
+        "buoy-pass",
+        "crossing-pair",
+        "three-pickups",
+        "surf-reacquire",
+        "side-by-side",
+    ] {
+        let lines = sim::simulate_for(&scene(name), &cfg, "vigie");
+        // Per message: its alert events (sorted: the two parts give them in another
+        // order), and the last state it gave each track (a first part's state may be
+        // revised by the rest, as a later sector of a scan revises an earlier one's).
+        type PerMessage = (Vec<String>, std::collections::BTreeMap<String, String>);
+        let run = |min_plots: usize| -> (Vec<PerMessage>, usize, usize) {
+            let mut p = vigie::Pipeline::new(&cfg, zones.clone(), true);
+            p.set_first_min_plots(min_plots);
+            let (mut per_message, mut splits, mut early) = (Vec::new(), 0, 0);
+            for l in &lines {
+                let payload = l.payload_bytes();
+                let split = p.process_first(&l.topic, &payload, l.t_rx);
+                let first: Vec<AlertEvent> = p.last_outputs().alerts.clone();
+                if split {
+                    splits += 1;
+                    early += first
+                        .iter()
+                        .filter(|a| {
+                            a.kind == vigie::behaviour::alert::KIND_TAXI_BOAT
+                                && a.state == vigie::behaviour::AlertState::Raised
+                        })
+                        .count();
+                    p.process_rest(&l.topic);
+                }
+                let out = p.last_outputs();
+                let mut alerts: Vec<String> = comparable(&out.alerts)
+                    .iter()
+                    .map(|a| serde_json::to_string(a).unwrap())
+                    .collect();
+                alerts.sort();
+                let tracks = out
+                    .tracks
+                    .iter()
+                    .map(|t| (t.track_id.to_string(), serde_json::to_string(t).unwrap()))
+                    .collect();
+                per_message.push((alerts, tracks));
+            }
+            (per_message, splits, early)
+        };
+        let (whole, never, _) = run(usize::MAX);
+        let (split, splits, early) = run(2);
+        assert_eq!(never, 0);
+        assert!(splits > 0, "{name}: no scan was split");
+        for (i, (w, s)) in whole.iter().zip(&split).enumerate() {
+            assert_eq!(
+                w.0, s.0,
+                "{name}: message {i} ({}): alerts differ",
+                lines[i].topic
+            );
+            assert_eq!(
+                w.1, s.1,
+                "{name}: message {i} ({}): tracks differ",
+                lines[i].topic
+            );
+        }
+        early_pickups += early;
+    }
+    assert!(early_pickups > 0, "no pickup was decided in a first part");
+}
