@@ -162,13 +162,16 @@ fn scrape(metrics: &str) -> String {
 }
 
 /// vigie's own share of its alerts' way, `vigie_alert_handover_seconds` (proving message
-/// read from the broker → event handed to the MQTT client, to the microsecond): the upper
-/// bounds of the buckets holding its p50 and p99, and its count.
-fn handover(metrics: &str) -> (f64, f64, u64) {
+/// read from the broker → event handed to the MQTT client, to the microsecond), or the
+/// part of it the message waited before the engine took it up,
+/// `vigie_alert_waiting_seconds`: the upper bounds of the buckets holding its p50 and
+/// p99, and its count.
+fn alert_histogram(metrics: &str, name: &str) -> (f64, f64, u64) {
     let body = scrape(metrics);
+    let prefix = format!("{name}_bucket{{le=\"");
     let buckets: Vec<(f64, u64)> = body
         .lines()
-        .filter_map(|l| l.strip_prefix("vigie_alert_handover_seconds_bucket{le=\""))
+        .filter_map(|l| l.strip_prefix(prefix.as_str()))
         .filter_map(|l| {
             let (le, rest) = l.split_once('"')?;
             let n = rest.rsplit(' ').next()?.parse::<f64>().ok()? as u64;
@@ -213,8 +216,9 @@ struct Run {
     offered_per_s: f64,
     /// vigie's CPU (user + system, all its threads) over the whole run, seconds.
     cpu_s: f64,
-    /// [`handover`]: vigie's own share of its alerts' way.
+    /// [`alert_histogram`]: vigie's own share of its alerts' way, and of it the wait.
     handover: (f64, f64, u64),
+    waiting: (f64, f64, u64),
 }
 
 /// A fresh `vigie run` and the bench's connections to the broker.
@@ -347,7 +351,8 @@ async fn through_vigie(
     };
     let processed = processed(&metrics);
     let cpu = cpu_s(child.id());
-    let inside = handover(&metrics);
+    let inside = alert_histogram(&metrics, "vigie_alert_handover_seconds");
+    let waiting = alert_histogram(&metrics, "vigie_alert_waiting_seconds");
     let mut got = vec![];
     for r in recv {
         got.extend(r.await.unwrap());
@@ -377,6 +382,7 @@ async fn through_vigie(
         offered_per_s,
         cpu_s: cpu,
         handover: inside,
+        waiting,
     };
     for (at, topic, payload) in got {
         let alert = topic.ends_with("/alerts");
@@ -587,7 +593,8 @@ async fn sustained(
     let done = processed(&metrics);
     watching.store(false, std::sync::atomic::Ordering::Relaxed);
     let cpu = cpu_s(child.id());
-    let inside = handover(&metrics);
+    let inside = alert_histogram(&metrics, "vigie_alert_handover_seconds");
+    let waiting = alert_histogram(&metrics, "vigie_alert_waiting_seconds");
     let n_states = states.await.unwrap();
     let got = alerts.await.unwrap();
     let behind = watch.join().unwrap();
@@ -619,10 +626,12 @@ async fn sustained(
         cpu * 1e6 / done.max(1) as f64,
     );
     println!(
-        "  {label}: alerts inside vigie (`vigie_alert_handover_seconds`, {} events): p50 ≤ {} ms, p99 ≤ {} ms (bucket bounds)",
+        "  {label}: alerts inside vigie (`vigie_alert_handover_seconds`, {} events): p50 ≤ {} ms, p99 ≤ {} ms; of it waiting for the engine p50 ≤ {} ms, p99 ≤ {} ms (bucket bounds)",
         inside.2,
         ms(inside.0),
-        ms(inside.1)
+        ms(inside.1),
+        ms(waiting.0),
+        ms(waiting.1)
     );
     println!(
         "  {label}: contacts published and not yet processed, each second: {:?}",
@@ -879,10 +888,12 @@ async fn main() {
                 ms(pct(&mut outward, 1.0)),
             ));
             causes.push(format!(
-                "- {label}, {rate:.0} msg/s: alerts inside vigie (`vigie_alert_handover_seconds`, read from the broker → handed to the MQTT client, {} events): p50 ≤ {} ms, p99 ≤ {} ms (bucket bounds)",
+                "- {label}, {rate:.0} msg/s: alerts inside vigie (`vigie_alert_handover_seconds`, read from the broker → handed to the MQTT client, {} events): p50 ≤ {} ms, p99 ≤ {} ms; of it waiting for the engine (`vigie_alert_waiting_seconds`) p50 ≤ {} ms, p99 ≤ {} ms (bucket bounds)",
                 r.handover.2,
                 ms(r.handover.0),
                 ms(r.handover.1),
+                ms(r.waiting.0),
+                ms(r.waiting.1),
             ));
             causes.push(format!(
                 "- {label}, {rate:.0} msg/s: alert events (ms): {}",

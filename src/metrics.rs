@@ -34,6 +34,7 @@ pub struct Metrics {
     pub sensor_rejected: IntCounterVec,
     pub processing: Histogram,
     pub alert_handover: Histogram,
+    pub alert_waiting: Histogram,
     pub event_lag: Histogram,
     pub mqtt_connected: IntGauge,
     pub mqtt_reconnects: IntCounter,
@@ -214,6 +215,18 @@ impl Metrics {
                 &r,
                 "vigie_alert_handover_seconds",
                 "Time from the arrival of the message that proved an alert event (read from the MQTT connection) to the event handed to the MQTT client: the part of its latency spent inside vigie",
+                vec![
+                    5e-5, 1e-4, 2e-4, 3e-4, 5e-4, 7.5e-4, 1e-3, 1.5e-3, 2e-3, 3e-3, 5e-3,
+                    1e-2, 2.5e-2, 0.1, 1.0,
+                ],
+            ),
+            // The part of the hand-over before the engine took the message up: what it
+            // waited behind (messages read with it, or still being processed), as against
+            // its own processing. Same buckets, so the two read side by side.
+            alert_waiting: histogram(
+                &r,
+                "vigie_alert_waiting_seconds",
+                "Of vigie_alert_handover_seconds, the time the proving message waited between its arrival and the engine taking it up",
                 vec![
                     5e-5, 1e-4, 2e-4, 3e-4, 5e-4, 7.5e-4, 1e-3, 1.5e-3, 2e-3, 3e-3, 5e-3,
                     1e-2, 2.5e-2, 0.1, 1.0,

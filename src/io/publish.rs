@@ -1,6 +1,7 @@
 //! What the live commands send to the broker for each processed message, and how they log
 //! rejected input: shared by `run` (the service) and nothing else that publishes alerts.
 
+use super::mqtt::Link;
 use super::mqtt_states::StateLink;
 use crate::behaviour::{AlertEvent, AlertState};
 use crate::engine::Outputs;
@@ -90,7 +91,9 @@ pub fn stamp(a: &AlertEvent) -> String {
     serde_json::to_string(&a).expect("alerts serialise")
 }
 
-/// QoS 1 publications (alerts, status) waiting for room in the MQTT client's request queue.
+/// QoS 1 publications (alerts, their CAP documents, status) waiting for room in the
+/// connection's queue of publications written first ([`Link::try_publish_first`]: an alert
+/// never waits behind the contacts read with the scan that proved it).
 ///
 /// Why the processing loop never waits for that room: the connection task hands each
 /// received contact to the loop and waits when the loop is behind; had the loop in turn
@@ -118,13 +121,10 @@ impl Outbox {
         self.queue.push_back((topic, payload, retain));
     }
 
-    /// Hands over as many as the client queue takes; true if some still wait.
-    pub fn flush(&mut self, client: &AsyncClient) -> bool {
+    /// Hands over as many as the connection takes; true if some still wait.
+    pub fn flush(&mut self, link: &Link) -> bool {
         while let Some((topic, payload, retain)) = self.queue.front() {
-            if client
-                .try_publish(topic.clone(), QoS::AtLeastOnce, *retain, payload.clone())
-                .is_err()
-            {
+            if !link.try_publish_first(topic, payload, *retain) {
                 return true;
             }
             self.requested += 1;
@@ -146,26 +146,26 @@ impl Outbox {
 /// [`Outbox`], track states (QoS 0, droppable) are dropped and counted when the client queue
 /// is full.
 pub fn publish_outputs(
-    client: &AsyncClient,
+    link: &Link,
     states: Option<&mut StateLink>,
     prefix: &str,
     out: &Outputs,
     metrics: &Metrics,
     outbox: &mut Outbox,
 ) {
-    publish_alerts(client, prefix, out, metrics, outbox);
-    publish_tracks(client, states, prefix, out, metrics);
+    publish_alerts(link, prefix, &out.alerts, metrics, outbox);
+    publish_tracks(&link.client, states, prefix, out, metrics);
 }
 
 /// The alerts of [`publish_outputs`].
 pub fn publish_alerts(
-    client: &AsyncClient,
+    link: &Link,
     prefix: &str,
-    out: &Outputs,
+    alerts: &[AlertEvent],
     metrics: &Metrics,
     outbox: &mut Outbox,
 ) {
-    for a in &out.alerts {
+    for a in alerts {
         let json = stamp(a);
         let active = format!("{prefix}/alerts/active/{}", a.id);
         let retained = if a.state == AlertState::Cleared {
@@ -182,9 +182,9 @@ pub fn publish_alerts(
         outbox.push(active, retained, true, metrics);
         outbox.push(format!("{prefix}/alerts"), json, false, metrics);
     }
-    outbox.flush(client);
+    outbox.flush(link);
     // Logged once handed over: a log line is a write to stderr, not to be waited for.
-    for a in &out.alerts {
+    for a in alerts {
         tracing::info!(
             id = %a.id, state = a.state.as_str(), zone = %a.zone_id(), exercise = a.exercise,
             "alert {} {} in {} (dwell {:.0} s)", a.id, a.state.as_str(), a.zone.as_ref().map_or("no zone", |z| z.name.as_str()), a.dwell_s

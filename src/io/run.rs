@@ -298,7 +298,7 @@ impl Sinks {
     /// record, and the retained latest action of an alert that has cleared emptied.
     fn take(
         &self,
-        client: &rumqttc::AsyncClient,
+        link: &super::mqtt::Link,
         prefix: &str,
         out: &crate::engine::Outputs,
         metrics: &Metrics,
@@ -306,7 +306,7 @@ impl Sinks {
     ) {
         if let Some(cap) = &self.cap {
             cap.alerts(out, outbox);
-            outbox.flush(client);
+            outbox.flush(link);
         }
         self.console.hub.ingest(out);
         for a in &out.alerts {
@@ -314,7 +314,8 @@ impl Sinks {
                 let _ = tx.send(Record::Event(a.clone()));
             }
             if a.state == AlertState::Cleared
-                && client
+                && link
+                    .client
                     .try_publish(
                         format!("{prefix}/alerts/actions/{}", a.id),
                         rumqttc::QoS::AtLeastOnce,
@@ -479,6 +480,39 @@ impl Behind {
     }
 }
 
+/// Hands a message's alert events over as soon as they are decided.
+struct HandOver<'a> {
+    link: &'a super::mqtt::Link,
+    prefix: &'a str,
+    metrics: &'a Metrics,
+    /// When the proving message arrived, and how long it waited for the engine.
+    t_rx: EventTime,
+    waited: f64,
+}
+
+impl HandOver<'_> {
+    /// Alerts first: handed to the connection before this scan's track states (hundreds
+    /// after a radar scan) are serialised, and the states go on a connection of their own
+    /// ([`StateLink`]), so the alert never waits behind them. The connection task runs on
+    /// this thread ([`super::engine_thread`]): without a yield here it wrote the alert only
+    /// after the CAP documents, the console's SITREP and the scan's states were built —
+    /// 2–3 ms between an alert's `emitted_at` and the subscriber at 1k–10k msg/s (latency
+    /// bench), against a broker hop of 0.1–0.3 ms. Alerts are rare: nothing is yielded on
+    /// other messages.
+    async fn alerts(&self, alerts: &[AlertEvent], outbox: &mut Outbox) {
+        if alerts.is_empty() {
+            return;
+        }
+        publish_alerts(self.link, self.prefix, alerts, self.metrics, outbox);
+        let inside = EventTime::now().secs_since(self.t_rx);
+        for _ in alerts {
+            self.metrics.alert_handover.observe(inside);
+            self.metrics.alert_waiting.observe(self.waited);
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn serve_loop(
     mut link: Link,
@@ -504,6 +538,7 @@ async fn serve_loop(
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .map_err(|e| tracing::warn!("no SIGHUP zone reload: {e}"))
         .ok();
+    // At shutdown, what already arrived: processed whole, published after.
     let handle = |msg: &Inbound, pipeline: &mut Pipeline, rejects: &mut RejectLog| {
         let t0 = Instant::now();
         pipeline.process(&msg.topic, &msg.payload, msg.t_rx);
@@ -535,32 +570,31 @@ async fn serve_loop(
                     link.ack(&msg);
                     continue;
                 }
-                handle(&msg, &mut pipeline, &mut rejects);
-                let out = pipeline.last_outputs();
-                // Alerts first: handed to the client's queue before this scan's track
-                // states (hundreds after a radar scan) are serialised, and the states go on
-                // a connection of their own ([`StateLink`]), so the alert never waits
-                // behind them in the client's queue. The connection task runs on this
-                // thread ([`super::engine_thread`]): without a yield here it wrote the
-                // alert only after the CAP documents, the console's SITREP and the scan's
-                // states were built — 2–3 ms between an alert's `emitted_at` and the
-                // subscriber at 1k–10k msg/s (latency bench), against a broker hop of
-                // 0.1–0.3 ms. Alerts are rare: nothing is yielded on other messages.
-                publish_alerts(&link.client, &prefix, out, &metrics, &mut outbox);
-                if !out.alerts.is_empty() {
-                    let inside = EventTime::now().secs_since(msg.t_rx);
-                    for _ in &out.alerts {
-                        metrics.alert_handover.observe(inside);
-                    }
-                    tokio::task::yield_now().await;
+                let t0 = Instant::now();
+                let waited = EventTime::now().secs_since(msg.t_rx);
+                // A large radar scan is done in two parts, its plots near the zones first
+                // ([`Pipeline::process_first`]): their alerts go out before the hundreds of
+                // plots across the strait are associated.
+                let more = pipeline.process_first(&msg.topic, &msg.payload, msg.t_rx);
+                let mut took = t0.elapsed();
+                let handed = HandOver { link: &link, prefix: &prefix, metrics: &metrics, t_rx: msg.t_rx, waited };
+                handed.alerts(&pipeline.last_outputs().alerts, &mut outbox).await;
+                if more {
+                    let first = pipeline.last_outputs().alerts.len();
+                    let t1 = Instant::now();
+                    pipeline.process_rest(&msg.topic);
+                    took += t1.elapsed();
+                    handed.alerts(&pipeline.last_outputs().alerts[first..], &mut outbox).await;
                 }
                 let out = pipeline.last_outputs();
-                sinks.take(&link.client, &prefix, out, &metrics, &mut outbox);
+                metrics.observe(out, || pipeline.counts(), msg.t_rx, took);
+                rejects.log(&msg.topic, out);
+                sinks.take(&link, &prefix, out, &metrics, &mut outbox);
                 publish_tracks(&link.client, states.as_mut(), &prefix, out, &metrics);
                 link.ack(&msg);
             }
             _ = tokio::time::sleep(Duration::from_millis(2)), if !outbox.is_empty() => {
-                outbox.flush(&link.client);
+                outbox.flush(&link);
             }
             _ = save_tick.tick() => memory.save(&pipeline),
         }
@@ -580,7 +614,7 @@ async fn serve_loop(
         }
         handle(&msg, &mut pipeline, &mut rejects);
         publish_outputs(
-            &link.client,
+            &link,
             states.as_mut(),
             &prefix,
             pipeline.last_outputs(),
@@ -588,7 +622,7 @@ async fn serve_loop(
             &mut outbox,
         );
         sinks.take(
-            &link.client,
+            &link,
             &prefix,
             pipeline.last_outputs(),
             &metrics,
@@ -609,7 +643,7 @@ async fn serve_loop(
         &metrics,
     );
     let deadline = Instant::now() + Duration::from_secs(5);
-    while outbox.flush(&link.client) && Instant::now() < deadline {
+    while outbox.flush(&link) && Instant::now() < deadline {
         // Contacts still arriving would block the connection task, which must drain the
         // queue: let them go unacknowledged (a persistent session gets them again).
         while link.inbound.try_recv().is_ok() {}
