@@ -327,9 +327,12 @@ pub struct Engine {
     /// The tentative tracks whose states went out, to say when they are deleted.
     #[serde(skip)]
     tentative_out: FxHashSet<u64>,
-    /// The plots near the zones of the scan being split ([`Engine::process_first`]).
+    /// The plots near the zones of the scan being split ([`Engine::process_first`]), and
+    /// where the tracks inside zones are.
     #[serde(skip)]
     first_plots: Vec<Result<Measurement, &'static str>>,
+    #[serde(skip)]
+    in_zone: Vec<[f64; 2]>,
     /// Scans with fewer plots are not split ([`FIRST_MIN_PLOTS`]; lower in a test that
     /// splits every scan it can).
     #[serde(skip, default = "first_min_plots")]
@@ -340,11 +343,14 @@ fn first_min_plots() -> usize {
     FIRST_MIN_PLOTS
 }
 
-/// Plots within this distance of an interception zone's bounding box make the first part
-/// of a split scan ([`Engine::process_first`]). Why this far: the plots any track inside a
-/// zone could take, and those of the tracks competing with it for them, are within a gate
-/// or two of it — hundreds of metres, a kilometre for a far radar's plots.
+/// Plots within this distance (east and north) of a track inside an interception zone make
+/// the first part of a split scan ([`Engine::process_first`]). Why this far: the plots such
+/// a track could take, and those of the tracks competing with it for them, are within a
+/// gate or two of it — hundreds of metres, a kilometre for a far radar's plots.
 const FIRST_MARGIN_M: f64 = 3_000.0;
+/// With more tracks than this inside zones, no scan is split (each plot is compared with
+/// each of them).
+const FIRST_MAX_TRACKS: usize = 32;
 /// Scans with fewer plots are not split: the whole costs less than the split's second look
 /// at the plots near the zones.
 const FIRST_MIN_PLOTS: usize = 64;
@@ -510,6 +516,7 @@ impl Engine {
             tentative_states: false,
             tentative_out: FxHashSet::default(),
             first_plots: Vec::new(),
+            in_zone: Vec::new(),
             first_min_plots: FIRST_MIN_PLOTS,
         }
     }
@@ -612,12 +619,12 @@ impl Engine {
     }
 
     /// The first part of [`process`](Self::process), for an adapter that publishes alerts
-    /// as soon as they are decided: a large radar scan with plots near the interception
-    /// zones is split, those plots associated and judged first (what a pickup's alert
-    /// depends on: a few dozen plots, against hundreds across the strait), the alerts and
+    /// as soon as they are decided: a large radar scan with plots near the tracks inside
+    /// interception zones is split, those plots associated and judged first (what the next
+    /// alert depends on: a few plots, against hundreds across the strait), the alerts and
     /// states they give left in `out`; true then, and [`process_rest`](Self::process_rest)
     /// must follow with the same message before any other. Any other message is processed
-    /// whole here (false).
+    /// whole here (false); so is every scan while no track is inside a zone.
     ///
     /// The rest is done as a scan sent in two sectors is: the first part taken back and the
     /// whole scan associated together, so every track ends as one pass over the scan leaves
@@ -645,7 +652,7 @@ impl Engine {
 
     /// Whether to split this message, and if so its plots near the zones into `first`.
     fn split_scan(
-        &self,
+        &mut self,
         d: &Decoded,
         placed: &Placed,
         first: &mut Vec<Result<Measurement, &'static str>>,
@@ -654,22 +661,30 @@ impl Engine {
             return false;
         };
         if placed.plots.len() < self.first_min_plots
-            || self.zones.is_empty()
             || self
                 .open
                 .as_ref()
                 .is_some_and(|o| o.sensor == scan.sensor && o.t == scan.t)
-            || self.repeats_recent_scan(scan.sensor, &placed.plots)
         {
             return false;
         }
-        first.extend(
-            placed
-                .plots
-                .iter()
-                .filter(|m| m.is_ok_and(|m| self.zones.near(m.z[0], m.z[1], FIRST_MARGIN_M))),
-        );
-        !first.is_empty() && first.len() < placed.plots.len()
+        let mut in_zone = std::mem::take(&mut self.in_zone);
+        in_zone.clear();
+        self.loiter.in_zone(&mut in_zone);
+        let near = |z: [f64; 2]| {
+            in_zone.iter().any(|p| {
+                (p[0] - z[0]).abs() < FIRST_MARGIN_M && (p[1] - z[1]).abs() < FIRST_MARGIN_M
+            })
+        };
+        let split = !in_zone.is_empty()
+            && in_zone.len() <= FIRST_MAX_TRACKS
+            && !self.repeats_recent_scan(scan.sensor, &placed.plots)
+            && {
+                first.extend(placed.plots.iter().filter(|m| m.is_ok_and(|m| near(m.z))));
+                !first.is_empty() && first.len() < placed.plots.len()
+            };
+        self.in_zone = in_zone;
+        split
     }
 
     /// A scan this sensor sent before, delivered again after other messages closed it

@@ -428,6 +428,17 @@ impl Loiter {
         }
     }
 
+    /// Where the tracks inside a zone were last seen (local frame), in no particular order:
+    /// the tracks whose next states can raise or update an alert.
+    pub fn in_zone(&self, out: &mut Vec<[f64; 2]>) {
+        out.extend(
+            self.tracks
+                .values()
+                .filter(|p| p.zone.is_some())
+                .map(|p| [p.last.0, p.last.1]),
+        );
+    }
+
     /// The zone id of each active alert, for the metrics gauge.
     pub fn active_by_zone(&self) -> impl Iterator<Item = &str> + '_ {
         self.tracks

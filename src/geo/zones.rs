@@ -296,19 +296,6 @@ impl ZoneIndex {
         self.tree.root().envelope().contains_point(&[x, y])
     }
 
-    /// Is the local point within `margin_m` of some zone's bounding box? (A cheap, coarse
-    /// "near the zones": one box test for the strait's ships far from every beach.)
-    pub fn near(&self, x: f64, y: f64, margin_m: f64) -> bool {
-        let around =
-            rstar::AABB::from_corners([x - margin_m, y - margin_m], [x + margin_m, y + margin_m]);
-        self.tree.root().envelope().intersects(&around)
-            && self
-                .tree
-                .locate_in_envelope_intersecting(&around)
-                .next()
-                .is_some()
-    }
-
     /// Is the local point inside zone `zi`?
     pub fn contains(&self, zi: usize, x: f64, y: f64) -> bool {
         if !self.covers(x, y) {
