@@ -327,8 +327,8 @@ pub struct Engine {
     /// The tentative tracks whose states went out, to say when they are deleted.
     #[serde(skip)]
     tentative_out: FxHashSet<u64>,
-    /// The plots near the zones of the scan being split ([`Engine::process_first`]), and
-    /// where the tracks inside zones are.
+    /// The plots of the scan being split that make its first part
+    /// ([`Engine::process_first`]), and where the tracks inside zones are.
     #[serde(skip)]
     first_plots: Vec<Result<Measurement, &'static str>>,
     #[serde(skip)]
@@ -351,8 +351,7 @@ const FIRST_MARGIN_M: f64 = 3_000.0;
 /// With more tracks than this inside zones, no scan is split (each plot is compared with
 /// each of them).
 const FIRST_MAX_TRACKS: usize = 32;
-/// Scans with fewer plots are not split: the whole costs less than the split's second look
-/// at the plots near the zones.
+/// Scans with fewer plots are not split: the whole costs little more than the first part.
 const FIRST_MIN_PLOTS: usize = 64;
 
 /// Which part of a message [`Engine::process_part`] processes.
@@ -360,7 +359,7 @@ const FIRST_MIN_PLOTS: usize = 64;
 enum Part {
     /// The whole message.
     Whole,
-    /// A split scan's plots near the zones.
+    /// A split scan's plots near the tracks inside zones.
     First,
     /// The whole of a split scan, after its first part.
     Rest,
@@ -521,9 +520,9 @@ impl Engine {
         }
     }
 
-    /// Splits every radar scan of at least `n` plots that has plots both near the zones
-    /// and elsewhere ([`process_first`](Self::process_first)); for tests, which force the
-    /// split onto scenes whose scans are small.
+    /// Splits every radar scan of at least `n` plots that has plots both near the tracks
+    /// inside zones and elsewhere ([`process_first`](Self::process_first)); for tests,
+    /// which force the split onto scenes whose scans are small.
     pub fn set_first_min_plots(&mut self, n: usize) {
         self.first_min_plots = n;
     }
@@ -611,7 +610,6 @@ impl Engine {
     }
 
     /// Processes one decoded message, its contacts placed by [`Placer::place`].
-    /// Processes one message.
     pub fn process(&mut self, d: &Decoded, placed: &Placed, out: &mut Outputs) {
         if self.process_first(d, placed, out) {
             self.process_rest(d, placed, out);
@@ -650,7 +648,7 @@ impl Engine {
         self.process_part(d, placed, &placed.plots, Part::Rest, out);
     }
 
-    /// Whether to split this message, and if so its plots near the zones into `first`.
+    /// Whether to split this message, and if so the plots of its first part into `first`.
     fn split_scan(
         &mut self,
         d: &Decoded,
