@@ -572,9 +572,9 @@ async fn serve_loop(
                 }
                 let t0 = Instant::now();
                 let waited = EventTime::now().secs_since(msg.t_rx);
-                // A large radar scan is done in two parts, its plots near the zones first
-                // ([`Pipeline::process_first`]): their alerts go out before the hundreds of
-                // plots across the strait are associated.
+                // A large radar scan may be done in two parts, its plots near the tracks
+                // inside zones first ([`Pipeline::process_first`]): their alerts go out
+                // before the hundreds of plots across the strait are associated.
                 let more = pipeline.process_first(&msg.topic, &msg.payload, msg.t_rx);
                 let mut took = t0.elapsed();
                 let handed = HandOver { link: &link, prefix: &prefix, metrics: &metrics, t_rx: msg.t_rx, waited };
