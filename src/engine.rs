@@ -21,6 +21,7 @@ use crate::geo::zones::ZoneIndex;
 use crate::geo::KN_TO_MPS;
 use crate::time::EventTime;
 use crate::track::clutter::ClutterMap;
+use crate::track::merger::RadarSite;
 use crate::track::table::Seen;
 use crate::track::{AisMeasurement, AisOutcome, Measurement, Track, Tracker, TrackerStats};
 use compact_str::CompactString;
@@ -267,6 +268,23 @@ impl Placer {
     }
 }
 
+/// The radars with a place, as the merger sees them.
+fn radar_sites(sensors: &[SensorGeom]) -> Vec<RadarSite> {
+    sensors
+        .iter()
+        .filter_map(|g| {
+            let ((x, y), _) = g.site?;
+            Some(RadarSite {
+                bit: g.bit,
+                x,
+                y,
+                range_var: g.range_var,
+                bearing_var: g.bearing_var,
+            })
+        })
+        .collect()
+}
+
 fn sensor_geometry(cfg: &Config, frame: &LocalFrame) -> Vec<SensorGeom> {
     cfg.radar
         .iter()
@@ -483,11 +501,14 @@ impl RecentAis {
 impl Engine {
     pub fn new(cfg: &Config, zones: ZoneIndex, frame: LocalFrame, exercise: bool) -> Self {
         let loiter = Loiter::new(cfg.alerts.clone(), exercise, &frame);
+        let sensors = sensor_geometry(cfg, &frame);
+        let mut tracker = Tracker::new(cfg.tracker.clone(), cfg.ais.clone());
+        tracker.set_radar_sites(radar_sites(&sensors));
         Engine {
-            sensors: sensor_geometry(cfg, &frame),
+            sensors,
             frame,
             zones,
-            tracker: Tracker::new(cfg.tracker.clone(), cfg.ais.clone()),
+            tracker,
             clutter: (cfg.tracker.clutter_map_cell_m > 0.0).then(|| {
                 ClutterMap::new(
                     cfg.tracker.clutter_map_cell_m,

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use std::hash::Hasher;
 
 /// Bumped whenever the state's layout changes; a snapshot of another format is not read.
-pub const SNAPSHOT_FORMAT: u32 = 2;
+pub const SNAPSHOT_FORMAT: u32 = 3;
 
 const MAGIC: [u8; 8] = *b"VIGIESNP";
 

@@ -17,7 +17,7 @@ use super::imm::Imm;
 use super::initiator::Initiator;
 use super::jpda::Jpda;
 use super::measurement::{AisMeasurement, Measurement};
-use super::merger::Merger;
+use super::merger::{Merger, RadarSite};
 use super::predictor::{Motion, Predictor};
 use super::table::{Seen, Track, TrackTable};
 use super::updater::Updater;
@@ -135,6 +135,12 @@ impl Tracker {
             taken_by: Vec::new(),
             undo: None,
         }
+    }
+
+    /// The radars' places and errors, in the tracker's frame: the merger judges a dark track
+    /// beside an AIS vessel against them ([`Merger`]).
+    pub fn set_radar_sites(&mut self, sites: Vec<RadarSite>) {
+        self.merger.set_sites(sites);
     }
 
     /// Opens a scan: from here until [`end_scan`](Self::end_scan), [`plots`](Self::plots)
