@@ -3,9 +3,9 @@
 //! snapshot, its Server-Sent Events and the operators' actions ([`server`]).
 //!
 //! Why a hub between the engine loop and the browsers: the loop hands each output over once,
-//! without waiting (a lock held for a few map updates, a non-blocking broadcast); each page
-//! reads at its own pace from a bounded broadcast ring, and a page that falls behind the ring
-//! is sent a fresh snapshot instead of the events it missed. A slow browser never slows the
+//! without waiting (a lock held for a few map updates); each page reads at its own pace
+//! from the hub's bounded backlog, by event id, and a page that falls behind the backlog is
+//! sent a fresh snapshot instead of the events it missed. A slow browser never slows the
 //! engine.
 
 pub mod server;
@@ -20,7 +20,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use tokio::sync::broadcast;
 
 /// One Server-Sent Event: `id`, `event` name and one JSON object as `data`.
 #[derive(Debug)]
@@ -209,9 +208,8 @@ impl DebriefCommand {
 /// What the page shows, and the events that change it.
 pub struct Hub {
     inner: Mutex<Inner>,
-    tx: broadcast::Sender<Arc<SseEvent>>,
     /// Bumped for each urgent event (alerts, actions): what wakes a page's task at once.
-    /// Track states only enter the ring, which the page drains on its own clock: the
+    /// Track states only enter the backlog, which the page reads on its own clock: the
     /// engine runs on a thread of its own, and waking a page's task for every track state
     /// was a wake-up across threads each (a system call), costing the page a third more
     /// than vigie's whole work at 900 states a second (BENCHMARKS.md, console_sse).
@@ -228,13 +226,11 @@ impl Hub {
         track_timeout_s: f64,
         reports: Option<Arc<ReportContext>>,
     ) -> Arc<Hub> {
-        let (tx, _) = broadcast::channel(backlog.max(16));
         Arc::new(Hub {
             inner: Mutex::new(Inner {
                 next_id: 1,
                 ..Inner::default()
             }),
-            tx,
             urgent: tokio::sync::watch::Sender::new(0),
             backlog,
             track_timeout_s,
@@ -258,10 +254,9 @@ impl Hub {
         while inner.backlog.len() > self.backlog {
             inner.backlog.pop_front();
         }
-        let urgent = ev.urgent();
-        // No page connected is not an error.
-        let _ = self.tx.send(ev.clone());
-        if urgent {
+        // Pages read the backlog by id: no second ring of the same events (a broadcast
+        // channel as large as the backlog, which every track state also went through).
+        if ev.urgent() {
             self.urgent.send_modify(|n| *n += 1);
         }
         ev
@@ -424,18 +419,23 @@ impl Hub {
 
     /// The events after `last_id`, if the backlog still holds them all.
     pub fn since(&self, last_id: u64) -> Option<Vec<Arc<SseEvent>>> {
+        let mut out = Vec::new();
+        self.since_into(last_id, &mut out).then_some(out)
+    }
+
+    /// [`since`](Self::since) into `out` (appended; its allocation reused from call to
+    /// call): false, and nothing added, if the backlog no longer holds them all. Ids are
+    /// consecutive, so the first is found by subtraction; only `Arc`s are cloned under the
+    /// lock, the text is written outside it.
+    pub fn since_into(&self, last_id: u64, out: &mut Vec<Arc<SseEvent>>) -> bool {
         let g = self.lock();
         let first = g.backlog.front().map_or(g.next_id, |e| e.id);
         if last_id + 1 < first || last_id >= g.next_id {
-            return None;
+            return false;
         }
-        Some(
-            g.backlog
-                .iter()
-                .filter(|e| e.id > last_id)
-                .cloned()
-                .collect(),
-        )
+        let skip = (last_id + 1 - first) as usize;
+        out.extend(g.backlog.iter().skip(skip).cloned());
+        true
     }
 
     /// Forgets every track, alert and action (a debrief jumping back in its recording) and
@@ -463,13 +463,9 @@ impl Hub {
         self.emit(inner, "debrief", status.to_string());
     }
 
-    /// Changes with every urgent event (see [`Hub::subscribe`]'s ring for the events).
+    /// Changes with every urgent event (the events themselves: [`Hub::since_into`]).
     pub fn watch_urgent(&self) -> tokio::sync::watch::Receiver<u64> {
         self.urgent.subscribe()
-    }
-
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<SseEvent>> {
-        self.tx.subscribe()
     }
 }
 

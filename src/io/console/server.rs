@@ -21,7 +21,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::broadcast::error::TryRecvError;
 
 type Body = BoxBody<Bytes, Infallible>;
 
@@ -458,8 +457,8 @@ fn events(req: &Request<Incoming>, c: &Console) -> Response<Body> {
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok());
-    // Subscribed before the backlog is read: nothing falls between the two.
-    let mut rx = c.hub.subscribe();
+    // From here on the page reads the backlog after the last id it was sent: nothing
+    // falls between the first read and the next.
     let first: Vec<Arc<SseEvent>> = match last.and_then(|id| c.hub.since(id)) {
         Some(missed) => missed,
         None => vec![Arc::new(c.hub.snapshot_event())],
@@ -482,15 +481,16 @@ fn events(req: &Request<Incoming>, c: &Console) -> Response<Body> {
         keepalive.tick().await;
         // Events are written in batches: the task wakes at once for an alert or an action
         // (the hub's urgent watch) and otherwise every `console.sse_batch_s`, and each time
-        // writes all the ring holds for it in one frame. Why: one write per track state
-        // (2,000 tracks a second on a busy night) cost more than everything else the page
-        // asks of vigie, and so did one wake-up per track state once the engine ran on its
-        // own thread; five writes a second still cost three times what one does
-        // (BENCHMARKS.md, console_sse).
+        // writes all the backlog holds after its last event in one frame. Why: one write
+        // per track state (2,000 tracks a second on a busy night) cost more than everything
+        // else the page asks of vigie, and so did one wake-up per track state once the
+        // engine ran on its own thread; five writes a second still cost three times what
+        // one does (BENCHMARKS.md, console_sse).
         let mut urgent = hub.watch_urgent();
         let mut batch = tokio::time::interval(batch_every);
         batch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut buf = String::new();
+        let mut pending: Vec<Arc<SseEvent>> = Vec::new();
         loop {
             let mut closed = false;
             tokio::select! {
@@ -501,26 +501,18 @@ fn events(req: &Request<Incoming>, c: &Console) -> Response<Body> {
                     hub.tentative_frame(&mut buf);
                 }
             }
-            loop {
-                match rx.try_recv() {
-                    Ok(ev) if ev.id <= sent => continue,
-                    Ok(ev) => {
-                        sent = ev.id;
-                        ev.write_wire(&mut buf);
-                    }
-                    // Too far behind the ring: start again from a snapshot.
-                    Err(TryRecvError::Lagged(_)) => {
-                        let s = hub.snapshot_event();
-                        sent = s.id;
-                        buf.clear();
-                        s.write_wire(&mut buf);
-                    }
-                    Err(TryRecvError::Closed) => closed = true,
-                    Err(TryRecvError::Empty) => {}
-                }
-                let drained = closed || rx.is_empty();
-                if (drained || buf.len() > SSE_BATCH_BYTES)
-                    && !buf.is_empty()
+            if !hub.since_into(sent, &mut pending) {
+                // Too far behind the backlog: start again from a snapshot.
+                let s = hub.snapshot_event();
+                sent = s.id;
+                buf.clear();
+                s.write_wire(&mut buf);
+            }
+            let last = pending.len();
+            for (k, ev) in pending.drain(..).enumerate() {
+                sent = ev.id;
+                ev.write_wire(&mut buf);
+                if (k + 1 == last || buf.len() > SSE_BATCH_BYTES)
                     && tx
                         .send(Frame::data(Bytes::from(std::mem::take(&mut buf))))
                         .await
@@ -528,9 +520,14 @@ fn events(req: &Request<Incoming>, c: &Console) -> Response<Body> {
                 {
                     return;
                 }
-                if drained {
-                    break;
-                }
+            }
+            if !buf.is_empty()
+                && tx
+                    .send(Frame::data(Bytes::from(std::mem::take(&mut buf))))
+                    .await
+                    .is_err()
+            {
+                return;
             }
             if closed {
                 return;
