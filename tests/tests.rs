@@ -1515,7 +1515,7 @@ fn twin_tracks_from_split_returns_are_merged() {
 /// message by message as processing each message whole, and leave every track in the same
 /// state after each message. And pickups are indeed decided in the first part.
 #[test]
-fn judging_the_plots_near_the_zones_first_changes_no_alert_and_no_track() {
+fn judging_the_plots_near_the_tracks_in_zones_first_changes_no_alert_and_no_track() {
     let _heavy = heavy_blocking();
     let cfg = Config::load_with_env(None, &[]).unwrap();
     let zones = vigie::geo::zones::load(&cfg.zones.path).unwrap();

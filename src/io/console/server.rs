@@ -508,11 +508,10 @@ fn events(req: &Request<Incoming>, c: &Console) -> Response<Body> {
                 buf.clear();
                 s.write_wire(&mut buf);
             }
-            let last = pending.len();
-            for (k, ev) in pending.drain(..).enumerate() {
+            for ev in pending.drain(..) {
                 sent = ev.id;
                 ev.write_wire(&mut buf);
-                if (k + 1 == last || buf.len() > SSE_BATCH_BYTES)
+                if buf.len() > SSE_BATCH_BYTES
                     && tx
                         .send(Frame::data(Bytes::from(std::mem::take(&mut buf))))
                         .await
