@@ -154,7 +154,8 @@ pub fn publish_outputs(
     outbox: &mut Outbox,
 ) {
     publish_alerts(link, prefix, &out.alerts, metrics, outbox);
-    publish_tracks(&link.client, states, prefix, out, metrics);
+    let mut texts = super::console::state_texts(out);
+    publish_tracks(&link.client, states, prefix, out, &mut texts, metrics);
 }
 
 /// The alerts of [`publish_outputs`].
@@ -193,12 +194,15 @@ pub fn publish_alerts(
 }
 
 /// The track states of [`publish_outputs`]: on their own connection, in one batch, when
-/// there is one ([`StateLink`]); else one by one through the main client.
+/// there is one ([`StateLink`]); else one by one through the main client. `texts` are
+/// their payloads ([`state_texts`](super::console::state_texts), shared with the console),
+/// taken from the vector.
 pub fn publish_tracks(
     client: &AsyncClient,
     states: Option<&mut StateLink>,
     prefix: &str,
     out: &Outputs,
+    texts: &mut Vec<String>,
     metrics: &Metrics,
 ) {
     let topic = |t: &crate::engine::TrackState| {
@@ -209,18 +213,14 @@ pub fn publish_tracks(
         }
     };
     if let Some(states) = states {
-        for t in out.tracks.iter().filter(|t| t.publish) {
-            states.push(
-                topic(t),
-                serde_json::to_string(t).expect("tracks serialise"),
-            );
+        for (t, json) in out.tracks.iter().filter(|t| t.publish).zip(texts.drain(..)) {
+            states.push(topic(t), json);
         }
         states.send();
         return;
     }
-    for t in out.tracks.iter().filter(|t| t.publish) {
+    for (t, json) in out.tracks.iter().filter(|t| t.publish).zip(texts.drain(..)) {
         let topic = topic(t);
-        let json = serde_json::to_string(t).expect("tracks serialise");
         if client
             .try_publish(topic, QoS::AtMostOnce, false, json)
             .is_err()

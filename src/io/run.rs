@@ -4,7 +4,7 @@
 
 use super::cap::CapSink;
 use super::console::server::{Access, Console};
-use super::console::{ActionRequest, Hub};
+use super::console::{state_texts, ActionRequest, Hub};
 use super::engine_thread::EngineThread;
 use super::error::{io_err, ServiceError};
 use super::http::{self, Readiness};
@@ -301,6 +301,7 @@ impl Sinks {
         link: &super::mqtt::Link,
         prefix: &str,
         out: &crate::engine::Outputs,
+        texts: &[String],
         metrics: &Metrics,
         outbox: &mut Outbox,
     ) {
@@ -308,7 +309,7 @@ impl Sinks {
             cap.alerts(out, outbox);
             outbox.flush(link);
         }
-        self.console.hub.ingest(out);
+        self.console.hub.ingest_texts(out, texts);
         for a in &out.alerts {
             if let Some(tx) = &self.record {
                 let _ = tx.send(Record::Event(a.clone()));
@@ -589,8 +590,10 @@ async fn serve_loop(
                 let out = pipeline.last_outputs();
                 metrics.observe(out, || pipeline.counts(), msg.t_rx, took);
                 rejects.log(&msg.topic, out);
-                sinks.take(&link, &prefix, out, &metrics, &mut outbox);
-                publish_tracks(&link.client, states.as_mut(), &prefix, out, &metrics);
+                // The states' text once, for the console and for MQTT.
+                let mut texts = state_texts(out);
+                sinks.take(&link, &prefix, out, &texts, &metrics, &mut outbox);
+                publish_tracks(&link.client, states.as_mut(), &prefix, out, &mut texts, &metrics);
                 link.ack(&msg);
             }
             _ = tokio::time::sleep(Duration::from_millis(2)), if !outbox.is_empty() => {
@@ -613,18 +616,13 @@ async fn serve_loop(
             continue;
         }
         handle(&msg, &mut pipeline, &mut rejects);
-        publish_outputs(
-            &link,
-            states.as_mut(),
-            &prefix,
-            pipeline.last_outputs(),
-            &metrics,
-            &mut outbox,
-        );
+        let out = pipeline.last_outputs();
+        publish_outputs(&link, states.as_mut(), &prefix, out, &metrics, &mut outbox);
         sinks.take(
             &link,
             &prefix,
-            pipeline.last_outputs(),
+            out,
+            &state_texts(out),
             &metrics,
             &mut outbox,
         );

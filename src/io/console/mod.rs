@@ -265,6 +265,14 @@ impl Hub {
     /// Takes one message's outputs: its alert events, and the track states due for
     /// publication (at most one per track per `mqtt.track_interval_s`, as on MQTT).
     pub fn ingest(&self, out: &Outputs) {
+        self.ingest_texts(out, &state_texts(out));
+    }
+
+    /// [`ingest`](Self::ingest) given the published states' text (contract §6.2, one per
+    /// state with `publish` set, in order), as the MQTT path has already serialised them:
+    /// serialising each state a second time for the page was a tenth of the engine
+    /// thread's time at 25,000 msg/s (BENCHMARKS.md).
+    pub fn ingest_texts(&self, out: &Outputs, texts: &[String]) {
         if out.alerts.is_empty()
             && out.tentative.is_empty()
             && out.tentative_dropped.is_empty()
@@ -306,12 +314,11 @@ impl Hub {
             }
             self.emit(inner, "alert", data);
         }
-        for t in out.tracks.iter().filter(|t| t.publish) {
-            // Serialised once, straight to its text: the event, and what every later
-            // snapshot splices in. (Through a `Value` and again to text, as until
-            // 2026-12-05, it cost the engine's thread twice as much, per state of
-            // 2,000 tracks a second.)
-            let ev = self.emit(inner, "track", track_text(t));
+        for (t, text) in out.tracks.iter().filter(|t| t.publish).zip(texts) {
+            // Its text once: the event, and what every later snapshot splices in. (Through
+            // a `Value` and again to text, as until 2026-12-05, it cost the engine's
+            // thread twice as much, per state of 2,000 tracks a second.)
+            let ev = self.emit(inner, "track", track_text(t, text));
             let e = inner
                 .tracks
                 .entry(t.track_id.clone())
@@ -487,11 +494,31 @@ fn track_json(t: &TrackState) -> Value {
     v
 }
 
-/// A track state as the page gets it, as text: the state (contract §6.2) and `exercise`.
-fn track_text(t: &TrackState) -> String {
-    let mut s = serde_json::to_string(t).expect("tracks serialise");
+/// A track state's text is about 170 bytes; with a ship's name, up to some 210.
+const STATE_TEXT_BYTES: usize = 256;
+
+/// The text of each state of `out` due for publication (contract §6.2), in order.
+pub fn state_texts(out: &Outputs) -> Vec<String> {
+    out.tracks
+        .iter()
+        .filter(|t| t.publish)
+        .map(|t| {
+            // Room for a whole state from the start: grown from empty, the buffer was
+            // copied five or six times per state.
+            let mut v = Vec::with_capacity(STATE_TEXT_BYTES);
+            serde_json::to_writer(&mut v, t).expect("tracks serialise");
+            String::from_utf8(v).expect("serde_json writes UTF-8")
+        })
+        .collect()
+}
+
+/// A track state as the page gets it, as text: the state's own text (`state`, contract
+/// §6.2) and `exercise`.
+fn track_text(t: &TrackState, state: &str) -> String {
+    const EXERCISE: &str = r#","exercise":false}"#;
+    let mut s = String::with_capacity(state.len() + EXERCISE.len());
     // An object: before its closing brace, the page's field.
-    s.pop();
+    s.push_str(state.strip_suffix('}').unwrap_or(state));
     s.push_str(if t.exercise {
         r#","exercise":true}"#
     } else {
@@ -584,6 +611,45 @@ mod tests {
         let mut n = req("note");
         n.text = Some("x".repeat(MAX_TEXT + 1));
         assert!(n.validate("a", None).is_err());
+    }
+
+    #[test]
+    fn a_state_is_written_once_for_mqtt_and_the_page_gets_the_same_with_exercise() {
+        let state = |id: &str, exercise: bool, publish: bool| TrackState {
+            t: crate::time::EventTime(1_773_713_400_000_000),
+            track_id: id.into(),
+            lat: 50.78423,
+            lon: 1.6016,
+            speed_kn: 0.4,
+            course_deg: 271.5,
+            dark: id != "T2",
+            mmsi: (id == "T2").then_some(227_006_760),
+            name: (id == "T2").then(|| "NOTRE DAME DES FLOTS".into()),
+            publish,
+            exercise,
+        };
+        let mut out = Outputs::default();
+        out.tracks = vec![
+            state("T1", false, true),
+            state("T9", false, false),
+            state("T2", true, true),
+        ];
+        let texts = state_texts(&out);
+        let published: Vec<_> = out.tracks.iter().filter(|t| t.publish).collect();
+        assert_eq!(texts.len(), 2, "only the states due for publication");
+        for (t, text) in published.iter().zip(&texts) {
+            assert_eq!(*text, serde_json::to_string(t).unwrap(), "the MQTT payload");
+        }
+        let hub = Hub::new(16, 400.0, None);
+        hub.ingest_texts(&out, &texts);
+        let events = hub.since(0).unwrap();
+        assert_eq!(events.len(), 2);
+        for ((t, text), ev) in published.iter().zip(&texts).zip(&events) {
+            let mut want: Value = serde_json::from_str(text).unwrap();
+            want["exercise"] = json!(t.exercise);
+            let got: Value = serde_json::from_str(&ev.data).unwrap();
+            assert_eq!((ev.event, got), ("track", want));
+        }
     }
 
     #[test]
