@@ -628,12 +628,14 @@ mod tests {
             publish,
             exercise,
         };
-        let mut out = Outputs::default();
-        out.tracks = vec![
-            state("T1", false, true),
-            state("T9", false, false),
-            state("T2", true, true),
-        ];
+        let out = Outputs {
+            tracks: vec![
+                state("T1", false, true),
+                state("T9", false, false),
+                state("T2", true, true),
+            ],
+            ..Default::default()
+        };
         let texts = state_texts(&out);
         let published: Vec<_> = out.tracks.iter().filter(|t| t.publish).collect();
         assert_eq!(texts.len(), 2, "only the states due for publication");
