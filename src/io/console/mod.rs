@@ -270,8 +270,8 @@ impl Hub {
 
     /// [`ingest`](Self::ingest) given the published states' text (contract §6.2, one per
     /// state with `publish` set, in order), as the MQTT path has already serialised them:
-    /// serialising each state a second time for the page was a tenth of the engine
-    /// thread's time at 25,000 msg/s (BENCHMARKS.md).
+    /// serialising each state a second time for the page was 7 % of the engine thread's
+    /// samples at 25,000 msg/s (BENCHMARKS.md).
     pub fn ingest_texts(&self, out: &Outputs, texts: &[String]) {
         if out.alerts.is_empty()
             && out.tentative.is_empty()
