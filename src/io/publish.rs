@@ -142,23 +142,8 @@ impl Outbox {
     }
 }
 
-/// Publishes what one message caused, without ever waiting: alerts (QoS 1) go through the
-/// [`Outbox`], track states (QoS 0, droppable) are dropped and counted when the client queue
-/// is full.
-pub fn publish_outputs(
-    link: &Link,
-    states: Option<&mut StateLink>,
-    prefix: &str,
-    out: &Outputs,
-    metrics: &Metrics,
-    outbox: &mut Outbox,
-) {
-    publish_alerts(link, prefix, &out.alerts, metrics, outbox);
-    let mut texts = super::console::state_texts(out);
-    publish_tracks(&link.client, states, prefix, out, &mut texts, metrics);
-}
-
-/// The alerts of [`publish_outputs`].
+/// Publishes one message's alerts without ever waiting: they (QoS 1) go through the
+/// [`Outbox`]; its track states go by [`publish_tracks`].
 pub fn publish_alerts(
     link: &Link,
     prefix: &str,
@@ -193,8 +178,9 @@ pub fn publish_alerts(
     }
 }
 
-/// The track states of [`publish_outputs`]: on their own connection, in one batch, when
-/// there is one ([`StateLink`]); else one by one through the main client. `texts` are
+/// One message's track states (QoS 0, droppable: dropped and counted when the client queue
+/// is full): on their own connection, in one batch, when there is one ([`StateLink`]); else
+/// one by one through the main client. `texts` are
 /// their payloads ([`state_texts`](super::console::state_texts), shared with the console),
 /// taken from the vector.
 pub fn publish_tracks(

@@ -11,7 +11,7 @@ use super::http::{self, Readiness};
 use super::incidents::{self, IncidentLog, Record};
 use super::mqtt::{Inbound, Link, LinkOptions};
 use super::mqtt_states::{StateLink, StateLinkOptions};
-use super::publish::{publish_alerts, publish_outputs, publish_tracks, Outbox, RejectLog};
+use super::publish::{publish_alerts, publish_tracks, Outbox, RejectLog};
 use crate::behaviour::{AlertEvent, AlertState};
 use crate::config::broker::Security;
 use crate::config::Config;
@@ -617,14 +617,17 @@ async fn serve_loop(
         }
         handle(&msg, &mut pipeline, &mut rejects);
         let out = pipeline.last_outputs();
-        publish_outputs(&link, states.as_mut(), &prefix, out, &metrics, &mut outbox);
-        sinks.take(
-            &link,
+        // As in the loop above: alerts first, the states' text once for the sinks and MQTT.
+        publish_alerts(&link, &prefix, &out.alerts, &metrics, &mut outbox);
+        let mut texts = state_texts(out);
+        sinks.take(&link, &prefix, out, &texts, &metrics, &mut outbox);
+        publish_tracks(
+            &link.client,
+            states.as_mut(),
             &prefix,
             out,
-            &state_texts(out),
+            &mut texts,
             &metrics,
-            &mut outbox,
         );
         link.ack(&msg);
     }

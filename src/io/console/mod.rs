@@ -515,15 +515,15 @@ pub fn state_texts(out: &Outputs) -> Vec<String> {
 /// A track state as the page gets it, as text: the state's own text (`state`, contract
 /// §6.2) and `exercise`.
 fn track_text(t: &TrackState, state: &str) -> String {
-    const EXERCISE: &str = r#","exercise":false}"#;
-    let mut s = String::with_capacity(state.len() + EXERCISE.len());
-    // An object: before its closing brace, the page's field.
-    s.push_str(state.strip_suffix('}').unwrap_or(state));
-    s.push_str(if t.exercise {
+    let field = if t.exercise {
         r#","exercise":true}"#
     } else {
         r#","exercise":false}"#
-    });
+    };
+    let mut s = String::with_capacity(state.len() + field.len());
+    // An object: before its closing brace, the page's field.
+    s.push_str(state.strip_suffix('}').unwrap_or(state));
+    s.push_str(field);
     s
 }
 
