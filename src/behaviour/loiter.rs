@@ -161,7 +161,7 @@ impl LostMover {
 }
 
 /// See [`Loiter::hand_over`]: how long before an old track's last update its boat's new
-/// track may have begun (a confirmed dark track coasts 30 s by default; twice that).
+/// track may have begun (a confirmed dark track coasts 20 s by default; three times that).
 const HANDOVER_BORN_S: f64 = 60.0;
 
 /// Bounds the lost-mover memory on a busy strait (hundreds of ships leave the radars'
@@ -901,8 +901,8 @@ impl Loiter {
 
 /// A track's last place not under way counts as where its boat was lost only if it was
 /// there at most this long before its last update: a boat that stopped, ran on for
-/// minutes and was lost elsewhere left nothing where it had stopped. (Twice a confirmed
-/// dark track's 30 s of coasting, in which clutter may drag it off.)
+/// minutes and was lost elsewhere left nothing where it had stopped. (Three times a
+/// confirmed dark track's 20 s of coasting, in which clutter may drag it off.)
 const LAST_SLOW_S: f64 = 60.0;
 
 impl PerTrack {

@@ -206,7 +206,12 @@ pub struct TrackerConfig {
     pub init_speed_sigma_mps: f64,
     /// A tentative track with no plot for this long is dropped.
     pub tentative_timeout_s: f64,
-    /// A confirmed radar track with no contact for this long is lost.
+    /// A confirmed radar track with no contact for this long is lost. Twenty seconds is
+    /// eight scans of each radar missed: past that, a boat is hidden (in the surf, behind a
+    /// ship), and its track, its gate grown by then past a hundred metres, took the first
+    /// clutter plot in it and strung the surf's clutter to a buoy (surf-reacquire seeds
+    /// 101-170: six draws of seventy failed at 30 s, none at 20 s). The boat found again
+    /// has a new track, which the alert rule knows for the same boat (`alerts.reacquire_*`).
     pub coast_s: f64,
     /// Same for a track with AIS identity (class B stopped reports only every 3 minutes).
     pub ais_coast_s: f64,
@@ -263,7 +268,7 @@ impl Default for TrackerConfig {
             confirm_score: 13.8,
             init_speed_sigma_mps: 6.0,
             tentative_timeout_s: 8.0,
-            coast_s: 30.0,
+            coast_s: 20.0,
             max_lateness_s: 5.0,
             ais_coast_s: 400.0,
             max_tracks: 50_000,

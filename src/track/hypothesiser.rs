@@ -184,12 +184,14 @@ impl Hypothesiser {
                 }
                 // A steady-motion pair is kept out to where manoeuvre pairs end, the penalty
                 // beyond the gate, whether or not the manoeuvre hypothesis applies: a plot
-                // there goes to the track only when nothing in its cluster fits better. Measured both ways (2026-12-05, `scripts/seed-sweep.sh`,
-                // seeds 109-140): held to the χ² gate, a track coasting in a storm's surf
-                // lives on plausible clutter instead of being dragged to an implausible speed
-                // and unconfirmed (storm GOSPA 72 → 87 m), and surf-reacquire traded one
-                // draw's failure for another's. A plot likelier clutter than the track's,
-                // refused, did worse (storm: 5-7 false alarms in 32 draws).
+                // there goes to the track only when nothing in its cluster fits better.
+                // Measured both ways (2026-12-05, `scripts/seed-sweep.sh`, seeds 109-140):
+                // held to the χ² gate, a track coasting in a storm's surf lives on plausible
+                // clutter instead of being dragged to an implausible speed and unconfirmed
+                // (storm GOSPA 72 → 87 m), and surf-reacquire traded one draw's failure for
+                // another's. A plot likelier clutter than the track's, refused, did worse
+                // (storm: 5-7 false alarms in 32 draws). What settled surf-reacquire was a
+                // shorter coast (`tracker.coast_s`).
                 if d2.is_nan() || d2 > gate + MANOEUVRE_PENALTY {
                     return;
                 }
