@@ -1,7 +1,8 @@
 //! The deleter: when a track has gone too long without a contact to be believed.
 //!
 //! Three lives: a tentative track is clutter until shown otherwise (seconds); a confirmed
-//! radar track may coast through a few missed scans and a short shadow (tens of seconds);
+//! radar track may coast through a few missed scans and a short shadow (20 s: longer, its
+//! gate takes the surf's clutter for the boat; `tracker.coast_s` says more);
 //! an AIS vessel may coast between class B reports, which come only every 3 minutes at
 //! anchor (minutes).
 
