@@ -180,9 +180,9 @@ pub fn publish_alerts(
 
 /// One message's track states (QoS 0, droppable: dropped and counted when the client queue
 /// is full): on their own connection, in one batch, when there is one ([`StateLink`]); else
-/// one by one through the main client. `texts` are
-/// their payloads ([`state_texts`](super::console::state_texts), shared with the console),
-/// taken from the vector.
+/// one by one through the main client. `texts` are their payloads
+/// ([`state_texts`](super::console::state_texts), shared with the console), taken from the
+/// vector.
 pub fn publish_tracks(
     client: &AsyncClient,
     states: Option<&mut StateLink>,
