@@ -31,13 +31,17 @@ use std::collections::VecDeque;
 
 /// Positions closer in time than this are not both kept: bounds memory per track.
 const SAMPLE_SPACING_S: f64 = 1.0;
-/// Largest share of a dwell window's samples that may be under way. The filtered speed of a
-/// constant-velocity track lags an abrupt stop by 15-25 s (from 6-12 kn), which this
-/// absorbs; a 40 s stop between two 6 kn runs is still more than half under way. Measured
-/// on the fixture scenes: 0.2 missed the 100 s deadline after a 12 kn stop (106 s), 0.35
-/// alerts 70-94 s after the stop. An IMM (constant velocity + near-stationary) would remove
-/// the lag instead of tolerating it.
-const MAX_UNDERWAY_FRACTION: f64 = 0.35;
+/// The seconds over which a track's mean filtered speed says whether it is getting under
+/// way as its window closes.
+///
+/// Why this and not the share of the window spent fast (which it replaced): the filtered
+/// speed of a constant-velocity track lags an abrupt stop from 12 kn by up to 50 s, so a
+/// share held alerts back 20-35 s past the rule (three-pickups, seeds 101-190: 4 draws
+/// over the delay bound), while the rule's made good already rejects a short stop between
+/// two runs. What the made good misses is the boat leaving as the window closes, its
+/// estimate lagging both the stop and the start (a 30 s slow-down, then on along the
+/// strip at 5 kn): its speed now says so.
+const RECENT_SPEED_S: f64 = 10.0;
 
 /// What the detector needs to know of a confirmed track after an update.
 #[derive(Clone, Copy, Debug)]
@@ -669,13 +673,18 @@ impl Loiter {
         if first_t > window_start {
             return;
         }
-        // Mostly not under way: a boat that runs in at 6 kn, stops 40 s and runs on spends
-        // ~105 s inside a 200 m circle, but more than half of that under way. A fraction
-        // rather than "never" tolerates the filter's lag after an abrupt stop and speed
-        // noise on a stopped target.
+        // Not getting under way now: a boat that slows down for half a minute and runs on
+        // along the strip, its estimate lagging both the stop and the start, can look
+        // confined over the window just as it leaves; its speed over the last seconds says
+        // it is leaving.
         let underway_mps = cfg.underway_kn / MPS_TO_KN;
-        let fast = p.samples.iter().filter(|s| s.3 > underway_mps).count();
-        if fast as f64 > MAX_UNDERWAY_FRACTION * p.samples.len() as f64 {
+        let (n, sum) = p
+            .samples
+            .iter()
+            .rev()
+            .take_while(|s| v.t.secs_since(s.0) <= RECENT_SPEED_S)
+            .fold((0.0, 0.0), |(n, sum), s| (n + 1.0, sum + s.3));
+        if n > 0.0 && sum / n > underway_mps {
             return;
         }
         let (cx, cy, r) = enclosing_circle(p.samples.iter().map(|s| (s.1, s.2)));
