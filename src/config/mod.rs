@@ -298,8 +298,15 @@ pub struct AlertsConfig {
     pub loiter_radius_m: f64,
     /// MMSIs that never alert (police, lifeboats).
     pub allow_mmsi: Vec<u32>,
-    /// Above this speed, sustained for `clear_underway_s`, a boat is under way.
+    /// Above this speed, sustained for `clear_underway_s`, a boat is under way; a window
+    /// whose last 10 s average above it does not raise (the boat is leaving).
     pub underway_kn: f64,
+    /// How long a boat under an alert must be under way, and out of its loiter circle,
+    /// before the alert clears. Ten seconds, the time a displacement must last before it
+    /// counts elsewhere in the rule: surf clutter taken for a drifting boat dragged its
+    /// track 100 m off at 10-17 kn for 5 s and back, which cleared its alert and raised
+    /// a second one for the same boat (slow-movers seed 179); a boat really leaving at
+    /// 6 kn is 100 m out half a minute after it sets off.
     pub clear_underway_s: f64,
     /// Outside the zone for this long clears the alert.
     pub clear_outside_s: f64,
@@ -346,7 +353,7 @@ impl Default for AlertsConfig {
             loiter_radius_m: 100.0,
             allow_mmsi: vec![227000001],
             underway_kn: 4.0,
-            clear_underway_s: 5.0,
+            clear_underway_s: 10.0,
             clear_outside_s: 10.0,
             update_interval_s: 30.0,
             restore_grace_s: 60.0,
