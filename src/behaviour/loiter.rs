@@ -31,17 +31,22 @@ use std::collections::VecDeque;
 
 /// Positions closer in time than this are not both kept: bounds memory per track.
 const SAMPLE_SPACING_S: f64 = 1.0;
-/// The seconds over which a track's mean filtered speed says whether it is getting under
-/// way as its window closes.
+/// The seconds over which a track drawing away from its window's centre is leaving.
 ///
 /// Why this and not the share of the window spent fast (which it replaced): the filtered
 /// speed of a constant-velocity track lags an abrupt stop from 12 kn by up to 50 s, so a
 /// share held alerts back 20-35 s past the rule (three-pickups, seeds 101-190: 4 draws
-/// over the delay bound), while the rule's made good already rejects a short stop between
-/// two runs. What the made good misses is the boat leaving as the window closes, its
-/// estimate lagging both the stop and the start (a 30 s slow-down, then on along the
-/// strip at 5 kn): its speed now says so.
-const RECENT_SPEED_S: f64 = 10.0;
+/// over the delay bound), and a boat circling at 5 kn on a 50 m circle, loitering by the
+/// rule, never alerted at all. The rule's made good already rejects a short stop between
+/// two runs; what it misses is the boat leaving as the window closes, its estimate lagging
+/// both the stop and the start (a 30 s slow-down, then on along the strip at 5 kn), and
+/// the 3 kn transit turning out to sea at the end of the strip. Not the speed over these
+/// seconds either: one clutter-made spike of 10-15 kn held three-pickups' third alert
+/// back 18 s.
+const RECENT_S: f64 = 10.0;
+/// Drawing away from the window's centre faster than this over [`RECENT_S`] is leaving:
+/// half `underway_kn`, as the estimate lags a start.
+const LEAVING_KN: f64 = 2.0;
 
 /// What the detector needs to know of a confirmed track after an update.
 #[derive(Clone, Copy, Debug)]
@@ -673,23 +678,26 @@ impl Loiter {
         if first_t > window_start {
             return;
         }
-        // Not getting under way now: a boat that slows down for half a minute and runs on
-        // along the strip, its estimate lagging both the stop and the start, can look
-        // confined over the window just as it leaves; its speed over the last seconds says
-        // it is leaving.
-        let underway_mps = cfg.underway_kn / MPS_TO_KN;
-        let (n, sum) = p
-            .samples
-            .iter()
-            .rev()
-            .take_while(|s| v.t.secs_since(s.0) <= RECENT_SPEED_S)
-            .fold((0.0, 0.0), |(n, sum), s| (n + 1.0, sum + s.3));
-        if n > 0.0 && sum / n > underway_mps {
-            return;
-        }
         let (cx, cy, r) = enclosing_circle(p.samples.iter().map(|s| (s.1, s.2)));
         if r > cfg.loiter_radius_m {
             return;
+        }
+        // Not leaving now: a boat that slows down for half a minute and runs on along the
+        // strip, its estimate lagging both the stop and the start, can look confined over
+        // the window just as it leaves; it is drawing away from where it sat. A boat
+        // circling, however fast, is not.
+        if let (Some(last), Some(before)) = (
+            p.samples.back(),
+            p.samples
+                .iter()
+                .rev()
+                .find(|s| v.t.secs_since(s.0) >= RECENT_S),
+        ) {
+            let out = (last.1 - cx).hypot(last.2 - cy) - (before.1 - cx).hypot(before.2 - cy);
+            let dt = last.0.secs_since(before.0);
+            if dt > 0.0 && out / dt > LEAVING_KN / MPS_TO_KN {
+                return;
+            }
         }
         // Where the boat sits now, not the circle's centre (which the approach pulls off).
         if near_fixed(&self.fixed, v.x, v.y, fixed_r) {
@@ -1219,6 +1227,21 @@ mod tests {
                 .len(),
             1
         );
+    }
+
+    /// A boat circling at 5 kn on a 50 m circle is loitering (contract §4: speed through
+    /// the water is not the test); the share of the window under way that the "drawing
+    /// away" test replaced never alerted it. (Drawing away is checked end to end by
+    /// decoys' 40 s stop, which a mean-speed test alerted on.)
+    #[test]
+    fn a_boat_circling_fast_on_a_small_circle_is_loitering() {
+        let b = Bench::new();
+        let circle = arrive(|t| {
+            let a = 2.6 * t / 50.0;
+            (700.0 + 50.0 * a.sin(), 550.0 - 50.0 * a.cos(), 2.6)
+        });
+        let r = b.raised(AlertsConfig::default(), 400.0, &[(1, &circle)]);
+        assert_eq!(r.len(), 1, "{r:?}");
     }
 
     #[test]

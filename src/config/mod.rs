@@ -298,8 +298,7 @@ pub struct AlertsConfig {
     pub loiter_radius_m: f64,
     /// MMSIs that never alert (police, lifeboats).
     pub allow_mmsi: Vec<u32>,
-    /// Above this speed, sustained for `clear_underway_s`, a boat is under way; a window
-    /// whose last 10 s average above it does not raise (the boat is leaving).
+    /// Above this speed, sustained for `clear_underway_s`, a boat is under way.
     pub underway_kn: f64,
     /// How long a boat under an alert must be under way, and out of its loiter circle,
     /// before the alert clears. Ten seconds, the time a displacement must last before it
