@@ -31,7 +31,8 @@ use std::collections::VecDeque;
 
 /// Positions closer in time than this are not both kept: bounds memory per track.
 const SAMPLE_SPACING_S: f64 = 1.0;
-/// The seconds over which a track drawing away from its window's centre is leaving.
+/// The seconds over which a track drawing away from where it sat over its window (the mean
+/// of the window's positions) is leaving.
 ///
 /// Why this and not the share of the window spent fast (which it replaced): the filtered
 /// speed of a constant-velocity track lags an abrupt stop from 12 kn by up to 50 s, so a
@@ -42,9 +43,10 @@ const SAMPLE_SPACING_S: f64 = 1.0;
 /// both the stop and the start (a 30 s slow-down, then on along the strip at 5 kn), and
 /// the 3 kn transit turning out to sea at the end of the strip. Not the speed over these
 /// seconds either: one clutter-made spike of 10-15 kn held three-pickups' third alert
-/// back 18 s.
+/// back 18 s, and decoys' 40 s stop alerted. Not the distance from the window's enclosing
+/// circle's centre: a boat leaving along that circle's edge barely draws away from it.
 const RECENT_S: f64 = 10.0;
-/// Drawing away from the window's centre faster than this over [`RECENT_S`] is leaving:
+/// Drawing away from where the boat sat faster than this over [`RECENT_S`] is leaving:
 /// half `underway_kn`, as the estimate lags a start.
 const LEAVING_KN: f64 = 2.0;
 
@@ -693,7 +695,14 @@ impl Loiter {
                 .rev()
                 .find(|s| v.t.secs_since(s.0) >= RECENT_S),
         ) {
-            let out = (last.1 - cx).hypot(last.2 - cy) - (before.1 - cx).hypot(before.2 - cy);
+            // Where it sat: the mean of its samples, which come at the sensors' steady
+            // rate, so each place weighs as the time spent there.
+            let k = p.samples.len() as f64;
+            let (mx, my) = p
+                .samples
+                .iter()
+                .fold((0.0, 0.0), |(x, y), s| (x + s.1 / k, y + s.2 / k));
+            let out = (last.1 - mx).hypot(last.2 - my) - (before.1 - mx).hypot(before.2 - my);
             let dt = last.0.secs_since(before.0);
             if dt > 0.0 && out / dt > LEAVING_KN / MPS_TO_KN {
                 return;
