@@ -5,13 +5,14 @@
 //! break a dwell. Over the last `loiter_dwell_s` the track must have stayed in one strip of
 //! touching zones, its positions must fit in a circle of `loiter_radius_m` (minimum
 //! enclosing circle), it must have made good at most that radius (net displacement from the
-//! window's start), and at most about a third of its samples may be under way (above
-//! `underway_kn`): stopped, drifting and slow circling all pass; a transit, even a slow one,
-//! or a short stop between two runs, does not; and a low speed alone is never enough. The
-//! alert names the zone where the boat spent most of the window, so a boat on the line
-//! between two beaches is one alert whichever side its estimate jitters to. Hysteresis
-//! (clear only after `clear_outside_s` outside the strip or `clear_underway_s` above
-//! `underway_kn` and away from where it loiters) makes one pickup one alert, not a flicker.
+//! window's start), and it must not be drawing away from where it sat as the window closes
+//! (a boat leaving, its estimate lagging): stopped, drifting and circling, however fast,
+//! all pass; a transit, even a slow one, or a short stop between two runs, does not; and a
+//! low speed alone is never enough. The alert names the zone where the boat spent most of
+//! the window, so a boat on the line between two beaches is one alert whichever side its
+//! estimate jitters to. Hysteresis (clear only after `clear_outside_s` outside the strip or
+//! `clear_underway_s` above `underway_kn` and away from where it loiters) makes one pickup
+//! one alert, not a flicker.
 //!
 //! The filtered estimate is not the boat: it converges for a few seconds after a track is
 //! confirmed, and follows clutter taken for the boat for a scan or two. So "has moved since
@@ -47,7 +48,7 @@ const SAMPLE_SPACING_S: f64 = 1.0;
 /// circle's centre: a boat leaving along that circle's edge barely draws away from it.
 const RECENT_S: f64 = 10.0;
 /// Drawing away from where the boat sat faster than this over [`RECENT_S`] is leaving:
-/// half `underway_kn`, as the estimate lags a start.
+/// half the default `underway_kn`, as the estimate lags a start.
 const LEAVING_KN: f64 = 2.0;
 
 /// What the detector needs to know of a confirmed track after an update.
