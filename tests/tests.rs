@@ -182,14 +182,16 @@ fn equihen_pickup_alerts_once_and_decoys_do_not() {
     assert_eq!(r.zone_id(), "equihen-plage");
     assert!(r.dark && r.mmsi.is_none() && r.exercise);
     // Delay from the moment the taxi stops: at most dwell + 10 s. It can be shorter than the
-    // dwell by the time the approach spent inside the 100 m circle (≈ 32 s at 6 kn).
+    // dwell by the time the approach spent inside the 100 m made good (≈ 32 s at 6 kn), and
+    // by the filtered estimate's lag behind the boat within the margin the truth's rule
+    // accepts either way (20 %: 120 m, ≈ 39 s).
     use geo::{Distance, Geodesic, Point};
     let run = Geodesic.distance(Point::new(1.5450, 50.6900), Point::new(1.5628, 50.6765));
     let stopped = sc.start.plus_secs(run / (6.0 * 1852.0 / 3600.0));
     let delay = r.t.secs_since(stopped);
     eprintln!("alert {delay:.1} s after the taxi stopped");
     assert!(
-        (90.0 - 35.0..=100.0).contains(&delay),
+        (90.0 - 40.0..=100.0).contains(&delay),
         "event-time delay {delay:.1} s"
     );
     let cleared: Vec<_> = alerts
