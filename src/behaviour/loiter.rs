@@ -47,9 +47,9 @@ const SAMPLE_SPACING_S: f64 = 1.0;
 /// back 18 s, and decoys' 40 s stop alerted. Not the distance from the window's enclosing
 /// circle's centre: a boat leaving along that circle's edge barely draws away from it.
 const RECENT_S: f64 = 10.0;
-/// Drawing away from where the boat sat faster than this over [`RECENT_S`] is leaving:
-/// half the default `underway_kn`, as the estimate lags a start.
-const LEAVING_KN: f64 = 2.0;
+/// Drawing away from where the boat sat faster than this share of `underway_kn` over
+/// [`RECENT_S`] is leaving: half, as the estimate lags a start (2 kn by default).
+const LEAVING_SHARE: f64 = 0.5;
 
 /// What the detector needs to know of a confirmed track after an update.
 #[derive(Clone, Copy, Debug)]
@@ -705,7 +705,7 @@ impl Loiter {
                 .fold((0.0, 0.0), |(x, y), s| (x + s.1 / k, y + s.2 / k));
             let out = (last.1 - mx).hypot(last.2 - my) - (before.1 - mx).hypot(before.2 - my);
             let dt = last.0.secs_since(before.0);
-            if dt > 0.0 && out / dt > LEAVING_KN / MPS_TO_KN {
+            if dt > 0.0 && out / dt > LEAVING_SHARE * cfg.underway_kn / MPS_TO_KN {
                 return;
             }
         }
