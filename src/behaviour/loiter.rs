@@ -48,8 +48,10 @@ const SAMPLE_SPACING_S: f64 = 1.0;
 /// circle's centre: a boat leaving along that circle's edge barely draws away from it.
 const RECENT_S: f64 = 10.0;
 /// Drawing away from where the boat sat faster than this share of `underway_kn` over
-/// [`RECENT_S`] is leaving: half, as the estimate lags a start (2 kn by default).
-const LEAVING_SHARE: f64 = 0.5;
+/// [`RECENT_S`] is leaving: three quarters (3 kn by default), as the estimate lags a start.
+/// Not half (2 kn): on a 40 m circle at 2 kn the constant-velocity estimate, lagging round
+/// the circle, wanders outward at up to 2 kn for 10 s and held a pickup back 16 s.
+const LEAVING_SHARE: f64 = 0.75;
 
 /// What the detector needs to know of a confirmed track after an update.
 #[derive(Clone, Copy, Debug)]
