@@ -8,9 +8,11 @@
 //! window's start), and it must not be drawing away from where it sat as the window closes
 //! (a boat leaving, its estimate lagging): stopped, drifting and circling, however fast,
 //! all pass; a transit, even a slow one, or a short stop between two runs, does not; and a
-//! low speed alone is never enough. The alert names the zone where the boat spent most of
-//! the window, so a boat on the line between two beaches is one alert whichever side its
-//! estimate jitters to. Hysteresis (clear only after `clear_outside_s` outside the strip or
+//! low speed alone is never enough. It raises once the window, circle and made good have
+//! held at every update for `loiter_hold_s`: far from the radars the estimate wanders for
+//! a scan or two, and a transit's made good can dip under the radius for one. The alert
+//! names the zone where the boat spent most of the window, so a boat on the line between
+//! two beaches is one alert whichever side its estimate jitters to. Hysteresis (clear only after `clear_outside_s` outside the strip or
 //! `clear_underway_s` above `underway_kn` and away from where it loiters) makes one pickup
 //! one alert, not a flicker.
 //!
@@ -33,7 +35,9 @@ use std::collections::VecDeque;
 /// Positions closer in time than this are not both kept: bounds memory per track.
 const SAMPLE_SPACING_S: f64 = 1.0;
 /// The seconds over which a track drawing away from where it sat over its window (the mean
-/// of the window's positions) is leaving.
+/// of the window's positions) is leaving ([`drawing_away`]). Twenty, not ten: the fit's
+/// scatter falls with the span, and a boat really leaving has drawn away for that long
+/// by the time the rule, held for `loiter_hold_s`, would raise.
 ///
 /// Why this and not the share of the window spent fast (which it replaced): the filtered
 /// speed of a constant-velocity track lags an abrupt stop from 12 kn by up to 50 s, so a
@@ -46,9 +50,9 @@ const SAMPLE_SPACING_S: f64 = 1.0;
 /// seconds either: one clutter-made spike of 10-15 kn held three-pickups' third alert
 /// back 18 s, and decoys' 40 s stop alerted. Not the distance from the window's enclosing
 /// circle's centre: a boat leaving along that circle's edge barely draws away from it.
-const RECENT_S: f64 = 10.0;
-/// Drawing away from where the boat sat faster than this share of `underway_kn` over
-/// [`RECENT_S`] is leaving: three quarters (3 kn by default), as the estimate lags a start.
+const RECENT_S: f64 = 20.0;
+/// Drawing away from where the boat sat faster than this share of `underway_kn` (over
+/// [`RECENT_S`]) is leaving: three quarters (3 kn by default), as the estimate lags a start.
 /// Not half (2 kn): on a 40 m circle at 2 kn the constant-velocity estimate, lagging round
 /// the circle, wanders outward at up to 2 kn for 10 s and held a pickup back 16 s.
 const LEAVING_SHARE: f64 = 0.75;
@@ -112,6 +116,10 @@ struct PerTrack {
     samples: VecDeque<Sample>,
     outside_since: Option<EventTime>,
     fast_since: Option<EventTime>,
+    /// Since when the rule has held at every update, if it holds now: it raises only once
+    /// it has held for `alerts.loiter_hold_s`.
+    #[serde(default)]
+    holding_since: Option<EventTime>,
     last: (f64, f64, f64, Option<u32>),
     alert: Option<Active>,
 }
@@ -518,6 +526,7 @@ impl Loiter {
             }
             new_track(&v, reacquired.is_some())
         });
+        let gap_s = v.t.secs_since(p.last_t);
         p.last_t = v.t;
         p.last = (v.x, v.y, v.speed_mps, v.mmsi);
         if v.speed_mps * MPS_TO_KN <= cfg.underway_kn {
@@ -660,7 +669,10 @@ impl Loiter {
             p.samples.clear();
         }
         p.zone = zone;
-        let Some(zi) = zone else { return };
+        let Some(zi) = zone else {
+            p.holding_since = None;
+            return;
+        };
         let sample = (v.t, v.x, v.y, v.speed_mps, zi);
         match p.samples.back_mut() {
             // A revised state for the same instant (a later sector of the same radar
@@ -674,51 +686,31 @@ impl Loiter {
         while p.samples.len() >= 2 && p.samples[1].0 <= window_start {
             p.samples.pop_front();
         }
-        if allowed || !p.moved {
-            return;
-        }
-        let Some(&(first_t, ..)) = p.samples.front() else {
+        let verdict = if allowed || !p.moved {
+            None
+        } else {
+            loiters(&p.samples, cfg, &self.fixed, &v, window_start)
+        };
+        let Some((first_t, cx, cy)) = verdict else {
+            p.holding_since = None;
             return;
         };
-        if first_t > window_start {
+        // Held, not glimpsed: the estimate of a boat far from the radars wanders by tens of
+        // metres for a few scans, and a transit's made good (3 kn: 140 m in 90 s) can dip
+        // under the radius for a scan or two. The rule must hold at every update over the
+        // hold; a track not updated for longer than that before it first held (a class B
+        // yacht at anchor reports every 3 minutes) has nothing newer to wait for.
+        let since = *p
+            .holding_since
+            .get_or_insert(if gap_s >= cfg.loiter_hold_s {
+                v.t.plus_secs(-cfg.loiter_hold_s)
+            } else {
+                v.t
+            });
+        if v.t.secs_since(since) < cfg.loiter_hold_s {
             return;
         }
-        let (cx, cy, r) = enclosing_circle(p.samples.iter().map(|s| (s.1, s.2)));
-        if r > cfg.loiter_radius_m {
-            return;
-        }
-        // Not leaving now: a boat that slows down for half a minute and runs on along the
-        // strip, its estimate lagging both the stop and the start, can look confined over
-        // the window just as it leaves; it is drawing away from where it sat. A boat
-        // circling, however fast, is not.
-        if let (Some(last), Some(before)) = (
-            p.samples.back(),
-            p.samples
-                .iter()
-                .rev()
-                .find(|s| v.t.secs_since(s.0) >= RECENT_S),
-        ) {
-            // Where it sat: the mean of its samples, which come at the sensors' steady
-            // rate, so each place weighs as the time spent there.
-            let k = p.samples.len() as f64;
-            let (mx, my) = p
-                .samples
-                .iter()
-                .fold((0.0, 0.0), |(x, y), s| (x + s.1 / k, y + s.2 / k));
-            let out = (last.1 - mx).hypot(last.2 - my) - (before.1 - mx).hypot(before.2 - my);
-            let dt = last.0.secs_since(before.0);
-            if dt > 0.0 && out / dt > LEAVING_SHARE * cfg.underway_kn / MPS_TO_KN {
-                return;
-            }
-        }
-        // Where the boat sits now, not the circle's centre (which the approach pulls off).
-        if near_fixed(&self.fixed, v.x, v.y, fixed_r) {
-            return;
-        }
-        // At most the radius made good over the window (contract §4): a boat transiting
-        // the strip slowly (3 kn makes 140 m in 90 s) is not loitering, however tight its
-        // track; stopped, drifting and circling boats make good almost nothing.
-        if made_good(&p.samples) > cfg.loiter_radius_m {
+        if drawing_away(&p.samples, cfg, v.t) {
             return;
         }
         // The zone named: where the boat spent most of the window (ties: the lowest index).
@@ -958,6 +950,7 @@ fn new_track(v: &TrackView, moved: bool) -> PerTrack {
         samples: VecDeque::new(),
         outside_since: None,
         fast_since: None,
+        holding_since: None,
         last: (v.x, v.y, v.speed_mps, v.mmsi),
         alert: None,
     }
@@ -1011,6 +1004,76 @@ fn make_event(
         sensors: None,
         position_error_m: None,
     }
+}
+
+/// Whether the track loiters by the rule over the window ending now (its samples, the
+/// first at or before `window_start`): the window's start and the centre of the circle it
+/// was confined to, if so.
+fn loiters(
+    samples: &VecDeque<Sample>,
+    cfg: &AlertsConfig,
+    fixed: &[Fixed],
+    v: &TrackView,
+    window_start: EventTime,
+) -> Option<(EventTime, f64, f64)> {
+    let &(first_t, ..) = samples.front()?;
+    if first_t > window_start {
+        return None;
+    }
+    let (cx, cy, r) = enclosing_circle(samples.iter().map(|s| (s.1, s.2)));
+    if r > cfg.loiter_radius_m {
+        return None;
+    }
+    // Where the boat sits now, not the circle's centre (which the approach pulls off).
+    if near_fixed(fixed, v.x, v.y, cfg.fixed_object_radius_m) {
+        return None;
+    }
+    // At most the radius made good over the window (contract §4): a boat transiting
+    // the strip slowly (3 kn makes 140 m in 90 s) is not loitering, however tight its
+    // track; stopped, drifting and circling boats make good almost nothing.
+    if made_good(samples) > cfg.loiter_radius_m {
+        return None;
+    }
+    Some((first_t, cx, cy))
+}
+
+/// Whether the track is drawing away from where it sat over its window, now: its distance
+/// from there (the mean of the window's positions, which come at the sensors' steady rate,
+/// so each place weighs as the time spent there) grows faster than [`LEAVING_SHARE`] of
+/// `underway_kn`, by a least-squares fit over the last [`RECENT_S`].
+///
+/// A boat that slows down for half a minute and runs on along the strip, its estimate
+/// lagging both the stop and the start, can look confined over the window just as it
+/// leaves; it is drawing away from where it sat. A boat circling, however fast, is not.
+/// Why a fit and not the distance now against [`RECENT_S`] ago: each end is one filtered
+/// position, 15-25 m off far from the radars, and the difference of two made a boat
+/// circling at 1.2 kn 9 km from the nearest radar "draw away" at 3-4 kn for 12 s
+/// (slow-movers seed 103).
+fn drawing_away(samples: &VecDeque<Sample>, cfg: &AlertsConfig, now: EventTime) -> bool {
+    let k = samples.len() as f64;
+    let (mx, my) = samples
+        .iter()
+        .fold((0.0, 0.0), |(x, y), s| (x + s.1 / k, y + s.2 / k));
+    // Sums for the slope of distance against time (t <= 0, seconds before now).
+    let (mut n, mut st, mut sd, mut stt, mut std) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for s in samples.iter().rev() {
+        let t = -now.secs_since(s.0);
+        if t < -RECENT_S {
+            break;
+        }
+        let d = (s.1 - mx).hypot(s.2 - my);
+        n += 1.0;
+        st += t;
+        sd += d;
+        stt += t * t;
+        std += t * d;
+    }
+    let den = n * stt - st * st;
+    if n < 3.0 || den <= 0.0 {
+        return false;
+    }
+    let slope = (n * std - st * sd) / den;
+    slope > LEAVING_SHARE * cfg.underway_kn / MPS_TO_KN
 }
 
 /// Seconds at each end of the window averaged for [`made_good`].
@@ -1239,6 +1302,71 @@ mod tests {
                 .len(),
             1
         );
+    }
+
+    /// The rule raises once it has held for `loiter_hold_s`, not when it is glimpsed: a
+    /// transit at 2.4 kn (112 m made good in 90 s) whose estimate falls back 80 m for one
+    /// scan (a far radar's plot, clutter taken for it) meets the rule for as long as that
+    /// position counts in the window's last 10 s, and no longer; a boat that stops meets
+    /// it from then on and is raised the hold later.
+    #[test]
+    fn the_rule_raises_once_it_has_held_not_when_it_is_glimpsed() {
+        let b = Bench::new();
+        let hold = |s: f64| AlertsConfig {
+            loiter_hold_s: s,
+            ..AlertsConfig::default()
+        };
+        let glimpse = arrive(|t| {
+            let back = if t == 160.0 { 80.0 } else { 0.0 };
+            (700.0, 500.0 - 1.25 * t + back, 1.25)
+        });
+        assert_eq!(
+            b.raised(hold(0.0), 400.0, &[(1, &glimpse)]),
+            vec![(1, 260.0)]
+        );
+        assert_eq!(
+            b.raised(hold(10.0), 400.0, &[(1, &glimpse)]),
+            vec![(1, 270.0)]
+        );
+        assert!(b.raised(hold(12.5), 400.0, &[(1, &glimpse)]).is_empty());
+        let stop = arrive(|_| (700.0, 500.0, 0.0));
+        let at = |s: f64| b.raised(hold(s), 400.0, &[(1, &stop)])[0].1;
+        assert_eq!(at(5.0) - at(0.0), 5.0);
+        assert_eq!(at(30.0) - at(0.0), 30.0);
+    }
+
+    /// Drawing away is the trend of the last 20 s, not two positions' difference: a boat
+    /// sitting still whose estimate jumps 20 m either side scan by scan (far from the
+    /// radars) is not leaving, whichever two scans are compared; one setting off at 5 kn
+    /// is, within 20 s.
+    #[test]
+    fn drawing_away_is_a_trend_not_two_scans() {
+        let cfg = AlertsConfig::default();
+        let window = |f: &dyn Fn(f64) -> (f64, f64)| -> VecDeque<Sample> {
+            (0..=36)
+                .map(|i| {
+                    let t = 2.5 * i as f64;
+                    let (x, y) = f(t);
+                    (EventTime((t * 1e6) as i64), x, y, 0.0, 0)
+                })
+                .collect()
+        };
+        let now = EventTime(90_000_000);
+        // Scan by scan ±20 m across, and one scan far out at the end.
+        let jitter = window(&|t| {
+            let side = if (t / 2.5) as i64 % 2 == 0 {
+                20.0
+            } else {
+                -20.0
+            };
+            (side, if t == 90.0 { 40.0 } else { 0.0 })
+        });
+        assert!(!drawing_away(&jitter, &cfg, now));
+        // Sat still for 70 s, then off at 5 kn (2.6 m/s) for the last 20 s.
+        let leaving = window(&|t| (0.0, 2.6 * (t - 70.0).max(0.0)));
+        assert!(drawing_away(&leaving, &cfg, now));
+        let sat = window(&|_| (0.0, 0.0));
+        assert!(!drawing_away(&sat, &cfg, now));
     }
 
     /// A boat circling at 5 kn on a 50 m circle is loitering (contract §4: speed through

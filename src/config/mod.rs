@@ -296,6 +296,12 @@ pub struct AlertsConfig {
     /// Radius of the circle the track must stay within over the dwell, metres, and the
     /// most it may make good over it (contract §4: a slow transit is not a loiter).
     pub loiter_radius_m: f64,
+    /// Seconds the rule must have held, at every update, before it raises: a loiter seen,
+    /// not glimpsed. Far from the radars a boat's estimate wanders by tens of metres over a
+    /// few scans, and a 3 kn transit's made good (140 m over 90 s) dipped under the radius
+    /// for one scan and raised a false alarm (slow-movers seed 169); a boat that really
+    /// loiters goes on loitering. Five seconds: two scans of a 2.5 s radar.
+    pub loiter_hold_s: f64,
     /// MMSIs that never alert (police, lifeboats).
     pub allow_mmsi: Vec<u32>,
     /// Above this speed, sustained for `clear_underway_s`, a boat is under way.
@@ -350,6 +356,7 @@ impl Default for AlertsConfig {
         AlertsConfig {
             loiter_dwell_s: 90.0,
             loiter_radius_m: 100.0,
+            loiter_hold_s: 5.0,
             allow_mmsi: vec![227000001],
             underway_kn: 4.0,
             clear_underway_s: 10.0,
@@ -1032,6 +1039,13 @@ impl Config {
             if !(v.is_finite() && v > 0.0) {
                 return bad(k, format!("= {v} must be > 0"), "give a positive number");
             }
+        }
+        if !(a.loiter_hold_s.is_finite() && a.loiter_hold_s >= 0.0) {
+            return bad(
+                "alerts.loiter_hold_s",
+                format!("= {} must be >= 0", a.loiter_hold_s),
+                "e.g. 5 (0: raise at the first update the rule holds)",
+            );
         }
         if self.console.sse_batch_s > 10.0 {
             return bad(
