@@ -12,9 +12,9 @@
 //! held at every update for `loiter_hold_s`: far from the radars the estimate wanders for
 //! a scan or two, and a transit's made good can dip under the radius for one. The alert
 //! names the zone where the boat spent most of the window, so a boat on the line between
-//! two beaches is one alert whichever side its estimate jitters to. Hysteresis (clear only after `clear_outside_s` outside the strip or
-//! `clear_underway_s` above `underway_kn` and away from where it loiters) makes one pickup
-//! one alert, not a flicker.
+//! two beaches is one alert whichever side its estimate jitters to. Hysteresis (clear only
+//! after `clear_outside_s` outside the strip or `clear_underway_s` above `underway_kn` and
+//! away from where it loiters) makes one pickup one alert, not a flicker.
 //!
 //! The filtered estimate is not the boat: it converges for a few seconds after a track is
 //! confirmed, and follows clutter taken for the boat for a scan or two. So "has moved since
