@@ -149,6 +149,55 @@ async fn broker_hop(
     (lat, inputs.len() - got.len(), per_s)
 }
 
+/// Probes of an alert's size sent publisher → broker → subscriber, QoS 1, every 5 ms, on
+/// connections of their own, while `running` holds: the broker hop *under the load of the
+/// moment* (the contacts going to vigie, vigie's ~2 track states a contact and its alerts),
+/// where [`broker_hop`] measures it with nothing else going on. An alert crosses the broker
+/// twice in that load, so vigie's own share of its latency is its path minus two of these
+/// hops; the other figure, above two idle hops, counts the broker's work carrying vigie's
+/// track states as vigie's.
+async fn probe_hops(
+    url: &str,
+    tag: &str,
+    size: usize,
+    running: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<Vec<f64>> {
+    let topic = format!("{tag}/probe");
+    let mut sub = link(url, &format!("{tag}-probesub"), vec![topic.clone()]).await;
+    let publ = link(url, &format!("{tag}-probepub"), vec![]).await;
+    tokio::spawn(async move {
+        let start = Instant::now();
+        let recv = tokio::spawn(async move {
+            let mut got = vec![];
+            while let Ok(Some(m)) =
+                tokio::time::timeout(Duration::from_secs(2), sub.inbound.recv()).await
+            {
+                got.push((Instant::now(), m.payload));
+            }
+            got
+        });
+        let mut tick = tokio::time::interval(Duration::from_millis(5));
+        while running.load(std::sync::atomic::Ordering::Relaxed) {
+            tick.tick().await;
+            // Its send instant, as nanoseconds since `start`, in its first bytes.
+            let mut p = format!("{:020}", start.elapsed().as_nanos()).into_bytes();
+            p.resize(size.max(20), b' ');
+            publ.client
+                .publish(topic.clone(), rumqttc::QoS::AtLeastOnce, false, p)
+                .await
+                .unwrap();
+        }
+        recv.await
+            .unwrap()
+            .into_iter()
+            .filter_map(|(at, p)| {
+                let sent: u64 = std::str::from_utf8(p.get(..20)?).ok()?.parse().ok()?;
+                Some(at.duration_since(start).as_secs_f64() - sent as f64 * 1e-9)
+            })
+            .collect()
+    })
+}
+
 /// vigie's metrics page ("" until it answers).
 fn scrape(metrics: &str) -> String {
     use std::io::{Read, Write};
@@ -219,6 +268,9 @@ struct Run {
     /// [`alert_histogram`]: vigie's own share of its alerts' way, and of it the wait.
     handover: (f64, f64, u64),
     waiting: (f64, f64, u64),
+    /// The broker hop measured while vigie ran ([`probe_hops`]): the broker carrying the
+    /// contacts, vigie's track states and alerts at that moment.
+    loaded_hop: Vec<f64>,
 }
 
 /// A fresh `vigie run` and the bench's connections to the broker.
@@ -297,6 +349,7 @@ async fn through_vigie(
     inputs: &[Input],
     alert_cause: &HashMap<String, usize>,
     rate: Option<f64>,
+    probe_size: usize,
 ) -> Run {
     // One instant on both clocks, to place vigie's `emitted_at` among the bench's instants.
     let (inst0, wall0) = (Instant::now(), vigie::EventTime::now());
@@ -325,6 +378,7 @@ async fn through_vigie(
         })
     };
     let recv = [receive(states_sub), receive(alerts_sub)];
+    let probes = probe_hops(url, tag, probe_size, publishing.clone()).await;
     let sent = publish_paced(&publ, inputs.len(), rate, |i| {
         (
             inputs[i].topic.replace("vigie/", &format!("{tag}/")),
@@ -353,6 +407,7 @@ async fn through_vigie(
     let cpu = cpu_s(child.id());
     let inside = alert_histogram(&metrics, "vigie_alert_handover_seconds");
     let waiting = alert_histogram(&metrics, "vigie_alert_waiting_seconds");
+    let loaded_hop = probes.await.unwrap();
     let mut got = vec![];
     for r in recv {
         got.extend(r.await.unwrap());
@@ -383,6 +438,7 @@ async fn through_vigie(
         cpu_s: cpu,
         handover: inside,
         waiting,
+        loaded_hop,
     };
     for (at, topic, payload) in got {
         let alert = topic.ends_with("/alerts");
@@ -786,6 +842,7 @@ async fn main() {
     let mut alert_cause = HashMap::new();
     let mut first_of_key: HashMap<&str, usize> = HashMap::new();
     let mut cause_gap = vec![];
+    let mut alert_bytes = vec![];
     for (n, i) in inputs.iter().enumerate() {
         if let Some(k) = &i.key {
             first_of_key.entry(k.as_str()).or_insert(n);
@@ -801,6 +858,7 @@ async fn main() {
         want_tracks += out.tracks.iter().filter(|t| t.publish).count();
         want_alerts += out.alerts.len();
         for a in &out.alerts {
+            alert_bytes.push(serde_json::to_vec(a).unwrap().len());
             let v = serde_json::to_value(a).unwrap();
             if let Some(k) = alert_key(&v) {
                 if let Some(&f) = key(&v).and_then(|k| first_of_key.get(k.as_str())) {
@@ -822,6 +880,8 @@ async fn main() {
         ms(pct(&mut ais_s, 0.99)),
     );
     let bytes: usize = inputs.iter().map(|i| i.payload.len()).sum();
+    // The loaded-hop probes are the size of an alert event.
+    let alert_size = alert_bytes.iter().sum::<usize>() / alert_bytes.len().max(1);
     println!(
         "broker: {url}\ninput: {} messages ({} B mean), {want_alerts} alert events and {want_tracks} track states expected (offline run)\n",
         inputs.len(),
@@ -844,6 +904,7 @@ async fn main() {
                 &inputs,
                 &alert_cause,
                 Some(rate),
+                alert_size,
             )
             .await;
             let mut alerts: Vec<f64> = r.alert_list.iter().map(|a| a.1).collect();
@@ -872,6 +933,15 @@ async fn main() {
             want_alerts as i64 - r.alert_events as i64,
             want_tracks as i64 - r.track_states as i64,
         );
+            let (l50, l99) = (pct(&mut r.loaded_hop, 0.5), pct(&mut r.loaded_hop, 0.99));
+            causes.push(format!(
+                "- {label}, {rate:.0} msg/s: broker hop while vigie ran ({} probes of {alert_size} B): p50 / p99 {} / {} ms; vigie added above two of these hops, alerts, p50 / p99 {} / {} ms",
+                r.loaded_hop.len(),
+                ms(l50),
+                ms(l99),
+                ms(a50 - 2.0 * l50),
+                ms(a99 - 2.0 * l99),
+            ));
             causes.push(format!(
                 "- {label}, {rate:.0} msg/s: vigie's CPU {:.2} s for {} contacts processed ({:.1} µs a contact)",
                 r.cpu_s,
@@ -932,6 +1002,7 @@ async fn main() {
             &inputs,
             &alert_cause,
             None,
+            alert_size,
         )
         .await;
         println!(
