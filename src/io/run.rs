@@ -498,8 +498,8 @@ impl HandOver<'_> {
     /// this thread ([`super::engine_thread`]): without a yield here it wrote the alert only
     /// after the CAP documents, the console's SITREP and the scan's states were built —
     /// 2–3 ms between an alert's `emitted_at` and the subscriber at 1k–10k msg/s (latency
-    /// bench), against a broker hop of 0.1–0.3 ms. Alerts are rare: nothing is yielded on
-    /// other messages.
+    /// bench), against a broker hop of 0.1–0.3 ms. Then the core itself is given up once
+    /// (below). Alerts are rare: nothing is yielded on other messages.
     async fn alerts(&self, alerts: &[AlertEvent], outbox: &mut Outbox) {
         if alerts.is_empty() {
             return;
@@ -511,6 +511,15 @@ impl HandOver<'_> {
             self.metrics.alert_waiting.observe(self.waited);
         }
         tokio::task::yield_now().await;
+        // The alert is on the wire now (the connection task ran in the yield above), and the
+        // broker that must carry it has been woken by it; on a machine whose cores are all
+        // busy it waited for one until this thread blocked — after the rest of the scan and
+        // its hundreds of states, 0.7–1.6 ms later (packet capture of issue 23's latency
+        // bench on two cores: the loopback silent that long after the alert, the broker
+        // forwarding it as soon as vigie's thread slept). Giving up the core once lets the
+        // broker carry the alert first: contact → alert p50 1.0–1.8 → 0.6 ms at 10,000
+        // msg/s (BENCHMARKS.md). One system call per message with alerts; they are rare.
+        std::thread::yield_now();
     }
 }
 
