@@ -25,7 +25,8 @@
 //!    contact message with that time: latency = its arrival at a subscriber (alerts and
 //!    track states each on a subscriber connection of its own) − that message's
 //!    publication. That path crosses the broker twice (contact in, output out), so vigie's
-//!    added latency ≈ path − 2 × hop.
+//!    added latency ≈ path − 2 × hop. The broker hop is also measured *during* this run
+//!    ([`probe_hops`]), under the load of the moment, and vigie's share given above both.
 //! 3. **loss**: contacts published − contacts vigie processed (its own counter); alert
 //!    events received − alert events an offline run of the same input gives; track states
 //!    likewise (they are QoS 0 and may be shed under overload, alerts may not).
