@@ -406,6 +406,13 @@ impl Pipeline {
         self.engines.last_outputs()
     }
 
+    /// Takes the last message's outputs out, leaving `spare` in their place (cleared by the
+    /// next message): for the live service, which hands them to its output thread as they
+    /// are rather than copying them ([`crate::io::outputs`]).
+    pub fn swap_outputs(&mut self, spare: &mut Outputs) {
+        std::mem::swap(&mut self.engines.out, spare);
+    }
+
     /// Decodes and processes one message; `t_rx` stamps contacts that carry no time.
     pub fn process(&mut self, topic: &str, payload: &[u8], t_rx: EventTime) -> &Outputs {
         if self.process_first(topic, payload, t_rx) {

@@ -1,6 +1,7 @@
 //! The engine's own thread: one OS thread running a single-threaded tokio runtime that
-//! holds the engine's loop *and* the MQTT connections it reads contacts from and writes
-//! alerts, acknowledgements and track states to.
+//! holds the engine's loop *and* the MQTT connection it reads contacts from and writes
+//! alerts and acknowledgements to. (Track states leave from a second such thread, the
+//! output stage's: [`super::outputs`].)
 //!
 //! Why: on the default runtime (one worker per core) each contact crossed between the two
 //! workers — the connection task woken on one, the engine's loop on the other, parked
@@ -26,21 +27,27 @@ pub struct EngineThread {
 
 impl EngineThread {
     pub fn start() -> Result<EngineThread, ServiceError> {
+        Self::named("vigie-engine")
+    }
+
+    /// A thread like the engine's, under another name: the output stage's
+    /// ([`super::outputs`]) is one.
+    pub fn named(name: &str) -> Result<EngineThread, ServiceError> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(io_err("the engine's runtime"))?;
+            .map_err(io_err("a runtime of its own"))?;
         let handle = rt.handle().clone();
         let (done, stopped) = oneshot::channel::<()>();
         std::thread::Builder::new()
-            .name("vigie-engine".into())
+            .name(name.into())
             .spawn(move || {
                 // Runs every task spawned on `handle` until told the engine has finished.
                 rt.block_on(async {
                     let _ = stopped.await;
                 });
             })
-            .map_err(io_err("the engine's thread"))?;
+            .map_err(io_err("a thread of its own"))?;
         Ok(EngineThread { handle, done })
     }
 }

@@ -5,7 +5,8 @@
 //! - Adapters: [`broker`] (the embedded MQTT broker), [`mqtt`] (the connection task),
 //!   [`mqtt_states`] (track states on a connection of their own, written in batches),
 //!   [`engine_thread`] (the engine's loop and its MQTT connections on one thread of their
-//!   own),
+//!   own), [`outputs`] (track states serialised, written and given to the console on a
+//!   second thread),
 //!   [`http`] (`/metrics`, `/healthz`, `/readyz`), [`publish`] (alerts and track states on
 //!   MQTT, without ever waiting), [`console`] (the operator's page and its API, contract
 //!   §7), [`incidents`] (the incident record, SQLite), [`cap`] (CAP 1.2 and CISE documents
@@ -28,6 +29,7 @@ pub mod memory_file;
 pub mod mqtt;
 pub mod mqtt_states;
 pub mod nats;
+pub mod outputs;
 pub mod publish;
 pub mod record;
 pub mod replay;

@@ -7,11 +7,11 @@
 //! radar scan's few hundred states then cost a few hundred system calls on the connection
 //! the contacts come in on; at 25,000 contacts/s (≈ 58,000 states/s in the latency bench's
 //! compressed time) that loop, not the engine, fell behind and the broker dropped contacts
-//! (BENCHMARKS.md, issue 23). Here the engine's loop encodes each message's states with
-//! rumqttc's own packet encoder into one buffer, hands the buffer over a bounded channel,
-//! and one task writes everything waiting with one write. (The contacts' acknowledgements
-//! left rumqttc's request queue the same way since: [`super::mqtt`]. This task runs on the
-//! engine's thread, [`super::engine_thread`], as the main connection's does.)
+//! (BENCHMARKS.md, issue 23). Here each message's states are encoded with rumqttc's own
+//! packet encoder into one buffer, handed over a bounded channel, and one task writes
+//! everything waiting with one write. (The contacts' acknowledgements left rumqttc's
+//! request queue the same way since: [`super::mqtt`].) The encoding and this task run on
+//! the output thread ([`super::outputs`]), not the engine's.
 //!
 //! What QoS 0 allows, and this connection does rather than hold the engine back: a buffer
 //! that finds the channel full, or arrives while the broker is unreachable, is dropped and

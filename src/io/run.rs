@@ -4,14 +4,15 @@
 
 use super::cap::CapSink;
 use super::console::server::{Access, Console};
-use super::console::{state_texts, ActionRequest, Hub};
+use super::console::{ActionRequest, Hub};
 use super::engine_thread::EngineThread;
 use super::error::{io_err, ServiceError};
 use super::http::{self, Readiness};
 use super::incidents::{self, IncidentLog, Record};
 use super::mqtt::{Inbound, Link, LinkOptions};
-use super::mqtt_states::{StateLink, StateLinkOptions};
-use super::publish::{publish_alerts, publish_tracks, Outbox, RejectLog};
+use super::mqtt_states::StateLinkOptions;
+use super::outputs::{Destinations, OutputStage};
+use super::publish::{publish_alerts, Outbox, RejectLog};
 use crate::behaviour::{AlertEvent, AlertState};
 use crate::config::broker::Security;
 use crate::config::Config;
@@ -125,25 +126,13 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
     opts.will = Some((format!("{prefix}/status"), r#"{"state":"offline"}"#.into()));
     opts.online = Some((format!("{prefix}/status"), status("online")));
     opts.metrics = Some(metrics.clone());
-    // The connections' tasks run where the engine's loop does (see [`EngineThread`]).
+    // The connection's task runs where the engine's loop does (see [`EngineThread`]).
     let engine = EngineThread::start()?;
-    let (link, states) = {
+    let link = {
         let _on_engine_thread = engine.handle.enter();
-        let states = StateLink::start(StateLinkOptions {
-            url: url.clone(),
-            client_id: cfg.mqtt.client_id.clone(),
-            security: security.clone(),
-            keep_alive: Duration::from_secs(cfg.mqtt.keep_alive_s.into()),
-            max_packet_bytes: cfg.mqtt.max_packet_bytes,
-            metrics: Some(metrics.clone()),
-        })?;
-        (Link::start(opts)?, states)
+        Link::start(opts)?
     };
-    if states.is_none() {
-        tracing::info!(
-            "track states share the main MQTT connection (mqtts:// without mqtt.ca_file)"
-        );
-    }
+    let states_security = security.clone();
     let (stop_watch, watch_stopped) = oneshot::channel();
     let watch = tokio::spawn(super::broker_watch::watch(
         url.clone(),
@@ -169,6 +158,28 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
         cfg.console.track_timeout_s,
         Some(Arc::new(report_ctx)),
     );
+    // Track states, their text and the console's share go on a thread of their own.
+    let (stage, own_connection) = OutputStage::start(
+        StateLinkOptions {
+            url: url.clone(),
+            client_id: cfg.mqtt.client_id.clone(),
+            security: states_security,
+            keep_alive: Duration::from_secs(cfg.mqtt.keep_alive_s.into()),
+            max_packet_bytes: cfg.mqtt.max_packet_bytes,
+            metrics: Some(metrics.clone()),
+        },
+        Destinations {
+            hub: hub.clone(),
+            client: link.client.clone(),
+            prefix: prefix.clone(),
+            metrics: metrics.clone(),
+        },
+    )?;
+    if !own_connection {
+        tracing::info!(
+            "track states share the main MQTT connection (mqtts:// without mqtt.ca_file)"
+        );
+    }
     let access = Access::from_config(&cfg)?;
     let console = Arc::new(Console {
         hub: hub.clone(),
@@ -197,7 +208,7 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
         };
         serve_loop(
             link,
-            states,
+            stage,
             pipeline,
             m2,
             ready,
@@ -294,14 +305,14 @@ struct Sinks {
 }
 
 impl Sinks {
-    /// After the MQTT publication (alerts first): the CAP documents, the pages, the
-    /// record, and the retained latest action of an alert that has cleared emptied.
+    /// After the MQTT publication (alerts first): the CAP documents, the record, and the
+    /// retained latest action of an alert that has cleared emptied. (The pages get alerts
+    /// and states from the output thread, [`OutputStage`].)
     fn take(
         &self,
         link: &super::mqtt::Link,
         prefix: &str,
         out: &crate::engine::Outputs,
-        texts: &[String],
         metrics: &Metrics,
         outbox: &mut Outbox,
     ) {
@@ -309,7 +320,6 @@ impl Sinks {
             cap.alerts(out, outbox);
             outbox.flush(link);
         }
-        self.console.hub.ingest_texts(out, texts);
         for a in &out.alerts {
             if let Some(tx) = &self.record {
                 let _ = tx.send(Record::Event(a.clone()));
@@ -494,7 +504,7 @@ struct HandOver<'a> {
 impl HandOver<'_> {
     /// Alerts first: handed to the connection before this scan's track states (hundreds
     /// after a radar scan) are serialised, and the states go on a connection of their own
-    /// ([`StateLink`]), so the alert never waits behind them. The connection task runs on
+    /// from a thread of their own ([`OutputStage`]), so the alert never waits behind them. The connection task runs on
     /// this thread ([`super::engine_thread`]): without a yield here it wrote the alert only
     /// after the CAP documents, the console's SITREP and the scan's states were built —
     /// 2–3 ms between an alert's `emitted_at` and the subscriber at 1k–10k msg/s (latency
@@ -526,7 +536,7 @@ impl HandOver<'_> {
 #[allow(clippy::too_many_arguments)]
 async fn serve_loop(
     mut link: Link,
-    mut states: Option<StateLink>,
+    mut stage: OutputStage,
     mut pipeline: Pipeline,
     metrics: Arc<Metrics>,
     ready: Arc<Readiness>,
@@ -545,6 +555,10 @@ async fn serve_loop(
     let mut outbox = Outbox::default();
     let mut behind = Behind::default();
     let mut connected = link.connected.clone();
+    // When the states waiting on this side must go to the output thread at the latest.
+    let flush_at = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(flush_at);
+    let mut armed: Option<Instant> = None;
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .map_err(|e| tracing::warn!("no SIGHUP zone reload: {e}"))
         .ok();
@@ -599,11 +613,22 @@ async fn serve_loop(
                 let out = pipeline.last_outputs();
                 metrics.observe(out, || pipeline.counts(), msg.t_rx, took);
                 rejects.log(&msg.topic, out);
-                // The states' text once, for the console and for MQTT.
-                let mut texts = state_texts(out);
-                sinks.take(&link, &prefix, out, &texts, &metrics, &mut outbox);
-                publish_tracks(&link.client, states.as_mut(), &prefix, out, &mut texts, &metrics);
+                sinks.take(&link, &prefix, out, &metrics, &mut outbox);
                 link.ack(&msg);
+                // The states and the pages' share: to the output thread, in batches.
+                let mut o = stage.spare();
+                pipeline.swap_outputs(&mut o);
+                stage.push(o, Instant::now());
+                if stage.due() != armed {
+                    armed = stage.due();
+                    if let Some(d) = armed {
+                        flush_at.as_mut().reset(d.into());
+                    }
+                }
+            }
+            () = &mut flush_at, if armed.is_some() => {
+                armed = None;
+                stage.flush();
             }
             _ = tokio::time::sleep(Duration::from_millis(2)), if !outbox.is_empty() => {
                 outbox.flush(&link);
@@ -626,23 +651,16 @@ async fn serve_loop(
         }
         handle(&msg, &mut pipeline, &mut rejects);
         let out = pipeline.last_outputs();
-        // As in the loop above: alerts first, the states' text once for the sinks and MQTT.
+        // As in the loop above: alerts first, then the rest, the states to the output thread.
         publish_alerts(&link, &prefix, &out.alerts, &metrics, &mut outbox);
-        let mut texts = state_texts(out);
-        sinks.take(&link, &prefix, out, &texts, &metrics, &mut outbox);
-        publish_tracks(
-            &link.client,
-            states.as_mut(),
-            &prefix,
-            out,
-            &mut texts,
-            &metrics,
-        );
+        sinks.take(&link, &prefix, out, &metrics, &mut outbox);
         link.ack(&msg);
+        let mut o = stage.spare();
+        pipeline.swap_outputs(&mut o);
+        stage.push(o, Instant::now());
     }
-    if let Some(s) = states {
-        s.close().await;
-    }
+    // Every state handed over is written, and their connection closed.
+    stage.finish().await;
     memory.finish().await;
     memory.save(&pipeline);
     memory.finish().await;
