@@ -6,7 +6,8 @@
 //! alert waits for the whole of the message before it. After a scan of ~400 plots the
 //! engine's thread spent as long again on that scan's outputs as on the tracking itself
 //! (a diagnostic build's timings at 10,000 msg/s in issue 23's latency bench: tracking
-//! ~500 µs, the states' text ~100–160, the hub 120–600, their MQTT batch 20–50); the
+//! ~500 µs, the states' text ~100–160, the hub (and, with an alert, the CAP documents)
+//! 60–700, their MQTT batch 20–50); the
 //! proving scan that followed waited for all of it. Here the engine's thread hands the
 //! message's [`Outputs`] over as they are (swapped out of the pipeline, not copied) and
 //! goes on with the next message while this thread does the rest on the other core.
