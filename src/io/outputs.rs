@@ -129,6 +129,14 @@ impl OutputStage {
         self.spare.pop().unwrap_or_default()
     }
 
+    /// Takes the pipeline's last outputs (swapped for a spare, not copied) with
+    /// [`push`](Self::push).
+    pub fn take_from(&mut self, pipeline: &mut crate::pipeline::Pipeline, now: Instant) {
+        let mut o = self.spare();
+        pipeline.swap_outputs(&mut o);
+        self.push(o, now);
+    }
+
     /// Takes one message's outputs; hands the batch over if it is due (see the module
     /// comment). True if something is left waiting: the caller then calls
     /// [`flush`](Self::flush) by [`due`](Self::due) at the latest.

@@ -504,10 +504,10 @@ struct HandOver<'a> {
 impl HandOver<'_> {
     /// Alerts first: handed to the connection before this scan's track states (hundreds
     /// after a radar scan) are serialised, and the states go on a connection of their own
-    /// from a thread of their own ([`OutputStage`]), so the alert never waits behind them. The connection task runs on
-    /// this thread ([`super::engine_thread`]): without a yield here it wrote the alert only
-    /// after the CAP documents, the console's SITREP and the scan's states were built —
-    /// 2–3 ms between an alert's `emitted_at` and the subscriber at 1k–10k msg/s (latency
+    /// from a thread of their own ([`OutputStage`]), so the alert never waits behind them.
+    /// The connection task runs on this thread ([`super::engine_thread`]): without a yield
+    /// here it wrote the alert only after the CAP documents, the console's SITREP and the
+    /// scan's states were built — 2–3 ms between an alert's `emitted_at` and the subscriber at 1k–10k msg/s (latency
     /// bench), against a broker hop of 0.1–0.3 ms. Then the core itself is given up once
     /// (below). Alerts are rare: nothing is yielded on other messages.
     async fn alerts(&self, alerts: &[AlertEvent], outbox: &mut Outbox) {
@@ -616,9 +616,7 @@ async fn serve_loop(
                 sinks.take(&link, &prefix, out, &metrics, &mut outbox);
                 link.ack(&msg);
                 // The states and the pages' share: to the output thread, in batches.
-                let mut o = stage.spare();
-                pipeline.swap_outputs(&mut o);
-                stage.push(o, Instant::now());
+                stage.take_from(&mut pipeline, Instant::now());
                 if stage.due() != armed {
                     armed = stage.due();
                     if let Some(d) = armed {
@@ -655,9 +653,7 @@ async fn serve_loop(
         publish_alerts(&link, &prefix, &out.alerts, &metrics, &mut outbox);
         sinks.take(&link, &prefix, out, &metrics, &mut outbox);
         link.ack(&msg);
-        let mut o = stage.spare();
-        pipeline.swap_outputs(&mut o);
-        stage.push(o, Instant::now());
+        stage.take_from(&mut pipeline, Instant::now());
     }
     // Every state handed over is written, and their connection closed.
     stage.finish().await;
