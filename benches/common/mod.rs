@@ -31,3 +31,31 @@ pub fn on_cpu_s(pid: u32) -> f64 {
     }
     ns as f64 / 1e9
 }
+
+/// The machine's CPU time so far, from `/proc/stat`'s first line: (stolen, total) in
+/// ticks. Stolen is time the hypervisor gave this machine's CPUs to another guest; on a
+/// shared machine it moves from one hour to the next (2–5 % idle, 28–45 % under a bench's
+/// load on 2026-12-06), and a latency measured while half the CPU is stolen says more of
+/// the host than of vigie. Benches print it beside their figures.
+#[allow(dead_code)]
+pub fn cpu_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let f: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is inside user).
+    (f.get(7).copied().unwrap_or(0), f.iter().take(8).sum())
+}
+
+/// The share of the machine's CPU time stolen between two [`cpu_ticks`] readings.
+#[allow(dead_code)]
+pub fn stolen_since(before: (u64, u64)) -> f64 {
+    let now = cpu_ticks();
+    let total = now.1.saturating_sub(before.1);
+    now.0.saturating_sub(before.0) as f64 / total.max(1) as f64
+}
