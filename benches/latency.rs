@@ -52,7 +52,7 @@
 //! a figure measured at 40 % stolen is the host's, not vigie's.
 
 mod common;
-use common::{cpu_s, cpu_ticks, stolen_since};
+use common::{cpu_s, cpu_ticks, run_delay_s, stolen_since};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use vigie::io::mqtt::{Link, LinkOptions};
@@ -169,7 +169,7 @@ async fn probe_hops(
     tag: &str,
     size: usize,
     running: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> tokio::task::JoinHandle<Vec<f64>> {
+) -> tokio::task::JoinHandle<Vec<(Instant, f64)>> {
     let topic = format!("{tag}/probe");
     let mut sub = link(url, &format!("{tag}-probesub"), vec![topic.clone()]).await;
     let publ = link(url, &format!("{tag}-probepub"), vec![]).await;
@@ -200,7 +200,8 @@ async fn probe_hops(
             .into_iter()
             .filter_map(|(at, p)| {
                 let sent: u64 = std::str::from_utf8(p.get(..20)?).ok()?.parse().ok()?;
-                Some(at.duration_since(start).as_secs_f64() - sent as f64 * 1e-9)
+                let sent = start + Duration::from_nanos(sent);
+                Some((sent, at.duration_since(sent).as_secs_f64()))
             })
             .collect()
     })
@@ -419,7 +420,7 @@ async fn through_vigie(
     let cpu = cpu_s(child.id());
     let inside = alert_histogram(&metrics, "vigie_alert_handover_seconds");
     let waiting = alert_histogram(&metrics, "vigie_alert_waiting_seconds");
-    let loaded_hop = probes.await.unwrap();
+    let loaded_hop = probes.await.unwrap().into_iter().map(|p| p.1).collect();
     let mut got = vec![];
     for r in recv {
         got.extend(r.await.unwrap());
@@ -597,6 +598,8 @@ async fn sustained(
         "  {label}: vigie's warnings in {}",
         vigie_log(tag).display()
     );
+    // One instant on both clocks, to place vigie's `emitted_at` among the bench's instants.
+    let (inst0, wall0) = (Instant::now(), vigie::EventTime::now());
     let publishing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let still = publishing.clone();
     let states = tokio::spawn(async move {
@@ -640,6 +643,7 @@ async fn sustained(
     });
     let probes = probe_hops(url, tag, probe_size, publishing.clone()).await;
     let ticks0 = cpu_ticks();
+    let queued0 = run_delay_s(child.id(), "vigie-engine");
     let t0 = Instant::now();
     let sent = publish_paced(&publ, passes.len(), Some(rate), |i| {
         published.store(i + 1, std::sync::atomic::Ordering::Relaxed);
@@ -664,6 +668,8 @@ async fn sustained(
     }
     let done = processed(&metrics);
     let stolen = stolen_since(ticks0);
+    let queued = run_delay_s(child.id(), "vigie-engine");
+    let (queued, runs) = (queued.0 - queued0.0, queued.1 - queued0.1);
     watching.store(false, std::sync::atomic::Ordering::Relaxed);
     let cpu = cpu_s(child.id());
     let inside = alert_histogram(&metrics, "vigie_alert_handover_seconds");
@@ -671,16 +677,45 @@ async fn sustained(
     let n_states = states.await.unwrap();
     let got = alerts.await.unwrap();
     let behind = watch.join().unwrap();
-    let mut hop = probes.await.unwrap();
+    let probes = probes.await.unwrap();
+    let mut hop: Vec<f64> = probes.iter().map(|p| p.1).collect();
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
     let _ = child.wait();
     let mut lat = vec![];
+    // Alerts slower than 10 ms, and of them those during whose flight (contact published →
+    // alert received) a probe of the broker alone took at least half as long: the broker
+    // or the machine stalled, not vigie's loop alone.
+    let (mut slow, mut slow_with_broker) = (0, 0);
+    // Of the slow alerts, those whose time went mostly before vigie's `emitted_at` (the
+    // contact's way in and vigie's loop) rather than after it (the alert's way out).
+    let mut slow_before_emitted = 0;
     for (at, payload) in &got {
         let v: serde_json::Value = serde_json::from_slice(payload).unwrap();
         if let Some(&i) = alert_key(&v).and_then(|k| alert_cause.get(&k)) {
-            lat.push(at.duration_since(sent[i]).as_secs_f64());
+            let d = at.duration_since(sent[i]).as_secs_f64();
+            lat.push(d);
+            if d > 0.010 {
+                slow += 1;
+                let worst_probe = probes
+                    .iter()
+                    .filter(|p| p.0 >= sent[i] && p.0 <= *at)
+                    .map(|p| p.1)
+                    .fold(0.0, f64::max);
+                if worst_probe >= d / 2.0 {
+                    slow_with_broker += 1;
+                }
+                let emitted = v["emitted_at"]
+                    .as_str()
+                    .and_then(|e| vigie::EventTime::parse_rfc3339(e).ok())
+                    .map(|e| e.secs_since(wall0));
+                if emitted
+                    .is_some_and(|e| e - sent[i].duration_since(inst0).as_secs_f64() > d / 2.0)
+                {
+                    slow_before_emitted += 1;
+                }
+            }
         }
     }
     let n_alerts = got.len();
@@ -718,6 +753,15 @@ async fn sustained(
     println!(
         "  {label}: contacts published and not yet processed, each second: {:?}",
         behind
+    );
+    println!(
+        "  {label}: alerts over 10 ms: {slow}; of them, with a probe of the broker alone taking at least half as long during their flight: {slow_with_broker}; with most of their time before vigie's `emitted_at` (to the ms): {slow_before_emitted}"
+    );
+    println!(
+        "  {label}: vigie's engine thread runnable and waiting for a core: {:.0} ms in all, {:.1} ms a second, {:.1} µs on average each of the {runs} times it was given one",
+        queued * 1e3,
+        queued * 1e3 / wall,
+        queued * 1e6 / runs.max(1) as f64
     );
 }
 

@@ -59,3 +59,30 @@ pub fn stolen_since(before: (u64, u64)) -> f64 {
     let total = now.1.saturating_sub(before.1);
     now.0.saturating_sub(before.0) as f64 / total.max(1) as f64
 }
+
+/// Seconds a process's threads named `name` have waited on a run queue so far, runnable
+/// but not running (the second field of `/proc/PID/task/*/schedstat`): time a thread
+/// lost to the other programs on the machine's cores, not to its own work; and how many
+/// times they were put on a core (the third field), each after such a wait.
+#[allow(dead_code)]
+pub fn run_delay_s(pid: u32, name: &str) -> (f64, u64) {
+    let (mut ns, mut runs) = (0u64, 0u64);
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return (0.0, 0);
+    };
+    for t in tasks.flatten() {
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        if comm.trim() != name {
+            continue;
+        }
+        if let Ok(s) = std::fs::read_to_string(t.path().join("schedstat")) {
+            let f: Vec<u64> = s
+                .split_whitespace()
+                .filter_map(|v| v.parse().ok())
+                .collect();
+            ns += f.get(1).copied().unwrap_or(0);
+            runs += f.get(2).copied().unwrap_or(0);
+        }
+    }
+    (ns as f64 / 1e9, runs)
+}
