@@ -465,11 +465,7 @@ async fn through_vigie(
         if alert {
             // From the publication of the message that raised it (found offline).
             if let Some(&i) = alert_key(&v).and_then(|k| alert_cause.get(&k)) {
-                if let Some(e) = v["emitted_at"]
-                    .as_str()
-                    .and_then(|e| vigie::EventTime::parse_rfc3339(e).ok())
-                {
-                    let emitted = e.secs_since(wall0);
+                if let Some(emitted) = emitted_since(&v, wall0) {
                     run.alert_split.push((
                         emitted - sent[i].duration_since(inst0).as_secs_f64(),
                         at.duration_since(inst0).as_secs_f64() - emitted,
@@ -501,6 +497,13 @@ async fn through_vigie(
         }
     }
     run
+}
+
+/// An alert event's `emitted_at` (vigie's wall clock, to the millisecond), as seconds
+/// since `wall0`.
+fn emitted_since(v: &serde_json::Value, wall0: vigie::EventTime) -> Option<f64> {
+    let e = vigie::EventTime::parse_rfc3339(v["emitted_at"].as_str()?).ok()?;
+    Some(e.secs_since(wall0))
 }
 
 /// What matches an output to the contact that caused it: the event time, and the MMSI when
@@ -706,11 +709,7 @@ async fn sustained(
                 if worst_probe >= d / 2.0 {
                     slow_with_broker += 1;
                 }
-                let emitted = v["emitted_at"]
-                    .as_str()
-                    .and_then(|e| vigie::EventTime::parse_rfc3339(e).ok())
-                    .map(|e| e.secs_since(wall0));
-                if emitted
+                if emitted_since(&v, wall0)
                     .is_some_and(|e| e - sent[i].duration_since(inst0).as_secs_f64() > d / 2.0)
                 {
                     slow_before_emitted += 1;

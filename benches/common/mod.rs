@@ -18,18 +18,31 @@ pub fn cpu_s(pid: u32) -> f64 {
 /// [`cpu_s`]'s 10 ms ticks are too coarse. Threads that have exited are not counted.
 #[allow(dead_code)]
 pub fn on_cpu_s(pid: u32) -> f64 {
-    let mut ns = 0u64;
-    for t in std::fs::read_dir(format!("/proc/{pid}/task")).expect("/proc/PID/task") {
-        let Ok(t) = t else { continue };
+    schedstat(pid, None)[0] as f64 / 1e9
+}
+
+/// `/proc/PID/task/*/schedstat` summed over a process's live threads (those named `name`
+/// only, if given): nanoseconds on a CPU, nanoseconds runnable and waiting for one, and
+/// how many times a thread was put on one.
+fn schedstat(pid: u32, name: Option<&str>) -> [u64; 3] {
+    let mut sum = [0u64; 3];
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return sum;
+    };
+    for t in tasks.flatten() {
+        if let Some(name) = name {
+            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            if comm.trim() != name {
+                continue;
+            }
+        }
         if let Ok(s) = std::fs::read_to_string(t.path().join("schedstat")) {
-            ns += s
-                .split(' ')
-                .next()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
+            for (k, v) in s.split_whitespace().take(3).enumerate() {
+                sum[k] += v.parse::<u64>().unwrap_or(0);
+            }
         }
     }
-    ns as f64 / 1e9
+    sum
 }
 
 /// The machine's CPU time so far, from `/proc/stat`'s first line: (stolen, total) in
@@ -66,23 +79,6 @@ pub fn stolen_since(before: (u64, u64)) -> f64 {
 /// times they were put on a core (the third field), each after such a wait.
 #[allow(dead_code)]
 pub fn run_delay_s(pid: u32, name: &str) -> (f64, u64) {
-    let (mut ns, mut runs) = (0u64, 0u64);
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return (0.0, 0);
-    };
-    for t in tasks.flatten() {
-        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
-        if comm.trim() != name {
-            continue;
-        }
-        if let Ok(s) = std::fs::read_to_string(t.path().join("schedstat")) {
-            let f: Vec<u64> = s
-                .split_whitespace()
-                .filter_map(|v| v.parse().ok())
-                .collect();
-            ns += f.get(1).copied().unwrap_or(0);
-            runs += f.get(2).copied().unwrap_or(0);
-        }
-    }
-    (ns as f64 / 1e9, runs)
+    let [_, waited, runs] = schedstat(pid, Some(name));
+    (waited as f64 / 1e9, runs)
 }

@@ -507,9 +507,10 @@ impl HandOver<'_> {
     /// from a thread of their own ([`OutputStage`]), so the alert never waits behind them.
     /// The connection task runs on this thread ([`super::engine_thread`]): without a yield
     /// here it wrote the alert only after the CAP documents, the console's SITREP and the
-    /// scan's states were built — 2–3 ms between an alert's `emitted_at` and the subscriber at 1k–10k msg/s (latency
-    /// bench), against a broker hop of 0.1–0.3 ms. Then the core itself is given up once
-    /// (below). Alerts are rare: nothing is yielded on other messages.
+    /// scan's states were built — 2–3 ms between an alert's `emitted_at` and the
+    /// subscriber at 1k–10k msg/s (latency bench), against a broker hop of 0.1–0.3 ms.
+    /// Then the core itself is given up once (below). Alerts are rare: nothing is yielded
+    /// on other messages.
     async fn alerts(&self, alerts: &[AlertEvent], outbox: &mut Outbox) {
         if alerts.is_empty() {
             return;

@@ -82,8 +82,7 @@ pub struct Tracker {
     undo: Option<ScanUndo>,
     /// The undo's track list between scans, kept for its capacity: a fresh one per scan
     /// grew by doubling to the ~400 tracks a busy scan updates, copying them each time
-    /// (2.4 % of an offline replay's instructions on load-2000), and its large buffers
-    /// came back from the allocator as fresh pages to fault in.
+    /// (2.4 % of an offline replay's instructions on load-2000).
     #[serde(skip)]
     undo_spare: Vec<Track>,
 }
