@@ -573,6 +573,34 @@ impl Default for LimitsConfig {
     }
 }
 
+/// Thread priorities of `vigie run` (Linux niceness, per thread: −20 first, 19 last; 0 is
+/// the process's own). On a machine whose cores are shared with the broker and other work,
+/// which thread the scheduler runs first decides how long an alert waits.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThreadsConfig {
+    /// The engine's thread: reads contacts, tracks, decides and publishes alerts. Below 0
+    /// it gets a core before the machine's ordinary work when contacts arrive — but needs
+    /// `CAP_SYS_NICE` or systemd's `LimitNICE=`; refused, vigie warns and runs at 0.
+    pub engine_nice: i32,
+    /// The output thread: track states to text, to the console and to MQTT. States can
+    /// wait a millisecond; an alert, and the broker that carries it, cannot: at the
+    /// engine's weight this thread was one more asking for a core just when an alert
+    /// needed the broker, and contact → alert p99 at 25,000 msg/s came out no better than
+    /// with the states on the engine's thread; at 10 it halved (BENCHMARKS.md, issue 23).
+    /// Lowering needs no privilege.
+    pub outputs_nice: i32,
+}
+
+impl Default for ThreadsConfig {
+    fn default() -> Self {
+        ThreadsConfig {
+            engine_nice: 0,
+            outputs_nice: 10,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -588,6 +616,7 @@ pub struct Config {
     pub console: ConsoleConfig,
     pub cap: CapConfig,
     pub nats: NatsConfig,
+    pub threads: ThreadsConfig,
 }
 
 impl Default for Config {
@@ -605,6 +634,7 @@ impl Default for Config {
             console: ConsoleConfig::default(),
             cap: CapConfig::default(),
             nats: NatsConfig::default(),
+            threads: ThreadsConfig::default(),
         }
     }
 }
@@ -694,7 +724,7 @@ impl MqttConfig {
 /// Sections that `VIGIE_<SECTION>_<KEY>` environment variables may set.
 const ENV_SECTIONS: &[&str] = &[
     "mqtt", "zones", "ais", "tracker", "alerts", "metrics", "limits", "frame", "console", "cap",
-    "nats",
+    "nats", "threads",
 ];
 
 impl Config {
@@ -807,6 +837,18 @@ impl Config {
                 fix: fix.to_string(),
             })
         };
+        for (key, nice) in [
+            ("threads.engine_nice", self.threads.engine_nice),
+            ("threads.outputs_nice", self.threads.outputs_nice),
+        ] {
+            if !(-20..=19).contains(&nice) {
+                return bad(
+                    key,
+                    format!("= {nice} is not a niceness"),
+                    "use -20 (first) to 19 (last); 0 is the process's own",
+                );
+            }
+        }
         let p = &self.mqtt.prefix;
         if p.is_empty() || p.contains(['+', '#']) || p.ends_with('/') {
             return bad(
@@ -1232,6 +1274,10 @@ listen = "127.0.0.1:9464"
             .unwrap_err()
             .to_string();
         assert!(e.contains("mqtt.prefix"), "{e}");
+        let e = load_str("[threads]\nengine_nice = -25\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("threads.engine_nice"), "{e}");
     }
 
     #[test]
@@ -1242,10 +1288,12 @@ listen = "127.0.0.1:9464"
                 ("VIGIE_ALERTS_LOITER_DWELL_S", "60"),
                 ("VIGIE_MQTT_URL", "mqtt://10.0.0.1:1884"),
                 ("VIGIE_TEST_MQTT_URL", "ignored"),
+                ("VIGIE_THREADS_ENGINE_NICE", "-5"),
             ],
         )
         .unwrap();
         assert_eq!(c.alerts.loiter_dwell_s, 60.0);
+        assert_eq!(c.threads.engine_nice, -5);
         assert_eq!(c.mqtt.url.as_deref(), Some("mqtt://10.0.0.1:1884"));
         let e = load_str("", &[("VIGIE_ALERTS_NOPE", "1")])
             .unwrap_err()

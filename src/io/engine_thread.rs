@@ -26,22 +26,27 @@ pub struct EngineThread {
 }
 
 impl EngineThread {
-    pub fn start() -> Result<EngineThread, ServiceError> {
-        Self::named("vigie-engine")
+    /// The engine's thread, at niceness `nice` (`threads.engine_nice`).
+    pub fn start(nice: i32) -> Result<EngineThread, ServiceError> {
+        Self::named("vigie-engine", nice)
     }
 
-    /// A thread like the engine's, under another name: the output stage's
-    /// ([`super::outputs`]) is one.
-    pub fn named(name: &str) -> Result<EngineThread, ServiceError> {
+    /// A thread like the engine's, under another name and at niceness `nice` (0 leaves it
+    /// as the process is): the output stage's ([`super::outputs`]) is one.
+    pub fn named(name: &str, nice: i32) -> Result<EngineThread, ServiceError> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(io_err("a runtime of its own"))?;
         let handle = rt.handle().clone();
         let (done, stopped) = oneshot::channel::<()>();
+        let thread_name = name.to_string();
         std::thread::Builder::new()
             .name(name.into())
             .spawn(move || {
+                if nice != 0 {
+                    set_nice(&thread_name, nice);
+                }
                 // Runs every task spawned on `handle` until told the engine has finished.
                 rt.block_on(async {
                     let _ = stopped.await;
@@ -49,5 +54,53 @@ impl EngineThread {
             })
             .map_err(io_err("a thread of its own"))?;
         Ok(EngineThread { handle, done })
+    }
+}
+
+/// Sets the calling thread's niceness (Linux: per thread, `setpriority` on its own thread
+/// id). Lowering a priority needs no privilege; raising one (below 0) needs `CAP_SYS_NICE`,
+/// or systemd's `LimitNICE=` / `ulimit -e` allowing it. Refused, it says so once and the
+/// thread runs as it is: a priority is a help under load, never a reason not to run.
+fn set_nice(thread: &str, nice: i32) {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: `gettid` and `setpriority` on this thread's own id touch no memory.
+        let r =
+            unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, nice) };
+        if r == 0 {
+            tracing::info!("{thread} thread at nice {nice}");
+        } else {
+            tracing::warn!(
+                "{thread} thread left at the process's priority, not nice {nice}: setpriority: {}{}",
+                std::io::Error::last_os_error(),
+                if nice < 0 {
+                    " (a negative nice needs CAP_SYS_NICE, or LimitNICE= in the systemd unit)"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    tracing::warn!("{thread} thread: nice {nice} is applied on Linux only");
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    /// The thread runs at the niceness asked for (lowering needs no privilege), and what
+    /// the runtime runs runs there.
+    #[test]
+    fn a_thread_at_the_niceness_asked_for() {
+        let t = EngineThread::named("vigie-test", 7).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        t.handle.spawn(async move {
+            // SAFETY: reads this thread's own priority; touches no memory.
+            let nice = unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as _) };
+            let _ = tx.send(nice);
+        });
+        assert_eq!(rx.recv().unwrap(), 7);
+        let _ = t.done.send(());
     }
 }

@@ -77,12 +77,14 @@ pub struct Destinations {
 }
 
 impl OutputStage {
-    /// Starts the thread, and the track states' connection on it.
+    /// Starts the thread at niceness `nice` (`threads.outputs_nice`), and the track
+    /// states' connection on it.
     pub fn start(
         states: StateLinkOptions,
         to: Destinations,
+        nice: i32,
     ) -> Result<(OutputStage, bool), ServiceError> {
-        let thread = EngineThread::named("vigie-outputs")?;
+        let thread = EngineThread::named("vigie-outputs", nice)?;
         let link = {
             let _on_output_thread = thread.handle.enter();
             StateLink::start(states)?
@@ -92,7 +94,6 @@ impl OutputStage {
         let (back_tx, back) = std::sync::mpsc::channel();
         let in_flight = Arc::new(AtomicUsize::new(0));
         let metrics = to.metrics.clone();
-        thread.handle.spawn(async { lower_priority() });
         let task = thread
             .handle
             .spawn(run(rx, back_tx, link, to, in_flight.clone()));
@@ -201,36 +202,6 @@ impl OutputStage {
     }
 }
 
-/// The output thread's niceness (Linux: per thread; 0 is the engine's). States can wait a
-/// millisecond; an alert, and the broker that carries it, cannot.
-pub const OUTPUT_NICE: i32 = 10;
-
-/// Lowers the calling thread's priority to [`OUTPUT_NICE`]. Why: on two cores shared by
-/// vigie, the broker and the load, the output thread was one more thread asking for a core
-/// just when a proving scan's alert needed the broker to run; at the same weight as the
-/// engine, contact → alert p99 at 25,000 msg/s came out no better than with the states on
-/// the engine's thread, at nice 10 it halved (BENCHMARKS.md, issue 23). Needs no privilege
-/// (only raising a priority does); failing, it says so and the stage runs as it is.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: `gettid` and `setpriority` on this thread's own id touch no memory.
-        let r = unsafe {
-            libc::setpriority(
-                libc::PRIO_PROCESS,
-                libc::gettid() as libc::id_t,
-                OUTPUT_NICE,
-            )
-        };
-        if r != 0 {
-            tracing::warn!(
-                "output thread left at the engine's priority: setpriority: {}",
-                std::io::Error::last_os_error()
-            );
-        }
-    }
-}
-
 /// The output thread's loop: each message's states to text, to the hub, to MQTT, in order.
 async fn run(
     mut rx: mpsc::UnboundedReceiver<Vec<Outputs>>,
@@ -313,6 +284,7 @@ mod tests {
                 prefix: "vigie".into(),
                 metrics: metrics.clone(),
             },
+            crate::config::ThreadsConfig::default().outputs_nice,
         )
         .unwrap();
         assert!(own, "plain mqtt://: the states' own connection");

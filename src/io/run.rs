@@ -127,7 +127,7 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
     opts.online = Some((format!("{prefix}/status"), status("online")));
     opts.metrics = Some(metrics.clone());
     // The connection's task runs where the engine's loop does (see [`EngineThread`]).
-    let engine = EngineThread::start()?;
+    let engine = EngineThread::start(cfg.threads.engine_nice)?;
     let link = {
         let _on_engine_thread = engine.handle.enter();
         Link::start(opts)?
@@ -174,6 +174,7 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
             prefix: prefix.clone(),
             metrics: metrics.clone(),
         },
+        cfg.threads.outputs_nice,
     )?;
     if !own_connection {
         tracing::info!(
@@ -200,6 +201,7 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
     let zones_path = cfg.zones.path.clone();
     let persistent = cfg.mqtt.persistent_session;
     let EngineThread { handle, done } = engine;
+    let main = tokio::runtime::Handle::current();
     let join = handle.spawn(async move {
         let sinks = Sinks {
             console,
@@ -216,7 +218,7 @@ pub async fn start(cfg: Config) -> Result<ServiceHandle, ServiceError> {
             zones_path,
             persistent,
             sinks,
-            MemoryKeeper::new(memory_file),
+            MemoryKeeper::new(memory_file, main),
             rx,
         )
         .await;
@@ -251,15 +253,21 @@ const MEMORY_SAVE_EVERY: Duration = Duration::from_secs(5);
 struct MemoryKeeper {
     path: Option<std::path::PathBuf>,
     writing: Option<tokio::task::JoinHandle<()>>,
+    /// The main runtime, whose blocking threads do the writing, asked for by a task of its
+    /// own: a thread is created with the priority of the thread that asks for it, and one
+    /// the engine's thread made would run at `threads.engine_nice` — a disk write is no
+    /// reason to take a core before the broker.
+    main: tokio::runtime::Handle,
     /// The last write failed: said once, not every five seconds, until one succeeds.
     failing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl MemoryKeeper {
-    fn new(path: Option<std::path::PathBuf>) -> Self {
+    fn new(path: Option<std::path::PathBuf>, main: tokio::runtime::Handle) -> Self {
         MemoryKeeper {
             path,
             writing: None,
+            main,
             failing: Arc::default(),
         }
     }
@@ -273,20 +281,21 @@ impl MemoryKeeper {
         }
         let m = pipeline.memory();
         let failing = self.failing.clone();
-        self.writing = Some(tokio::task::spawn_blocking(
-            move || match super::memory_file::save(&path, &m) {
-                Ok(()) => {
-                    if failing.swap(false, Ordering::Relaxed) {
-                        tracing::info!("memory saved to {} again", path.display());
-                    }
+        let write = move || match super::memory_file::save(&path, &m) {
+            Ok(()) => {
+                if failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!("memory saved to {} again", path.display());
                 }
-                Err(e) => {
-                    if !failing.swap(true, Ordering::Relaxed) {
-                        tracing::warn!("{e}; a restart will forget what was learned since");
-                    }
+            }
+            Err(e) => {
+                if !failing.swap(true, Ordering::Relaxed) {
+                    tracing::warn!("{e}; a restart will forget what was learned since");
                 }
-            },
-        ));
+            }
+        };
+        self.writing = Some(self.main.spawn(async move {
+            let _ = tokio::task::spawn_blocking(write).await;
+        }));
     }
 
     /// Waits for the write under way (at shutdown).
