@@ -249,9 +249,14 @@ fn alert_histogram(metrics: &str, name: &str) -> (f64, f64, u64) {
 /// Contact messages vigie has processed: the sum of `vigie_messages_total` on its metrics
 /// endpoint (0 until it answers).
 fn processed(metrics: &str) -> u64 {
+    counter(metrics, "vigie_messages_total{")
+}
+
+/// The sum of the series on vigie's metrics page whose line starts with `series`.
+fn counter(metrics: &str, series: &str) -> u64 {
     let body = scrape(metrics);
     body.lines()
-        .filter(|l| l.starts_with("vigie_messages_total{"))
+        .filter(|l| l.starts_with(series))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum::<f64>() as u64
 }
@@ -677,6 +682,10 @@ async fn sustained(
     let cpu = cpu_s(child.id());
     let inside = alert_histogram(&metrics, "vigie_alert_handover_seconds");
     let waiting = alert_histogram(&metrics, "vigie_alert_waiting_seconds");
+    // Track states vigie itself gave up: shed by its output stage when that thread fell
+    // thousands of messages behind, or refused by its MQTT client. The rest of a loss is
+    // the broker's (QoS 0 to a subscriber that fell behind).
+    let shed = counter(&metrics, "vigie_mqtt_publish_failures_total");
     let n_states = states.await.unwrap();
     let got = alerts.await.unwrap();
     let behind = watch.join().unwrap();
@@ -752,6 +761,10 @@ async fn sustained(
     println!(
         "  {label}: contacts published and not yet processed, each second: {:?}",
         behind
+    );
+    println!(
+        "  {label}: track states lost {}, of them given up by vigie (`vigie_mqtt_publish_failures_total`: shed by its output stage, or refused by its client): {shed}",
+        want.2 as i64 - n_states as i64
     );
     println!(
         "  {label}: alerts over 10 ms: {slow}; of them, with a probe of the broker alone taking at least half as long during their flight: {slow_with_broker}; with most of their time before vigie's `emitted_at` (to the ms): {slow_before_emitted}"

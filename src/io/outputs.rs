@@ -60,6 +60,9 @@ pub struct OutputStage {
     pending: Vec<Outputs>,
     pending_items: usize,
     pending_since: Option<Instant>,
+    /// States shed since the output thread fell behind (`None`: not behind): said once in
+    /// the log when shedding begins and once when it ends, not per message.
+    shedding: Option<u64>,
     in_flight: Arc<AtomicUsize>,
     metrics: Arc<Metrics>,
     task: Option<JoinHandle<()>>,
@@ -106,6 +109,7 @@ impl OutputStage {
                 pending: Vec::new(),
                 pending_items: 0,
                 pending_since: None,
+                shedding: None,
                 in_flight,
                 metrics,
                 task: Some(task),
@@ -167,7 +171,8 @@ impl OutputStage {
             return;
         }
         let n = self.pending.len();
-        if self.in_flight.load(Ordering::Relaxed) + n > MAX_IN_FLIGHT {
+        let behind = self.in_flight.load(Ordering::Relaxed);
+        if behind + n > MAX_IN_FLIGHT {
             // The output thread is far behind: keep the alerts (and what the hub needs of
             // tentative tracks dropped), shed the states.
             let mut shed = 0u64;
@@ -177,6 +182,16 @@ impl OutputStage {
                 o.tentative.clear();
             }
             self.metrics.publish_failures.inc_by(shed);
+            if self.shedding.is_none() {
+                tracing::warn!(
+                    "track states shed: the output thread is {behind} messages behind (limit \
+                     {MAX_IN_FLIGHT}); alerts are not affected; counted in \
+                     vigie_mqtt_publish_failures_total"
+                );
+            }
+            *self.shedding.get_or_insert(0) += shed;
+        } else if let Some(shed) = self.shedding.take() {
+            tracing::info!("the output thread has caught up; {shed} track states were shed");
         }
         let next = self.spare_batches.pop().unwrap_or_default();
         let batch = std::mem::replace(&mut self.pending, next);
