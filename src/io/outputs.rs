@@ -61,7 +61,7 @@ pub struct OutputStage {
     pending_items: usize,
     pending_since: Option<Instant>,
     /// States shed since the output thread fell behind (`None`: not behind): said once in
-    /// the log when shedding begins and once when it ends, not per message.
+    /// the log when shedding begins and once when it has caught up, not per message.
     shedding: Option<u64>,
     in_flight: Arc<AtomicUsize>,
     metrics: Arc<Metrics>,
@@ -190,8 +190,12 @@ impl OutputStage {
                 );
             }
             *self.shedding.get_or_insert(0) += shed;
-        } else if let Some(shed) = self.shedding.take() {
-            tracing::info!("the output thread has caught up; {shed} track states were shed");
+        } else if behind < MAX_IN_FLIGHT / 4 {
+            // Caught up well below the limit, not just under it: one line each way per
+            // spell of overload, not one per batch at its edge.
+            if let Some(shed) = self.shedding.take() {
+                tracing::info!("the output thread has caught up; {shed} track states were shed");
+            }
         }
         let next = self.spare_batches.pop().unwrap_or_default();
         let batch = std::mem::replace(&mut self.pending, next);
