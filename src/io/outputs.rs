@@ -310,6 +310,13 @@ mod tests {
         (stage, hub, metrics)
     }
 
+    fn alert() -> crate::behaviour::AlertEvent {
+        serde_json::from_str(
+            r#"{"id":"tb-T1-20260314T051011Z","kind":"taxi_boat_pickup","state":"raised","track_id":"T1","t":"2026-03-14T05:11:41.500Z","lat":50.6767,"lon":1.5630,"zone":{"id":"equihen-plage","name":"Équihen"},"dwell_s":90.0,"speed_kn":0.4,"dark":true,"mmsi":null,"exercise":false,"emitted_at":null}"#,
+        )
+        .unwrap()
+    }
+
     fn ids(hub: &Hub) -> Vec<String> {
         hub.since(0)
             .unwrap()
@@ -360,12 +367,7 @@ mod tests {
         o.tracks.push(state(1));
         assert!(stage.push(o, t0));
         let mut o = stage.spare();
-        o.alerts.push(
-            serde_json::from_str(
-                r#"{"id":"tb-T1-20260314T051011Z","kind":"taxi_boat_pickup","state":"raised","track_id":"T1","t":"2026-03-14T05:11:41.500Z","lat":50.6767,"lon":1.5630,"zone":{"id":"equihen-plage","name":"Équihen"},"dwell_s":90.0,"speed_kn":0.4,"dark":true,"mmsi":null,"exercise":false,"emitted_at":null}"#,
-            )
-            .unwrap(),
-        );
+        o.alerts.push(alert());
         assert!(!stage.push(o, t0), "nothing left waiting");
         assert_eq!(stage.due(), None);
         // The thread takes it without `finish`.
@@ -396,5 +398,50 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         stage.finish().await;
+    }
+
+    /// Far behind, the stage sheds the states and counts them, and still hands over the
+    /// alert; it stops shedding as soon as there is room, and says it has caught up only
+    /// well below the limit.
+    #[tokio::test]
+    async fn states_are_shed_and_counted_when_far_behind_and_alerts_never() {
+        let (mut stage, hub, metrics) = stage();
+        let now = Instant::now();
+        // As if the thread had MAX_IN_FLIGHT messages still to do (added, so the thread's
+        // own decrements cannot make it wrap).
+        stage.in_flight.fetch_add(MAX_IN_FLIGHT, Ordering::SeqCst);
+        let mut o = stage.spare();
+        o.tracks.extend((1..=3).map(state));
+        o.alerts.push(alert());
+        assert!(!stage.push(o, now), "an alert goes at once");
+        assert_eq!(metrics.publish_failures.get(), 3, "three states shed");
+        assert_eq!(stage.shedding, Some(3));
+        // Half the way back: room again, nothing shed, but not yet "caught up".
+        stage
+            .in_flight
+            .fetch_sub(MAX_IN_FLIGHT / 2, Ordering::SeqCst);
+        let mut o = stage.spare();
+        o.tracks.push(state(4));
+        stage.push(o, now);
+        stage.flush();
+        // (Not the metric from here on: the states' connection, pointed at nothing, counts
+        // the states it cannot send there too.)
+        assert_eq!(stage.shedding, Some(3), "nothing more shed");
+        stage
+            .in_flight
+            .fetch_sub(MAX_IN_FLIGHT - MAX_IN_FLIGHT / 2, Ordering::SeqCst);
+        let mut o = stage.spare();
+        o.tracks.push(state(5));
+        stage.push(o, now);
+        stage.flush();
+        assert_eq!(stage.shedding, None, "caught up");
+        stage.finish().await;
+        let events: Vec<&str> = hub.since(0).unwrap().iter().map(|e| e.event).collect();
+        assert_eq!(
+            events,
+            ["alert", "track", "track"],
+            "the alert kept, T1–T3 shed"
+        );
+        assert_eq!(ids(&hub), ["T1", "T4", "T5"]);
     }
 }
