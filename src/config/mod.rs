@@ -581,7 +581,8 @@ impl Default for LimitsConfig {
 pub struct ThreadsConfig {
     /// The engine's thread: reads contacts, tracks, decides and publishes alerts. Below 0
     /// it gets a core before the machine's ordinary work when contacts arrive — but needs
-    /// `CAP_SYS_NICE` or systemd's `LimitNICE=`; refused, vigie warns and runs at 0.
+    /// `CAP_SYS_NICE` or systemd's `LimitNICE=`; refused, vigie warns and the thread keeps
+    /// the process's priority.
     pub engine_nice: i32,
     /// The output thread: track states to text, to the console and to MQTT. States can
     /// wait a millisecond; an alert, and the broker that carries it, cannot: at the
