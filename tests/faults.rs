@@ -912,10 +912,21 @@ async fn live_run(url: &str, dir: &TempDir, name: &str, hostile: usize, replays:
     let rss_before = peak_rss_kb(vigie.0.id());
 
     // The centre keeps reading while the scene is published: receipt instants are real.
+    // Until vigie has worked through everything published (`settled`, below), no alert for
+    // a minute means the end; after it, a second of quiet does: every alert vigie will
+    // raise is already on its way.
+    let (settled_tx, mut settled) = tokio::sync::watch::channel(false);
     let collector = tokio::spawn(async move {
         let mut got = vec![];
-        while let Some(a) = next_alert(&mut centre, 60.0).await {
-            got.push((std::time::Instant::now(), a));
+        loop {
+            let quiet = if *settled.borrow() { 1.0 } else { 60.0 };
+            tokio::select! {
+                a = next_alert(&mut centre, quiet) => match a {
+                    Some(a) => got.push((std::time::Instant::now(), a)),
+                    None => break,
+                },
+                _ = settled.changed(), if !*settled.borrow() => continue,
+            }
             if got.len() > 200 {
                 break;
             }
@@ -991,12 +1002,12 @@ async fn live_run(url: &str, dir: &TempDir, name: &str, hostile: usize, replays:
             .await
     );
     link.close().await;
+    let metrics_addr: std::net::SocketAddr = format!("127.0.0.1:{metrics_port}").parse().unwrap();
+    settle(metrics_addr).await;
+    let _ = settled_tx.send(true);
     let received = collector.await.unwrap();
     let rss_after = peak_rss_kb(vigie.0.id());
-    let (_, _, metrics) = super::monitoring::http_get(
-        format!("127.0.0.1:{metrics_port}").parse().unwrap(),
-        "/metrics",
-    );
+    let (_, _, metrics) = super::monitoring::http_get(metrics_addr, "/metrics");
     drop(vigie);
     let latencies_ms = received
         .iter()
@@ -1012,6 +1023,39 @@ async fn live_run(url: &str, dir: &TempDir, name: &str, hostile: usize, replays:
         latencies_ms,
         metrics,
         rss_kb: (rss_before, rss_after),
+    }
+}
+
+/// Waits until vigie has worked through every message the broker acknowledged to the
+/// publisher: nothing waiting for its engine, and its counts of messages taken and of
+/// rejections unchanged for a second (the broker hands vigie the rest of its queue as
+/// fast as vigie acknowledges; a second without one taken is a second with none left).
+/// At most two minutes; a test that settles early only misses alerts, and fails.
+async fn settle(metrics: std::net::SocketAddr) {
+    let progress = || {
+        let (_, _, body) = super::monitoring::http_get(metrics, "/metrics");
+        let sum = |series: &str| {
+            body.lines()
+                .filter(|l| l.starts_with(series))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum::<f64>()
+        };
+        (
+            sum("vigie_messages_total{") + sum("vigie_rejected_total{"),
+            sum("vigie_inbound_backlog_messages"),
+        )
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let (mut last, mut still) = (f64::NAN, 0);
+    while std::time::Instant::now() < deadline && still < 4 {
+        let (taken, waiting) = progress();
+        still = if taken == last && waiting == 0.0 {
+            still + 1
+        } else {
+            0
+        };
+        last = taken;
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
