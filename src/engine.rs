@@ -83,6 +83,10 @@ pub struct Outputs {
     /// Configured sensor index for radar messages.
     pub sensor: Option<usize>,
     pub contacts: usize,
+    /// Tracks confirmed and updated for the first time by this message (each counted once
+    /// in its life): what a replay's summary counts as confirmed tracks, whether or not
+    /// their states are wanted ([`Engine::set_track_states`]).
+    pub new_confirmed: u32,
     pub exercise: bool,
     /// Latest event time in the message.
     pub event_time: Option<EventTime>,
@@ -104,6 +108,7 @@ impl Outputs {
         self.kind = None;
         self.sensor = None;
         self.contacts = 0;
+        self.new_confirmed = 0;
         self.exercise = false;
         self.event_time = None;
         self.out_of_sequence = 0;
@@ -342,6 +347,10 @@ pub struct Engine {
     /// the adapter that restores one says again.
     #[serde(skip)]
     tentative_states: bool,
+    /// Confirmed tracks' states not wanted (an offline replay without `--tracks-out`):
+    /// negative so that a restored snapshot, which does not keep it, wants them.
+    #[serde(skip)]
+    no_track_states: bool,
     /// The tentative tracks whose states went out, to say when they are deleted.
     #[serde(skip)]
     tentative_out: FxHashSet<u64>,
@@ -534,6 +543,7 @@ impl Engine {
             updated: Vec::new(),
             deleted: Vec::new(),
             tentative_states: false,
+            no_track_states: false,
             tentative_out: FxHashSet::default(),
             first_plots: Vec::new(),
             in_zone: Vec::new(),
@@ -551,6 +561,15 @@ impl Engine {
     /// Asks for tentative tracks' states in [`Outputs::tentative`] (and their deletions in
     /// [`Outputs::tentative_dropped`]): what an operator sees when looking at what the radar
     /// may be starting to follow. Changes nothing else the engine does or emits.
+    /// Whether confirmed tracks' states are wanted in [`Outputs::tracks`] (the default).
+    /// An offline replay that writes no `--tracks-out` does not want them: building a
+    /// state (geodetic position, speed, course, the vessel's name) for every update was
+    /// ~15 % of such a replay's time (BENCHMARKS.md, issue 23). Changes nothing else the
+    /// engine does or emits: tracks, the loiter rule and alerts see the same updates.
+    pub fn set_track_states(&mut self, on: bool) {
+        self.no_track_states = !on;
+    }
+
     pub fn set_tentative_states(&mut self, on: bool) {
         self.tentative_states = on;
         if !on {
@@ -1030,16 +1049,20 @@ impl Engine {
             // A state at the time of one already published revises it (a later sector of
             // the same scan): published too.
             let last = self.last_published.get(&id).copied();
+            // The entry goes only with the track, which ids are never given again.
+            if last.is_none() {
+                out.new_confirmed += 1;
+            }
             let publish =
                 last.is_none_or(|l| l == tr.t || tr.t.secs_since(l) >= self.track_interval_s);
             if publish {
                 self.last_published.insert(id, tr.t);
             }
-            let state = self.state_of(tr, publish);
             let (x, y) = tr.pos();
+            let label = tr.label();
             let view = TrackView {
                 id,
-                label: &state.track_id,
+                label: &label,
                 t: tr.t,
                 x,
                 y,
@@ -1048,7 +1071,9 @@ impl Engine {
             };
             self.loiter
                 .on_update(view, &self.zones, &self.frame, &mut out.alerts);
-            out.tracks.push(state);
+            if !self.no_track_states {
+                out.tracks.push(self.state_of(tr, publish));
+            }
         }
     }
 

@@ -233,6 +233,13 @@ impl Engines {
         &self.out
     }
 
+    /// Confirmed tracks' states wanted in the outputs (both engines; the default); see
+    /// [`Engine::set_track_states`].
+    pub fn set_track_states(&mut self, on: bool) {
+        self.live.set_track_states(on);
+        self.exercise.set_track_states(on);
+    }
+
     /// Tentative tracks' states wanted in the outputs (both engines); see
     /// [`Engine::set_tentative_states`].
     pub fn set_tentative_states(&mut self, on: bool) {

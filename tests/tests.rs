@@ -969,6 +969,33 @@ fn every_scene_scores_clean_and_matches_its_expected_alerts() {
         // Issue 23: the two stages on two threads write what one thread writes, byte for
         // byte (alerts but their wall-clock emitted_at).
         let one = offline_all(&cfg, &rec, replay::Threads::One);
+        // Without `--tracks-out` no track state is built at all (issue 23): the same
+        // alerts, and the same summary, its count of confirmed tracks included.
+        let mut bare = vec![];
+        let bare_summary = replay::replay_offline_on(
+            &cfg,
+            rec.as_bytes(),
+            replay::OfflineOut::alerts(&mut bare),
+            None,
+            replay::Threads::available(),
+        )
+        .unwrap();
+        assert_eq!(
+            vigie::io::replay::ReplaySummary {
+                seconds: 0.0,
+                ..bare_summary
+            },
+            vigie::io::replay::ReplaySummary {
+                seconds: 0.0,
+                ..summary.clone()
+            },
+            "{name}: without track states"
+        );
+        assert_eq!(
+            comparable(&ndjson(&bare)),
+            comparable(&ndjson(&a)),
+            "{name}: alerts without track states"
+        );
         let two_threads = replay::Threads::available() == replay::Threads::Two;
         assert!(
             two_threads || std::env::var_os("CI").is_none(),

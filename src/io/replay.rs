@@ -164,13 +164,13 @@ pub fn replay_offline_on(
     let zone_list = zones::load(&cfg.zones.path)?;
     let reports = (out.cap.is_some() || out.cise.is_some())
         .then(|| Reports::new(ReportContext::new(cfg, &zone_list), OFFLINE_EXERCISE));
-    let (mut intake, engines) = Pipeline::new(cfg, zone_list, true).into_stages();
+    let (mut intake, mut engines) = Pipeline::new(cfg, zone_list, true).into_stages();
+    engines.set_track_states(out.tracks.is_some());
     let mut sink = Sink {
         engines,
         out,
         reports,
         s: ReplaySummary::default(),
-        confirmed: rustc_hash::FxHashSet::default(),
         rejects: RejectLog::default(),
         buf: Vec::with_capacity(256),
         tracks_to: None,
@@ -265,12 +265,7 @@ pub fn replay_offline_on(
             }
         })?,
     };
-    let Sink {
-        out,
-        mut s,
-        confirmed,
-        ..
-    } = sink;
+    let Sink { out, mut s, .. } = sink;
     out.alerts.flush().map_err(io_err("writing alerts"))?;
     if let Some(w) = out.tracks {
         w.flush().map_err(io_err("writing tracks"))?;
@@ -279,7 +274,6 @@ pub fn replay_offline_on(
         w.flush().map_err(io_err("writing outputs"))?;
     }
     s.bad_lines = bad_lines;
-    s.tracks = confirmed.len() as u64;
     s.seconds = t0.elapsed().as_secs_f64();
     Ok(s)
 }
@@ -336,7 +330,6 @@ struct Sink<'a> {
     out: OfflineOut<'a>,
     reports: Option<Reports>,
     s: ReplaySummary,
-    confirmed: rustc_hash::FxHashSet<compact_str::CompactString>,
     rejects: RejectLog,
     buf: Vec<u8>,
     /// Track states for the writer thread, when there is one (else they are written to
@@ -389,6 +382,7 @@ impl Sink<'_> {
         s.messages += 1;
         s.contacts += out.contacts as u64;
         s.rejected += out.rejects.len() as u64;
+        s.tracks += u64::from(out.new_confirmed);
         for a in &out.alerts {
             s.alerts += 1;
             let w = &mut self.out.alerts;
@@ -406,9 +400,6 @@ impl Sink<'_> {
             }
         }
         for t in &out.tracks {
-            if !self.confirmed.contains(&t.track_id) {
-                self.confirmed.insert(t.track_id.clone());
-            }
             if let Some(w) = self.out.tracks.as_deref_mut() {
                 self.buf.clear();
                 track_line(&mut self.buf, t);
