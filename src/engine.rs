@@ -558,9 +558,6 @@ impl Engine {
         self.first_min_plots = n;
     }
 
-    /// Asks for tentative tracks' states in [`Outputs::tentative`] (and their deletions in
-    /// [`Outputs::tentative_dropped`]): what an operator sees when looking at what the radar
-    /// may be starting to follow. Changes nothing else the engine does or emits.
     /// Whether confirmed tracks' states are wanted in [`Outputs::tracks`] (the default).
     /// An offline replay that writes no `--tracks-out` does not want them: building a
     /// state (geodetic position, speed, course, the vessel's name) for every update was
@@ -570,6 +567,9 @@ impl Engine {
         self.no_track_states = !on;
     }
 
+    /// Asks for tentative tracks' states in [`Outputs::tentative`] (and their deletions in
+    /// [`Outputs::tentative_dropped`]): what an operator sees when looking at what the radar
+    /// may be starting to follow. Changes nothing else the engine does or emits.
     pub fn set_tentative_states(&mut self, on: bool) {
         self.tentative_states = on;
         if !on {
@@ -1049,7 +1049,8 @@ impl Engine {
             // A state at the time of one already published revises it (a later sector of
             // the same scan): published too.
             let last = self.last_published.get(&id).copied();
-            // The entry goes only with the track, which ids are never given again.
+            // A track has an entry from its first confirmed state until it is deleted, and
+            // ids are never given again: none means this is its first.
             if last.is_none() {
                 out.new_confirmed += 1;
             }
