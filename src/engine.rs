@@ -1059,11 +1059,20 @@ impl Engine {
             if publish {
                 self.last_published.insert(id, tr.t);
             }
+            let state = (!self.no_track_states).then(|| self.state_of(tr, publish));
+            // The state's label when there is a state, not made twice.
+            let own_label;
+            let label: &str = match &state {
+                Some(s) => &s.track_id,
+                None => {
+                    own_label = tr.label();
+                    &own_label
+                }
+            };
             let (x, y) = tr.pos();
-            let label = tr.label();
             let view = TrackView {
                 id,
-                label: &label,
+                label,
                 t: tr.t,
                 x,
                 y,
@@ -1072,9 +1081,7 @@ impl Engine {
             };
             self.loiter
                 .on_update(view, &self.zones, &self.frame, &mut out.alerts);
-            if !self.no_track_states {
-                out.tracks.push(self.state_of(tr, publish));
-            }
+            out.tracks.extend(state);
         }
     }
 

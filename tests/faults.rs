@@ -1034,12 +1034,7 @@ async fn live_run(url: &str, dir: &TempDir, name: &str, hostile: usize, replays:
 async fn settle(metrics: std::net::SocketAddr) {
     let progress = || {
         let (_, _, body) = super::monitoring::http_get(metrics, "/metrics");
-        let sum = |series: &str| {
-            body.lines()
-                .filter(|l| l.starts_with(series))
-                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-                .sum::<f64>()
-        };
+        let sum = |series| super::monitoring::sample(&body, series);
         (
             sum("vigie_messages_total{") + sum("vigie_rejected_total{"),
             sum("vigie_inbound_backlog_messages"),
