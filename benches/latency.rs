@@ -45,7 +45,15 @@
 //! the same passes says what vigie must publish; track states are counted, not kept.
 //! Its alerts (21 a pass) give a p99 over a hundred events and more, where one pass's 21
 //! give a p99 that is its worst; the broker hop is probed under the run's load as above,
-//! and vigie's share given above two of those hops.
+//! and vigie's share given above two of those hops. A subscriber to the radar scans beside
+//! vigie's also gives each alert's own way in: the hop its proving scan took (published →
+//! at that subscriber, in its own burst, under the same load), and vigie's share above
+//! that hop and one probed hop out.
+//!
+//! Every subscriber of the bench (alerts, track states, probes, radar scans, the broker
+//! alone) runs on a thread and runtime of its own ([`Subscriber`]), as each consumer of a
+//! centre is its own process: what one waits for is then the broker and the sender, not
+//! the bench's other clients.
 //!
 //! Every run also prints the share of the machine's CPU the hypervisor stole meanwhile
 //! (`/proc/stat`): on a shared machine it ranges from a few percent to nearly half, and
@@ -82,6 +90,99 @@ async fn link(url: &str, name: &str, subscribe: Vec<String>) -> Link {
     l.wait_connected(url, 10).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     l
+}
+
+/// What a [`Subscriber`] received: when (as it came off its connection), topic, payload.
+type Received = Vec<(Instant, String, bytes::Bytes)>;
+
+/// A subscriber on a thread and runtime of its own, as a centre's consumer of alerts is a
+/// process of its own: what it measures is the broker's and the sender's, not the bench's
+/// other work. On the bench's shared runtime an alert or a probe, once off the socket, could
+/// wait for a worker busy with the tens of thousands of track states a second the states'
+/// subscriber reads, or with the publisher's pacing; alerts and probes are treated alike,
+/// so the difference between them (vigie's share) is unchanged by where they wait, only
+/// less noisy.
+struct Subscriber {
+    thread: std::thread::JoinHandle<(usize, Received)>,
+}
+
+impl Subscriber {
+    /// Connects (returns once subscribed) and receives until `running` is false and
+    /// nothing has come for `idle`; keeps what it receives, or only counts it (the
+    /// sustained run's millions of track states), or keeps each payload's [`digest`] in
+    /// its place (the radar scans of a sustained run, 16 kB each).
+    async fn start(
+        url: &str,
+        name: &str,
+        topics: Vec<String>,
+        idle: Duration,
+        running: std::sync::Arc<std::sync::atomic::AtomicBool>,
+        keep: Keep,
+    ) -> Subscriber {
+        let (url, name) = (url.to_string(), name.to_string());
+        let (ready_tx, ready) = tokio::sync::oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name(format!("sub-{name}"))
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async move {
+                    let mut sub = link(&url, &name, topics).await;
+                    ready_tx.send(()).unwrap();
+                    let (mut n, mut got) = (0, Vec::new());
+                    loop {
+                        match tokio::time::timeout(idle, sub.inbound.recv()).await {
+                            Ok(Some(m)) => {
+                                let at = Instant::now();
+                                match keep {
+                                    Keep::Everything => got.push((at, m.topic, m.payload)),
+                                    Keep::Digest => got.push((
+                                        at,
+                                        m.topic,
+                                        bytes::Bytes::copy_from_slice(
+                                            &digest(&m.payload).to_le_bytes(),
+                                        ),
+                                    )),
+                                    Keep::Count => n += 1,
+                                }
+                            }
+                            Ok(None) => break,
+                            Err(_) if running.load(std::sync::atomic::Ordering::Relaxed) => {}
+                            Err(_) => break,
+                        }
+                    }
+                    (n + got.len(), got)
+                })
+            })
+            .unwrap();
+        ready.await.expect("subscriber connected");
+        Subscriber { thread }
+    }
+
+    /// How many it received, and those it kept, once it has stopped.
+    async fn received(self) -> (usize, Received) {
+        tokio::task::spawn_blocking(move || self.thread.join().unwrap())
+            .await
+            .unwrap()
+    }
+}
+
+/// What a [`Subscriber`] keeps of each message.
+#[derive(Clone, Copy)]
+enum Keep {
+    Everything,
+    Count,
+    Digest,
+}
+
+/// A payload's fingerprint, to find a message the bench published among those received.
+fn digest(payload: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    payload.hash(&mut h);
+    h.finish()
 }
 
 /// Publishes `n` messages at `rate` per second (`None`: flat out), QoS 1, calling `msg(i)`
@@ -122,22 +223,17 @@ async fn broker_hop(
     rate: Option<f64>,
 ) -> (Vec<f64>, usize, f64) {
     let topic = format!("{tag}/hop");
-    let mut sub = link(url, &format!("{tag}-hopsub"), vec![topic.clone()]).await;
+    let publishing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sub = Subscriber::start(
+        url,
+        &format!("{tag}-hopsub"),
+        vec![topic.clone()],
+        Duration::from_secs(3),
+        publishing.clone(),
+        Keep::Everything,
+    )
+    .await;
     let publ = link(url, &format!("{tag}-hoppub"), vec![]).await;
-    let recv = tokio::spawn(async move {
-        let mut got = Vec::new();
-        while let Ok(Some(m)) =
-            tokio::time::timeout(Duration::from_secs(3), sub.inbound.recv()).await
-        {
-            let at = Instant::now();
-            let seq: usize = std::str::from_utf8(&m.payload[..8])
-                .unwrap()
-                .parse()
-                .unwrap();
-            got.push((seq, at));
-        }
-        got
-    });
     let sent = publish_paced(&publ, inputs.len(), rate, |i| {
         let mut p = inputs[i].payload.clone();
         if p.len() < 8 {
@@ -147,7 +243,14 @@ async fn broker_hop(
         (topic.clone(), p)
     })
     .await;
-    let got = recv.await.unwrap();
+    publishing.store(false, std::sync::atomic::Ordering::Relaxed);
+    let got: Vec<(usize, Instant)> = sub
+        .received()
+        .await
+        .1
+        .into_iter()
+        .map(|(at, _, p)| (std::str::from_utf8(&p[..8]).unwrap().parse().unwrap(), at))
+        .collect();
     let lat: Vec<f64> = got
         .iter()
         .map(|(s, t)| t.duration_since(sent[*s]).as_secs_f64())
@@ -171,19 +274,18 @@ async fn probe_hops(
     running: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> tokio::task::JoinHandle<Vec<(Instant, f64)>> {
     let topic = format!("{tag}/probe");
-    let mut sub = link(url, &format!("{tag}-probesub"), vec![topic.clone()]).await;
+    let sub = Subscriber::start(
+        url,
+        &format!("{tag}-probesub"),
+        vec![topic.clone()],
+        Duration::from_secs(2),
+        running.clone(),
+        Keep::Everything,
+    )
+    .await;
     let publ = link(url, &format!("{tag}-probepub"), vec![]).await;
     tokio::spawn(async move {
         let start = Instant::now();
-        let recv = tokio::spawn(async move {
-            let mut got = vec![];
-            while let Ok(Some(m)) =
-                tokio::time::timeout(Duration::from_secs(2), sub.inbound.recv()).await
-            {
-                got.push((Instant::now(), m.payload));
-            }
-            got
-        });
         let mut tick = tokio::time::interval(Duration::from_millis(5));
         while running.load(std::sync::atomic::Ordering::Relaxed) {
             tick.tick().await;
@@ -195,10 +297,11 @@ async fn probe_hops(
                 .await
                 .unwrap();
         }
-        recv.await
-            .unwrap()
+        sub.received()
+            .await
+            .1
             .into_iter()
-            .filter_map(|(at, p)| {
+            .filter_map(|(at, _, p)| {
                 let sent: u64 = std::str::from_utf8(p.get(..20)?).ok()?.parse().ok()?;
                 let sent = start + Duration::from_nanos(sent);
                 Some((sent, at.duration_since(sent).as_secs_f64()))
@@ -297,9 +400,11 @@ struct Online {
     /// Subscribed to its track states, and to its alerts: each on a connection of its own,
     /// as a centre that follows only the alerts would (on one connection an alert waited
     /// behind the tens of thousands of states a second the bench's own client was still
-    /// reading, and that queue was counted as vigie's).
-    states_sub: Link,
-    alerts_sub: Link,
+    /// reading, and that queue was counted as vigie's), each on a thread of its own
+    /// ([`Subscriber`]); until `running` (given to [`vigie_online`]) is false and 3 s have
+    /// passed without one.
+    states_sub: Subscriber,
+    alerts_sub: Subscriber,
     /// Publishes the contacts.
     publ: Link,
 }
@@ -311,7 +416,13 @@ fn vigie_log(tag: &str) -> std::path::PathBuf {
 
 /// Starts vigie as deployed (its own process, so that its threads are its own) under the
 /// topic prefix `tag`, waits until it says it is online, and connects the bench.
-async fn vigie_online(bin: &str, url: &str, tag: &str) -> Online {
+async fn vigie_online(
+    bin: &str,
+    url: &str,
+    tag: &str,
+    running: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    keep_states: Keep,
+) -> Online {
     let metrics = format!("127.0.0.1:{}", vigie::io::broker::free_port().unwrap());
     let child = std::process::Command::new(bin)
         .args(["run", "--mqtt", url, "--metrics-listen", &metrics])
@@ -341,16 +452,22 @@ async fn vigie_online(bin: &str, url: &str, tag: &str) -> Online {
         child,
         metrics,
         // Exercise track states have a topic of their own (contract §6.2).
-        states_sub: link(
+        states_sub: Subscriber::start(
             url,
             &format!("{tag}-outsub"),
             vec![format!("{tag}/exercise/tracks/#")],
+            Duration::from_secs(3),
+            running.clone(),
+            keep_states,
         )
         .await,
-        alerts_sub: link(
+        alerts_sub: Subscriber::start(
             url,
             &format!("{tag}-alertsub"),
             vec![format!("{tag}/alerts")],
+            Duration::from_secs(3),
+            running,
+            Keep::Everything,
         )
         .await,
         publ: link(url, &format!("{tag}-inpub"), vec![]).await,
@@ -370,31 +487,16 @@ async fn through_vigie(
     // One instant on both clocks, to place vigie's `emitted_at` among the bench's instants.
     let (inst0, wall0) = (Instant::now(), vigie::EventTime::now());
     let ticks0 = cpu_ticks();
+    // Until 3 s of silence after the last contact went out (outputs can be seconds apart).
+    let publishing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let Online {
         mut child,
         metrics,
         states_sub,
         alerts_sub,
         publ,
-    } = vigie_online(bin, url, tag).await;
-    // Until 3 s of silence after the last contact went out (outputs can be seconds apart).
-    let publishing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let receive = |mut sub: Link| {
-        let still = publishing.clone();
-        tokio::spawn(async move {
-            let mut got = Vec::new();
-            loop {
-                match tokio::time::timeout(Duration::from_secs(3), sub.inbound.recv()).await {
-                    Ok(Some(m)) => got.push((Instant::now(), m.topic, m.payload)),
-                    Ok(None) => break,
-                    Err(_) if still.load(std::sync::atomic::Ordering::Relaxed) => {}
-                    Err(_) => break,
-                }
-            }
-            got
-        })
-    };
-    let recv = [receive(states_sub), receive(alerts_sub)];
+    } = vigie_online(bin, url, tag, publishing.clone(), Keep::Everything).await;
+    let recv = [states_sub, alerts_sub];
     let probes = probe_hops(url, tag, probe_size, publishing.clone()).await;
     let sent = publish_paced(&publ, inputs.len(), rate, |i| {
         (
@@ -428,7 +530,7 @@ async fn through_vigie(
     let loaded_hop = probes.await.unwrap().into_iter().map(|p| p.1).collect();
     let mut got = vec![];
     for r in recv {
-        got.extend(r.await.unwrap());
+        got.extend(r.received().await.1);
     }
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -595,46 +697,32 @@ async fn sustained(
     rate: f64,
     probe_size: usize,
 ) {
+    let publishing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let Online {
         mut child,
         metrics,
-        mut states_sub,
-        mut alerts_sub,
+        states_sub,
+        alerts_sub,
         publ,
-    } = vigie_online(bin, url, tag).await;
+    } = vigie_online(bin, url, tag, publishing.clone(), Keep::Count).await;
+    // The radar scans as a subscriber beside vigie receives them: the hop each proving scan
+    // itself took, in the same burst and under the same load (~100 scans a second at
+    // 10,000 msg/s: little for the broker to carry twice).
+    let radar_sub = Subscriber::start(
+        url,
+        &format!("{tag}-radarsub"),
+        vec![format!("{tag}/contacts/radar/#")],
+        Duration::from_secs(3),
+        publishing.clone(),
+        Keep::Digest,
+    )
+    .await;
     println!(
         "  {label}: vigie's warnings in {}",
         vigie_log(tag).display()
     );
     // One instant on both clocks, to place vigie's `emitted_at` among the bench's instants.
     let (inst0, wall0) = (Instant::now(), vigie::EventTime::now());
-    let publishing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let still = publishing.clone();
-    let states = tokio::spawn(async move {
-        let mut n = 0usize;
-        loop {
-            match tokio::time::timeout(Duration::from_secs(3), states_sub.inbound.recv()).await {
-                Ok(Some(_)) => n += 1,
-                Ok(None) => break,
-                Err(_) if still.load(std::sync::atomic::Ordering::Relaxed) => {}
-                Err(_) => break,
-            }
-        }
-        n
-    });
-    let still = publishing.clone();
-    let alerts = tokio::spawn(async move {
-        let mut got = vec![];
-        loop {
-            match tokio::time::timeout(Duration::from_secs(3), alerts_sub.inbound.recv()).await {
-                Ok(Some(m)) => got.push((Instant::now(), m.payload)),
-                Ok(None) => break,
-                Err(_) if still.load(std::sync::atomic::Ordering::Relaxed) => {}
-                Err(_) => break,
-            }
-        }
-        got
-    });
     // vigie's backlog (published − processed) every second, on a thread of its own.
     let published = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let watching = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
@@ -686,11 +774,28 @@ async fn sustained(
     // thousands of messages behind, or refused by its MQTT client. The rest of a loss is
     // the broker's (QoS 0 to a subscriber that fell behind).
     let shed = counter(&metrics, "vigie_mqtt_publish_failures_total");
-    let n_states = states.await.unwrap();
-    let got = alerts.await.unwrap();
+    let n_states = states_sub.received().await.0;
+    let got: Vec<_> = alerts_sub
+        .received()
+        .await
+        .1
+        .into_iter()
+        .map(|(at, _, p)| (at, p))
+        .collect();
     let behind = watch.join().unwrap();
     let probes = probes.await.unwrap();
     let mut hop: Vec<f64> = probes.iter().map(|p| p.1).collect();
+    let scans: HashMap<u64, Instant> = radar_sub
+        .received()
+        .await
+        .1
+        .into_iter()
+        .map(|(at, _, d)| (u64::from_le_bytes(d[..8].try_into().unwrap()), at))
+        .collect();
+    // Of each alert proven by a radar scan: the scan's own hop in (published → at the
+    // bench's radar subscriber), and the rest of its way (→ the alert at the alerts'
+    // subscriber): vigie and the alert's hop out.
+    let (mut own_in, mut rest) = (vec![], vec![]);
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
@@ -708,6 +813,10 @@ async fn sustained(
         if let Some(&i) = alert_key(&v).and_then(|k| alert_cause.get(&k)) {
             let d = at.duration_since(sent[i]).as_secs_f64();
             lat.push(d);
+            if let Some(arrived) = scans.get(&digest(&passes.get(i).1)) {
+                own_in.push(arrived.saturating_duration_since(sent[i]).as_secs_f64());
+                rest.push(at.saturating_duration_since(*arrived).as_secs_f64());
+            }
             if d > 0.010 {
                 slow += 1;
                 let worst_probe = probes
@@ -749,6 +858,23 @@ async fn sustained(
         ms(a99 - 2.0 * h99),
         cpu * 1e6 / done.max(1) as f64,
         stolen * 100.0,
+    );
+    let (r50, r99) = (pct(&mut rest.clone(), 0.5), pct(&mut rest.clone(), 0.99));
+    let scans_sent = (0..passes.len())
+        .filter(|&i| passes.get(i).0.contains("/radar/"))
+        .count();
+    println!(
+        "  {label}: radar scans at the bench's subscriber {} of {scans_sent}; alerts proven by a radar scan it received ({} of {}): the scan's own hop in p50 / p99 {} / {} ms; from the scan at a subscriber to the alert at one p50 / p99 / max {} / {} / {} ms; vigie added above the scan's own hop in and one loaded hop out p50 / p99 {} / {} ms",
+        scans.len(),
+        rest.len(),
+        got.len(),
+        ms(pct(&mut own_in.clone(), 0.5)),
+        ms(pct(&mut own_in, 0.99)),
+        ms(r50),
+        ms(r99),
+        ms(pct(&mut rest, 1.0)),
+        ms(r50 - h50),
+        ms(r99 - h99),
     );
     println!(
         "  {label}: alerts inside vigie (`vigie_alert_handover_seconds`, {} events): p50 ≤ {} ms, p99 ≤ {} ms; of it waiting for the engine p50 ≤ {} ms, p99 ≤ {} ms (bucket bounds)",
