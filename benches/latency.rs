@@ -819,6 +819,17 @@ async fn sustained(
             }
             if d > 0.010 {
                 slow += 1;
+                // The first few, to say which events they were; a run that fell behind
+                // has hundreds.
+                if slow <= 10 {
+                    println!(
+                        "  {label}: slow alert: message {i} (pass {}), {} {}, {} ms",
+                        i / passes.inputs.len(),
+                        v["state"].as_str().unwrap_or("?"),
+                        v["emitted_at"].as_str().unwrap_or("?"),
+                        ms(d)
+                    );
+                }
                 let worst_probe = probes
                     .iter()
                     .filter(|p| p.0 >= sent[i] && p.0 <= *at)
