@@ -618,10 +618,16 @@ fn emitted_since(v: &serde_json::Value, wall0: vigie::EventTime) -> Option<f64> 
 /// scan's time is its own).
 /// An alert event's identity (alert, state, event time): which input message emits it is
 /// found offline (live and offline emit the same events for the same messages).
+/// An alert event, recognised between the live run and the offline one by its zone, the
+/// time its loiter began (the end of its id), its state and its event time — not by the
+/// track number in its id: a contact the broker dropped in a run that fell behind renumbers
+/// every track begun after it, and every later alert would match nothing. Two events alike
+/// in all four come from the same message.
 fn alert_key(v: &serde_json::Value) -> Option<String> {
     Some(format!(
-        "{}|{}|{}",
-        v.get("id")?.as_str()?,
+        "{}|{}|{}|{}",
+        v.get("zone")?.get("id")?.as_str()?,
+        v.get("id")?.as_str()?.rsplit('-').next()?,
         v.get("state")?.as_str()?,
         v.get("t")?.as_str()?
     ))
