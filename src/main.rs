@@ -194,13 +194,37 @@ fn init_logging() {
         .init();
 }
 
+/// Set once SIGTERM or SIGINT has come ([`listen_for_shutdown`]).
+static SHUTDOWN: std::sync::OnceLock<tokio::sync::watch::Receiver<bool>> =
+    std::sync::OnceLock::new();
+
+/// Takes SIGTERM and SIGINT from the first moment of the process. Why: installed only where
+/// a command waits for them, a SIGTERM that came while `vigie run` was still starting —
+/// after its `online` status was out, before `run::start` returned — killed it outright
+/// instead of draining and saying `offline` (seen once in CI: exit by signal 15).
+fn listen_for_shutdown() -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        let _ = tx.send(true);
+    });
+    let _ = SHUTDOWN.set(rx);
+    Ok(())
+}
+
+/// Waits for SIGTERM or SIGINT, including one that came before this was called.
 async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    let mut rx = SHUTDOWN
+        .get()
+        .expect("main installs the shutdown signals first")
+        .clone();
+    let _ = rx.wait_for(|stop| *stop).await;
 }
 
 fn load_config(path: Option<&PathBuf>) -> Result<Config> {
@@ -210,6 +234,7 @@ fn load_config(path: Option<&PathBuf>) -> Result<Config> {
 #[tokio::main]
 async fn main() -> Result<()> {
     init_logging();
+    listen_for_shutdown()?;
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Run {
