@@ -64,7 +64,7 @@ for r in $(seq 1 "$rounds"); do
         cpu) setsid stress-ng --cpu 0 --cpu-method matrixprod --timeout 3600 >"$log/load-$r-$l" 2>&1 &
             ;;
         broker) setsid env VIGIE_BENCH_SUSTAIN=10000x1500 \
-                VIGIE_BENCH_MQTT_URL="${VIGIE_TEST_MQTT_URL:-}" \
+                ${VIGIE_TEST_MQTT_URL:+VIGIE_BENCH_MQTT_URL=$VIGIE_TEST_MQTT_URL} \
                 cargo bench --bench latency -q >"$log/load-$r-$l" 2>&1 &
             ;;
         esac
@@ -74,6 +74,7 @@ for r in $(seq 1 "$rounds"); do
             # then starts its vigie and publishes: wait for that.
             for _ in $(seq 600); do
                 pgrep -f 'target/release/vigie run' >/dev/null && break
+                kill -0 "$load_pid" 2>/dev/null || { echo "under-load: the bench stopped: $log/load-$r-$l" >&2; exit 2; }
                 sleep 1
             done
         fi
