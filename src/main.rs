@@ -198,7 +198,7 @@ fn init_logging() {
 static SHUTDOWN: std::sync::OnceLock<tokio::sync::watch::Receiver<bool>> =
     std::sync::OnceLock::new();
 
-/// Takes SIGTERM and SIGINT from the first moment of the process. Why: installed only where
+/// Takes SIGTERM and SIGINT as soon as the command is known. Why: installed only where
 /// a command waits for them, a SIGTERM that came while `vigie run` was still starting —
 /// after its `online` status was out, before `run::start` returned — killed it outright
 /// instead of draining and saying `offline` (seen once in CI: exit by signal 15).
@@ -218,6 +218,21 @@ fn listen_for_shutdown() -> Result<()> {
     Ok(())
 }
 
+impl Cmd {
+    /// The commands that wait for SIGTERM or SIGINT to stop cleanly ([`shutdown_signal`]).
+    /// Only these take the signals over: a handler installed for the others (an offline
+    /// replay, a simulation, a score) would swallow Ctrl-C, which must still stop them.
+    fn drains_on_signal(&self) -> bool {
+        matches!(
+            self,
+            Cmd::Run { .. }
+                | Cmd::Debrief { .. }
+                | Cmd::Demo { .. }
+                | Cmd::Record { seconds: None, .. }
+        )
+    }
+}
+
 /// Waits for SIGTERM or SIGINT, including one that came before this was called.
 async fn shutdown_signal() {
     let mut rx = SHUTDOWN
@@ -234,8 +249,10 @@ fn load_config(path: Option<&PathBuf>) -> Result<Config> {
 #[tokio::main]
 async fn main() -> Result<()> {
     init_logging();
-    listen_for_shutdown()?;
     let cli = Cli::parse();
+    if cli.cmd.drains_on_signal() {
+        listen_for_shutdown()?;
+    }
     match cli.cmd {
         Cmd::Run {
             config,
