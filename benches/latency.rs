@@ -613,16 +613,12 @@ fn emitted_since(v: &serde_json::Value, wall0: vigie::EventTime) -> Option<f64> 
     Some(e.secs_since(wall0))
 }
 
-/// What matches an output to the contact that caused it: the event time, and the MMSI when
-/// there is one (AIS reports are stamped to the second, hundreds share each second; a radar
-/// scan's time is its own).
-/// An alert event's identity (alert, state, event time): which input message emits it is
-/// found offline (live and offline emit the same events for the same messages).
-/// An alert event, recognised between the live run and the offline one by its zone, the
-/// time its loiter began (the end of its id), its state and its event time — not by the
-/// track number in its id: a contact the broker dropped in a run that fell behind renumbers
-/// every track begun after it, and every later alert would match nothing. Two events alike
-/// in all four come from the same message.
+/// An alert event's identity, to find which input message emits it from the offline run
+/// (live and offline emit the same events for the same messages): its zone, the time its
+/// loiter began (the end of its id), its state and its event time — not the track number
+/// in its id: a contact the broker dropped in a run that fell behind renumbers every track
+/// begun after it, and every later alert would match nothing. Two events alike in all four
+/// come from the same message.
 fn alert_key(v: &serde_json::Value) -> Option<String> {
     Some(format!(
         "{}|{}|{}|{}",
@@ -633,6 +629,9 @@ fn alert_key(v: &serde_json::Value) -> Option<String> {
     ))
 }
 
+/// What matches an output to the contact that caused it: the event time, and the MMSI when
+/// there is one (AIS reports are stamped to the second, hundreds share each second; a radar
+/// scan's time is its own).
 fn key(v: &serde_json::Value) -> Option<String> {
     let t = v.get("t")?.as_str()?;
     Some(match v.get("mmsi").and_then(|m| m.as_u64()) {
